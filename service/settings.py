@@ -1,0 +1,218 @@
+"""The bridge's one settings object.
+
+Built from `BRIDGE_*` environment variables before the event loop starts and passed down
+explicitly; nothing else in the service reads the environment. AWS endpoints are not
+settings of ours: botocore reads `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "BRIDGE_"
+
+_NAME_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+_PLACEHOLDER_TOKENS = frozenset({"changeme", "changethis", "token", "secret", "admin"})
+
+
+class SettingsError(Exception):
+    """Startup configuration is unusable; the message names every problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceNames:
+    """Physical names of every AWS resource the bridge uses (see `service.resources`)."""
+
+    raw_table: str
+    sessions_table: str
+    leases_table: str
+    idempotency_table: str
+    inbound_queue: str
+    inbound_dlq: str
+    outbound_queue: str
+    outbound_dlq: str
+    inbound_topic: str
+    outbound_topic: str
+    media_bucket: str
+    connect_config_parameter: str
+    inbound_topic_parameter: str
+
+
+class ResourceSettings(BaseSettings):
+    """Names of the resources; shared by `run` and `bootstrap`.
+
+    Every name defaults to one derived from `name_prefix`, so a sandbox needs nothing set,
+    while a deployment (CDK) passes the physical names it created.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    name_prefix: str = Field(
+        default="wa-bridge",
+        description="Prefix of every derived resource name.",
+    )
+    raw_table: str | None = Field(default=None, description="Raw-messages table.")
+    sessions_table: str | None = Field(default=None, description="Sessions table.")
+    leases_table: str | None = Field(default=None, description="Stream shard leases table.")
+    idempotency_table: str | None = Field(default=None, description="Idempotency claims table.")
+    inbound_queue: str | None = Field(default=None, description="Inbound (WhatsApp) queue.")
+    inbound_dlq: str | None = Field(default=None, description="Inbound dead-letter queue.")
+    outbound_queue: str | None = Field(default=None, description="Outbound (Connect) queue.")
+    outbound_dlq: str | None = Field(default=None, description="Outbound dead-letter queue.")
+    inbound_topic: str | None = Field(default=None, description="Inbound SNS topic name.")
+    outbound_topic: str | None = Field(default=None, description="Outbound SNS topic name.")
+    media_bucket: str | None = Field(default=None, description="Media S3 bucket.")
+    connect_config_parameter: str | None = Field(
+        default=None,
+        description="SSM parameter holding the Connect configuration JSON "
+        "(the old sample's `/whatsapp_eum_connect_chat/config` works unchanged).",
+    )
+    inbound_topic_parameter: str | None = Field(
+        default=None, description="SSM parameter holding the inbound topic ARN."
+    )
+
+    @field_validator("name_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not _NAME_PREFIX.match(value):
+            raise ValueError(
+                "must be 2-40 characters of lower-case letters, digits and '-', "
+                "starting with a letter"
+            )
+        return value
+
+    def resource_names(self) -> ResourceNames:
+        p = self.name_prefix
+        return ResourceNames(
+            raw_table=self.raw_table or f"{p}-raw-messages",
+            sessions_table=self.sessions_table or f"{p}-sessions",
+            leases_table=self.leases_table or f"{p}-leases",
+            idempotency_table=self.idempotency_table or f"{p}-idempotency",
+            inbound_queue=self.inbound_queue or f"{p}-inbound",
+            inbound_dlq=self.inbound_dlq or f"{p}-inbound-dlq",
+            outbound_queue=self.outbound_queue or f"{p}-outbound",
+            outbound_dlq=self.outbound_dlq or f"{p}-outbound-dlq",
+            inbound_topic=self.inbound_topic or f"{p}-whatsapp-in",
+            outbound_topic=self.outbound_topic or f"{p}-connect-out",
+            media_bucket=self.media_bucket or f"{p}-media",
+            connect_config_parameter=self.connect_config_parameter or f"/{p}/connect-config",
+            inbound_topic_parameter=self.inbound_topic_parameter or f"/{p}/inbound-topic-arn",
+        )
+
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(ResourceSettings):
+    """Everything `python -m service run` needs."""
+
+    # -- admin API
+    admin_host: str = Field(
+        default="127.0.0.1",
+        description="Admin API bind address (the container image sets 0.0.0.0).",
+    )
+    admin_port: int = Field(default=8080, ge=1, le=65535, description="Admin API port.")
+    admin_token: SecretStr = Field(
+        description="Bearer token for /admin/* routes (at least 16 characters). Required.",
+    )
+
+    # -- outbound wiring
+    outbound_topic_arn: str = Field(
+        description="ARN of the SNS topic Connect contact streaming publishes to "
+        "(passed to StartContactStreaming). Required.",
+        pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$",
+    )
+    meta_api_version: str = Field(
+        default="v20.0",
+        pattern=r"^v\d+\.\d+$",
+        description="Meta Graph API version passed to SendWhatsAppMessage.",
+    )
+    connect_config_refresh_s: Seconds = Field(
+        default=60.0, description="How often the Connect configuration is re-read from SSM."
+    )
+
+    # -- AWS clients
+    aws_region: str | None = Field(
+        default=None,
+        description="AWS region; unset means botocore's own chain (AWS_REGION, "
+        "AWS_DEFAULT_REGION, config file).",
+    )
+    aws_connect_timeout_s: Seconds = Field(default=5.0, description="TCP connect timeout.")
+    aws_read_timeout_s: Seconds = Field(
+        default=30.0,
+        description="Read timeout for AWS calls (SQS adds its long-poll wait on top).",
+    )
+    aws_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Total attempts per AWS call, retries included."
+    )
+    aws_retry_mode: Literal["standard", "adaptive"] = Field(
+        default="standard", description="botocore retry mode."
+    )
+    aws_max_pool_connections: int = Field(
+        default=50, ge=1, le=1000, description="HTTP connections per AWS client."
+    )
+
+    # -- process
+    task_id: str | None = Field(
+        default=None,
+        description="Worker identity in leases and logs; defaults to the host name.",
+    )
+    drain_timeout_s: Seconds = Field(
+        default=25.0,
+        description="SIGTERM budget for draining; keep it below the ECS stopTimeout.",
+    )
+    heartbeat_stale_s: Seconds = Field(
+        default=60.0, description="A loop silent for longer than this fails /healthz."
+    )
+    readiness_timeout_s: Seconds = Field(
+        default=3.0, description="Per-dependency timeout of /readyz checks."
+    )
+
+    # -- logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: JSON unless stdout is a terminal."
+    )
+    log_hash_salt: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key for hashing phone numbers and WhatsApp ids in logs; set it so "
+        "hashes cannot be reversed by enumerating numbers.",
+    )
+
+    @field_validator("admin_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value()
+        if len(raw) < 16:  # noqa: PLR2004  the documented minimum
+            raise ValueError("must be at least 16 characters")
+        if raw.lower() in _PLACEHOLDER_TOKENS:
+            raise ValueError("is a placeholder; generate a random token")
+        return value
+
+
+S = TypeVar("S", bound=ResourceSettings)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "settings"
+        env_name = f"{ENV_PREFIX}{field.upper()}"
+        problem = "is required but not set" if item["type"] == "missing" else item["msg"]
+        lines.append(f"  {env_name}: {problem}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build settings from the environment, or raise one `SettingsError` naming every problem."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None

@@ -1,0 +1,102 @@
+"""Fixtures shared by every test: an isolated AWS environment and the embedded AWS.
+
+The embedded AWS is one moto server per test session (threaded, on loopback, port 0),
+reset between the tests that use it. Tests reach it with the production client factory
+(`service.aws.open_clients`) through `AWS_ENDPOINT_URL`, exactly as the service does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from service.aws import AwsClientOptions, AwsClients, open_clients
+from service.local import constants
+from service.local.bootstrap import BootstrapClients, BootstrapResult, bootstrap
+from service.local.embedded_aws import EmbeddedAws
+from service.resources import ResourcePlan, resource_plan
+from service.settings import ResourceNames, ResourceSettings
+
+
+@pytest.fixture(autouse=True)
+def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
+    """A developer's ~/.aws or AWS_* variables must never change what a test sees."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "BRIDGE_", "SANDBOX_")):
+            monkeypatch.delenv(name)
+    empty = tmp_path_factory.mktemp("aws-config") / "empty"
+    empty.touch()
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", constants.REGION)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    with EmbeddedAws.threaded() as embedded:
+        yield embedded.url
+
+
+@pytest.fixture
+def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The embedded AWS, emptied, and the environment pointing at it."""
+    EmbeddedAws.reset(moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    return moto_url
+
+
+@pytest.fixture
+async def aws_clients(aws: str) -> AsyncIterator[AwsClients]:
+    async with AsyncExitStack() as stack:
+        yield await open_clients(stack, AwsClientOptions(max_attempts=2))
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    names: ResourceNames
+    plan: ResourcePlan
+    created: BootstrapResult
+
+    @property
+    def inbound_topic_arn(self) -> str:
+        return self.created.topic_arns[self.plan.inbound_topic]
+
+    @property
+    def outbound_topic_arn(self) -> str:
+        return self.created.topic_arns[self.plan.outbound_topic]
+
+    def queue_url(self, name: str) -> str:
+        return self.created.queue_urls[name]
+
+
+@pytest.fixture
+def resource_names() -> ResourceNames:
+    return ResourceSettings(name_prefix="test").resource_names()
+
+
+@pytest.fixture
+async def resources(aws_clients: AwsClients, resource_names: ResourceNames) -> Resources:
+    """Every resource of the bridge, created in the (freshly reset) embedded AWS."""
+    plan = resource_plan(
+        resource_names,
+        connect_instance_id=constants.CONNECT_INSTANCE_ID,
+        contact_flow_id=constants.CONTACT_FLOW_ID,
+    )
+    c = aws_clients
+    created = await bootstrap(
+        BootstrapClients(dynamodb=c.dynamodb, sqs=c.sqs, sns=c.sns, s3=c.s3, ssm=c.ssm), plan
+    )
+    return Resources(names=resource_names, plan=plan, created=created)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
