@@ -84,8 +84,6 @@ async def open_clients(
         s3=await enter(session.create_client("s3", region, config=config)),
         ssm=await enter(session.create_client("ssm", region, config=config)),
         connect=await enter(session.create_client("connect", region, config=config)),
-        participant=await enter(
-            session.create_client("connectparticipant", region, config=config)
-        ),
+        participant=await enter(session.create_client("connectparticipant", region, config=config)),
         social=await enter(session.create_client("socialmessaging", region, config=config)),
     )

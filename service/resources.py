@@ -177,9 +177,7 @@ def resource_plan(
         ),
         inbound_topic=names.inbound_topic,
         outbound_topic=names.outbound_topic,
-        inbound_subscription=SubscriptionSpec(
-            topic=names.inbound_topic, queue=names.inbound_queue
-        ),
+        inbound_subscription=SubscriptionSpec(topic=names.inbound_topic, queue=names.inbound_queue),
         outbound_subscription=SubscriptionSpec(
             topic=names.outbound_topic,
             queue=names.outbound_queue,

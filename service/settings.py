@@ -116,7 +116,9 @@ class Settings(ResourceSettings):
         default="127.0.0.1",
         description="Admin API bind address (the container image sets 0.0.0.0).",
     )
-    admin_port: int = Field(default=8080, ge=1, le=65535, description="Admin API port.")
+    admin_port: int = Field(
+        default=8080, ge=0, le=65535, description="Admin API port (0: any free port)."
+    )
     admin_token: SecretStr = Field(
         description="Bearer token for /admin/* routes (at least 16 characters). Required.",
     )
@@ -126,11 +128,6 @@ class Settings(ResourceSettings):
         description="ARN of the SNS topic Connect contact streaming publishes to "
         "(passed to StartContactStreaming). Required.",
         pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$",
-    )
-    meta_api_version: str = Field(
-        default="v20.0",
-        pattern=r"^v\d+\.\d+$",
-        description="Meta Graph API version passed to SendWhatsAppMessage.",
     )
     connect_config_refresh_s: Seconds = Field(
         default=60.0, description="How often the Connect configuration is re-read from SSM."
@@ -165,9 +162,6 @@ class Settings(ResourceSettings):
     drain_timeout_s: Seconds = Field(
         default=25.0,
         description="SIGTERM budget for draining; keep it below the ECS stopTimeout.",
-    )
-    heartbeat_stale_s: Seconds = Field(
-        default=60.0, description="A loop silent for longer than this fails /healthz."
     )
     readiness_timeout_s: Seconds = Field(
         default=3.0, description="Per-dependency timeout of /readyz checks."
@@ -216,3 +210,20 @@ def load_settings(cls: type[S]) -> S:
         return cls()
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
+
+
+def settings_table() -> str:
+    """The README's settings table, generated so it cannot drift from the code."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        if info.is_required():
+            default = "**required**"
+        elif info.default is None:
+            default = "derived" if name in ResourceSettings.model_fields else "unset"
+        elif isinstance(info.default, SecretStr):
+            default = "(empty)"
+        else:
+            default = f"`{info.default}`"
+        description = (info.description or "").replace("|", "\\|")
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {default} | {description} |")
+    return "\n".join(rows)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from service.aws import AwsClientOptions, AwsClients, open_clients
 from service.local import constants
 from service.local.bootstrap import BootstrapClients, BootstrapResult, bootstrap

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_sns import SNSClient
     from types_aiobotocore_sqs import SQSClient
+    from types_aiobotocore_sqs.literals import QueueAttributeNameType
     from types_aiobotocore_ssm import SSMClient
 
 log = structlog.get_logger(__name__)
@@ -159,7 +160,7 @@ async def _ensure_queue(sqs: SQSClient, spec: QueueSpec) -> tuple[dict[str, str]
         )
     )["QueueUrl"]
     dlq_arn = await _queue_arn(sqs, dlq_url)
-    attributes = {
+    attributes: dict[QueueAttributeNameType, str] = {
         "VisibilityTimeout": str(spec.visibility_timeout_s),
         "MessageRetentionPeriod": str(spec.retention_s),
         "RedrivePolicy": json.dumps(

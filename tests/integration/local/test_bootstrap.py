@@ -40,7 +40,9 @@ async def test_outbound_subscription_keeps_only_customer_visible_events(resource
         await sns.publish(
             TopicArn=resources.outbound_topic_arn,
             Message=json.dumps({"v": visibility}),
-            MessageAttributes={"MessageVisibility": {"DataType": "String", "StringValue": visibility}},
+            MessageAttributes={
+                "MessageVisibility": {"DataType": "String", "StringValue": visibility}
+            },
         )
     received = await sqs.receive_message(
         QueueUrl=resources.queue_url(resources.names.outbound_queue), MaxNumberOfMessages=10
@@ -62,19 +64,28 @@ async def test_inbound_topic_delivers_sns_envelopes_to_the_inbound_queue(resourc
 async def test_parameters_hold_connect_config_and_inbound_topic(resources, aws_clients):
     config = await aws_clients.ssm.get_parameter(Name=resources.names.connect_config_parameter)
     assert set(json.loads(config["Parameter"]["Value"])) >= {
-        "instance_id", "contact_flow_id", "chat_duration_minutes", "ignore_reactions", "ignore_stickers",
+        "instance_id",
+        "contact_flow_id",
+        "chat_duration_minutes",
+        "ignore_reactions",
+        "ignore_stickers",
     }
     topic = await aws_clients.ssm.get_parameter(Name=resources.names.inbound_topic_parameter)
     assert topic["Parameter"]["Value"] == resources.inbound_topic_arn
 
 
-async def test_running_twice_changes_nothing_and_keeps_operator_edits(resources, aws_clients: AwsClients):
+async def test_running_twice_changes_nothing_and_keeps_operator_edits(
+    resources, aws_clients: AwsClients
+):
     ssm = aws_clients.ssm
     name = resources.names.connect_config_parameter
-    await ssm.put_parameter(Name=name, Value='{"instance_id": "edited"}', Type="String", Overwrite=True)
+    await ssm.put_parameter(
+        Name=name, Value='{"instance_id": "edited"}', Type="String", Overwrite=True
+    )
     c = aws_clients
     again = await bootstrap(
-        BootstrapClients(dynamodb=c.dynamodb, sqs=c.sqs, sns=c.sns, s3=c.s3, ssm=c.ssm), resources.plan
+        BootstrapClients(dynamodb=c.dynamodb, sqs=c.sqs, sns=c.sns, s3=c.s3, ssm=c.ssm),
+        resources.plan,
     )
     assert again.queue_urls == resources.created.queue_urls
     assert again.topic_arns == resources.created.topic_arns
@@ -84,5 +95,7 @@ async def test_running_twice_changes_nothing_and_keeps_operator_edits(resources,
 
 
 async def test_media_bucket_expires_objects(resources, aws_clients):
-    rules = await aws_clients.s3.get_bucket_lifecycle_configuration(Bucket=resources.names.media_bucket)
+    rules = await aws_clients.s3.get_bucket_lifecycle_configuration(
+        Bucket=resources.names.media_bucket
+    )
     assert rules["Rules"][0]["Expiration"]["Days"] == resources.plan.media_bucket.expiry_days

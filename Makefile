@@ -1,0 +1,61 @@
+# Two commands do everything on a fresh machine with Python >= 3.11 and make:
+#   make dev    the whole local sandbox (embedded AWS, simulator, bridge)
+#   make test   install what is needed, lint, type-check and run every test
+
+SHELL := /bin/bash
+PYTHON ?= python3
+export UV_PYTHON_DOWNLOADS := never
+
+# Use the machine's uv when there is one; otherwise bootstrap it into .tools/ from PyPI.
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := .tools/bin/uv
+endif
+VENV := .venv
+BIN := $(VENV)/bin
+
+WORKERS ?= 1
+AWS_PORT ?= 4566
+SIM_PORT ?= 8081
+ADMIN_PORT ?= 8080
+
+.PHONY: help install dev test lint typecheck pytest fmt docs clean
+
+help:
+	@echo "make dev     start the local sandbox (WORKERS=$(WORKERS), ports $(AWS_PORT)/$(SIM_PORT)/$(ADMIN_PORT))"
+	@echo "make test    lint, type-check and run every test"
+	@echo "make fmt     format and auto-fix"
+	@echo "make docs    regenerate the README settings table"
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+install: $(UV)
+	$(UV) sync --locked --all-extras --python $(PYTHON)
+
+dev: install
+	exec $(BIN)/python -m service dev --workers $(WORKERS) \
+		--aws-port $(AWS_PORT) --sim-port $(SIM_PORT) --admin-port $(ADMIN_PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+docs: install
+	$(BIN)/python scripts/update_readme.py
+
+clean:
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache .hypothesis .sandbox

@@ -1,0 +1,149 @@
+"""Command line: `python -m service run | dev | sim | bootstrap`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from service.settings import ResourceSettings, Settings, SettingsError, load_settings
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def _parser() -> argparse.ArgumentParser:
+    from service.local import constants  # noqa: PLC0415  keeps `--help` cheap
+
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="WhatsApp (AWS End User Messaging Social) ⇄ Amazon Connect Chat bridge.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "run",
+        help="the production process: consumers + admin API, configured by BRIDGE_* "
+        "environment variables, against real AWS or any AWS_ENDPOINT_URL",
+    )
+    dev = sub.add_parser(
+        "dev", help="the local sandbox: embedded AWS, bootstrap, simulator and bridge workers"
+    )
+    dev.add_argument("--workers", type=int, default=_env_int("WORKERS", 1))
+    dev.add_argument(
+        "--aws-port", type=int, default=_env_int("AWS_PORT", constants.DEFAULT_AWS_PORT)
+    )
+    dev.add_argument(
+        "--sim-port", type=int, default=_env_int("SIM_PORT", constants.DEFAULT_SIM_PORT)
+    )
+    dev.add_argument(
+        "--admin-port", type=int, default=_env_int("ADMIN_PORT", constants.DEFAULT_ADMIN_PORT)
+    )
+    dev.add_argument(
+        "--state-dir", type=Path, default=Path(os.environ.get("SANDBOX_STATE_DIR", ".sandbox"))
+    )
+    sub.add_parser("sim", help="the Connect / WhatsApp simulator alone (SANDBOX_* settings)")
+    boot = sub.add_parser(
+        "bootstrap",
+        help="create every resource against the configured endpoint (idempotent)",
+    )
+    boot.add_argument("--connect-instance-id", default="INSTANCE_ID")
+    boot.add_argument("--contact-flow-id", default="CONTACT_FLOW_ID")
+    boot.add_argument(
+        "--print-env", action="store_true", help="print the created ARNs/URLs as KEY=value"
+    )
+    return parser
+
+
+def _run() -> int:
+    from service.app import run_bridge  # noqa: PLC0415
+    from service.logs import configure_logging  # noqa: PLC0415
+
+    settings = load_settings(Settings)
+    configure_logging(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        salt=settings.log_hash_salt.get_secret_value().encode(),
+    )
+    asyncio.run(run_bridge(settings))
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from service.local.sandbox import SandboxOptions, run_sandbox  # noqa: PLC0415
+    from service.logs import configure_logging  # noqa: PLC0415
+
+    configure_logging(level="INFO", fmt="auto")
+    options = SandboxOptions(
+        workers=args.workers,
+        aws_port=args.aws_port,
+        sim_port=args.sim_port,
+        admin_port=args.admin_port,
+        state_dir=args.state_dir,
+    )
+    return asyncio.run(run_sandbox(options))
+
+
+def _sim() -> int:
+    from service.local.sim.app import run_sim  # noqa: PLC0415
+    from service.local.sim.settings import SimSettings  # noqa: PLC0415
+    from service.logs import configure_logging  # noqa: PLC0415
+
+    configure_logging(level="INFO", fmt="auto")
+    asyncio.run(run_sim(SimSettings()))
+    return 0
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    from service.aws import AwsClientOptions, open_clients  # noqa: PLC0415
+    from service.local.bootstrap import BootstrapClients, bootstrap  # noqa: PLC0415
+    from service.logs import configure_logging  # noqa: PLC0415
+    from service.resources import resource_plan  # noqa: PLC0415
+
+    configure_logging(level="INFO", fmt="auto", stream=sys.stderr)
+    names = load_settings(ResourceSettings).resource_names()
+    plan = resource_plan(
+        names, connect_instance_id=args.connect_instance_id, contact_flow_id=args.contact_flow_id
+    )
+
+    async def _go() -> dict[str, str]:
+        async with AsyncExitStack() as stack:
+            c = await open_clients(stack, AwsClientOptions())
+            result = await bootstrap(
+                BootstrapClients(dynamodb=c.dynamodb, sqs=c.sqs, sns=c.sns, s3=c.s3, ssm=c.ssm),
+                plan,
+            )
+            return result.env
+
+    env = asyncio.run(_go())
+    if args.print_env:
+        for key, value in sorted(env.items()):
+            print(f"{key}={value}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            code = _run()
+        elif args.command == "dev":
+            code = _dev(args)
+        elif args.command == "sim":
+            code = _sim()
+        else:
+            code = _bootstrap(args)
+    except SettingsError as exc:
+        print(f"python -m service {args.command}: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

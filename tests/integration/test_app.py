@@ -1,0 +1,115 @@
+"""The production process: admin API up, readiness from real dependencies, clean shutdown."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from service.app import BridgeRuntime, run_bridge
+from service.settings import Settings
+
+TOKEN = "test-admin-token-0123456789"
+
+
+def _settings(resources, **overrides) -> Settings:
+    values = {
+        "name_prefix": resources.names.raw_table.removesuffix("-raw-messages"),
+        "admin_token": TOKEN,
+        "admin_port": 0,
+        "outbound_topic_arn": resources.outbound_topic_arn,
+        "drain_timeout_s": 2.0,
+        "task_id": "test-worker",
+    }
+    return Settings(**(values | overrides))
+
+
+class RunningBridge:
+    def __init__(self, settings: Settings) -> None:
+        self.runtime = BridgeRuntime(settings=settings, worker_id="test-worker")
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> httpx.AsyncClient:
+        self.task = asyncio.create_task(
+            run_bridge(self.runtime.settings, runtime=self.runtime, install_signals=False)
+        )
+        async with asyncio.timeout(20):
+            await self.runtime.ready.wait()
+        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.runtime.admin_port}")
+        return self.client
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+        self.runtime.stop.set()
+        assert self.task is not None
+        async with asyncio.timeout(10):
+            await self.task
+
+
+async def test_healthy_and_ready_against_bootstrapped_resources(resources):
+    async with RunningBridge(_settings(resources)) as http:
+        health = await http.get("/healthz")
+        assert health.status_code == 200
+        assert health.json()["alive"] is True
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert set(ready.json()["checked"]) == {"dynamodb", "sqs", "sns", "connect_config"}
+
+
+async def test_readiness_names_each_failing_dependency(aws):
+    settings = Settings(
+        name_prefix="nothing-here",
+        admin_token=TOKEN,
+        admin_port=0,
+        outbound_topic_arn="arn:aws:sns:us-east-1:123456789012:none",
+    )
+    async with RunningBridge(settings) as http:
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503
+        failing = ready.json()["failing"]
+        assert set(failing) == {"dynamodb", "sqs", "sns", "connect_config"}
+        assert "ResourceNotFoundException" in failing["dynamodb"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": TOKEN}],
+)
+async def test_admin_routes_refuse_without_the_token(resources, headers):
+    async with RunningBridge(_settings(resources)) as http:
+        response = await http.get("/admin/status", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_admin_status_shows_the_configuration_in_force(resources):
+    async with RunningBridge(_settings(resources)) as http:
+        response = await http.get("/admin/status", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 200
+        body = response.json()
+        assert body["worker_id"] == "test-worker"
+        assert (
+            body["connect_config"]["instance_id"]
+            == json.loads(resources.plan.connect_config.initial_value)["instance_id"]
+        )
+        assert body["resources"]["raw_table"] == resources.names.raw_table
+
+
+async def test_metrics_and_openapi_are_served(resources):
+    async with RunningBridge(_settings(resources)) as http:
+        metrics = await http.get("/metrics")
+        assert metrics.status_code == 200
+        assert "bridge_build_info{version=" in metrics.text
+        spec = (await http.get("/openapi.json")).json()
+        assert {"/healthz", "/readyz", "/metrics", "/admin/status"} <= set(spec["paths"])
+
+
+async def test_stop_event_shuts_down_within_the_drain_deadline(resources):
+    bridge = RunningBridge(_settings(resources, drain_timeout_s=1.0))
+    await bridge.__aenter__()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await bridge.__aexit__(None, None, None)
+    assert loop.time() - started < 5
+    assert bridge.task is not None
+    assert bridge.task.done()
+    assert bridge.task.exception() is None
