@@ -1,0 +1,226 @@
+"""The delivery ledger: which customer messages have reached Connect, durably.
+
+A ClientToken alone cannot make inbound delivery exactly-once: after a crash the replayed
+messages may be grouped differently (half a burst delivered, then replayed together with
+later messages), and a different group means a different token. So before anything is
+sent, the bridge records a *delivery*: the exact message ids, the exact rendered parts and
+a token derived from the ids, plus one *claim* per message id pointing at it — all in one
+DynamoDB transaction. Parts are then sent with tokens derived from the delivery token and
+the part's position, and progress is recorded after each part.
+
+On a replay, each message id is looked up first:
+- claimed by a COMPLETE delivery: already with the agent, skipped;
+- claimed by an unfinished delivery: that delivery is resumed exactly as recorded (same
+  parts, same tokens, so Connect absorbs whatever the crashed worker already sent);
+- unclaimed: grouped into a new delivery.
+
+Items live in the idempotency table (`id` hash key) under an `in#` prefix, and expire
+(TTL) well after the stream's 24 h retention, so no replay can outlive its record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from botocore.exceptions import ClientError
+
+from service.resources import TTL_ATTRIBUTE
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+log = structlog.get_logger(__name__)
+
+RETENTION_S = 7 * 24 * 3600
+# A transaction holds at most 100 items: the delivery record plus one claim per message.
+MAX_MESSAGES_PER_DELIVERY = 99
+_BATCH_GET_LIMIT = 100
+
+
+class LedgerConflictError(Exception):
+    """Some message ids were claimed concurrently; re-read and decide again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    token: str
+    customer_key: str
+    message_ids: tuple[str, ...]
+    parts: tuple[str, ...]
+    progress: int = 0
+    complete: bool = False
+    contact_id: str | None = None
+
+    def part_token(self, index: int) -> str:
+        return f"{self.token}-p{index}"
+
+    def start_token(self, index: int) -> str:
+        """Token for starting a chat whose InitialMessage is part `index`."""
+        return f"{self.token}-s{index}"
+
+
+def delivery_token(customer_key: str, message_ids: Sequence[str]) -> str:
+    digest = hashlib.sha256("\n".join([customer_key, *message_ids]).encode()).hexdigest()
+    return f"in-{digest[:40]}"
+
+
+def _claim_id(customer_key: str, message_id: str) -> str:
+    return f"in#msg#{customer_key}#{message_id}"
+
+
+def _delivery_id(token: str) -> str:
+    return f"in#delivery#{token}"
+
+
+class DeliveryLedger:
+    def __init__(
+        self,
+        *,
+        dynamodb: DynamoDBClient,
+        table: str,
+        retention_s: int = RETENTION_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+        self._retention_s = retention_s
+        self._clock = clock
+
+    async def recorded(self, customer_key: str, message_ids: Sequence[str]) -> dict[str, Delivery]:
+        """The delivery each already-claimed message id belongs to (strongly consistent)."""
+        claims = await self._get_many([_claim_id(customer_key, m) for m in message_ids])
+        by_token: dict[str, list[str]] = {}
+        for item in claims:
+            by_token.setdefault(item["delivery"]["S"], []).append(item["message_id"]["S"])
+        deliveries = {
+            item["token"]["S"]: _from_item(item)
+            for item in await self._get_many([_delivery_id(t) for t in by_token])
+        }
+        result: dict[str, Delivery] = {}
+        for token, ids in by_token.items():
+            delivery = deliveries.get(token)
+            if delivery is None:
+                # A claim without its delivery cannot come from our transactions.
+                log.error("ledger_orphan_claim", customer=customer_key, token=token)
+                continue
+            for message_id in ids:
+                result[message_id] = delivery
+        return result
+
+    async def open(
+        self, customer_key: str, message_ids: Sequence[str], parts: Sequence[str]
+    ) -> Delivery:
+        if not message_ids or len(message_ids) > MAX_MESSAGES_PER_DELIVERY:
+            raise ValueError(f"a delivery holds 1..{MAX_MESSAGES_PER_DELIVERY} messages")
+        delivery = Delivery(
+            token=delivery_token(customer_key, message_ids),
+            customer_key=customer_key,
+            message_ids=tuple(message_ids),
+            parts=tuple(parts),
+        )
+        now = int(self._clock())
+        expires = {"N": str(now + self._retention_s)}
+        record = {
+            "id": {"S": _delivery_id(delivery.token)},
+            "token": {"S": delivery.token},
+            "customer": {"S": customer_key},
+            "message_ids": {"L": [{"S": m} for m in message_ids]},
+            "parts": {"S": json.dumps(list(parts))},
+            "progress": {"N": "0"},
+            "status": {"S": "INPROGRESS"},
+            "created_at": {"N": str(now)},
+            TTL_ATTRIBUTE: expires,
+        }
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": record,
+                    "ConditionExpression": "attribute_not_exists(id)",
+                }
+            }
+        ]
+        items += [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        "id": {"S": _claim_id(customer_key, m)},
+                        "message_id": {"S": m},
+                        "delivery": {"S": delivery.token},
+                        TTL_ATTRIBUTE: expires,
+                    },
+                    "ConditionExpression": "attribute_not_exists(id)",
+                }
+            }
+            for m in message_ids
+        ]
+        try:
+            await self._dynamodb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                raise LedgerConflictError(delivery.token) from exc
+            raise
+        return delivery
+
+    async def advance(
+        self, delivery: Delivery, progress: int, *, contact_id: str | None
+    ) -> Delivery:
+        """Record that parts before `progress` are with Connect (in `contact_id`)."""
+        names = {"#p": "progress"}
+        values: dict[str, Any] = {":p": {"N": str(progress)}}
+        update = "SET #p = :p"
+        if contact_id is not None:
+            update += ", contact_id = :c"
+            values[":c"] = {"S": contact_id}
+        await self._dynamodb.update_item(
+            TableName=self._table,
+            Key={"id": {"S": _delivery_id(delivery.token)}},
+            UpdateExpression=update,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return replace(delivery, progress=progress, contact_id=contact_id or delivery.contact_id)
+
+    async def complete(self, delivery: Delivery) -> Delivery:
+        await self._dynamodb.update_item(
+            TableName=self._table,
+            Key={"id": {"S": _delivery_id(delivery.token)}},
+            UpdateExpression="SET #s = :done, #p = :n",
+            ExpressionAttributeNames={"#s": "status", "#p": "progress"},
+            ExpressionAttributeValues={
+                ":done": {"S": "COMPLETE"},
+                ":n": {"N": str(len(delivery.parts))},
+            },
+        )
+        return replace(delivery, complete=True, progress=len(delivery.parts))
+
+    async def _get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _BATCH_GET_LIMIT):
+            keys: list[Any] = [{"id": {"S": i}} for i in unique[start : start + _BATCH_GET_LIMIT]]
+            request: Any = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = await self._dynamodb.batch_get_item(RequestItems=request)
+                found.extend(response.get("Responses", {}).get(self._table, []))
+                request = response.get("UnprocessedKeys") or None
+        return found
+
+
+def _from_item(item: dict[str, Any]) -> Delivery:
+    return Delivery(
+        token=item["token"]["S"],
+        customer_key=item["customer"]["S"],
+        message_ids=tuple(v["S"] for v in item["message_ids"]["L"]),
+        parts=tuple(json.loads(item["parts"]["S"])),
+        progress=int(item["progress"]["N"]),
+        complete=item["status"]["S"] == "COMPLETE",
+        contact_id=item.get("contact_id", {}).get("S"),
+    )
