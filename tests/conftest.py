@@ -13,13 +13,23 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+
 from service.aws import AwsClientOptions, AwsClients, open_clients
 from service.local import constants
 from service.local.bootstrap import BootstrapClients, BootstrapResult, bootstrap
 from service.local.embedded_aws import EmbeddedAws
+from service.local.sim import SimSettings, threaded_sim
 from service.resources import ResourcePlan, resource_plan
 from service.settings import ResourceNames, ResourceSettings
+
+TEST_PREFIX = "test"
+SIM_ENDPOINT_VARIABLES = (
+    "AWS_ENDPOINT_URL_CONNECT",
+    "AWS_ENDPOINT_URL_CONNECTPARTICIPANT",
+    "AWS_ENDPOINT_URL_SOCIALMESSAGING",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +88,7 @@ class Resources:
 
 @pytest.fixture
 def resource_names() -> ResourceNames:
-    return ResourceSettings(name_prefix="test").resource_names()
+    return ResourceSettings(name_prefix=TEST_PREFIX).resource_names()
 
 
 @pytest.fixture
@@ -99,3 +109,40 @@ async def resources(aws_clients: AwsClients, resource_names: ResourceNames) -> R
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def sim_url(moto_url: str) -> Iterator[str]:
+    """The Connect / WhatsApp simulator, once per session (thread, port 0), on moto."""
+    inbound = ResourceSettings(name_prefix=TEST_PREFIX).resource_names().inbound_topic
+    with pytest.MonkeyPatch.context() as patch:
+        # A developer's SANDBOX_* variables must not change the session's simulator.
+        for name in list(os.environ):
+            if name.startswith("SANDBOX_"):
+                patch.delenv(name)
+        settings = SimSettings(
+            sim_port=0,
+            aws_endpoint_url=moto_url,
+            inbound_topic_arn=f"arn:aws:sns:{constants.REGION}:{constants.ACCOUNT_ID}:{inbound}",
+        )
+    with threaded_sim(settings) as url:
+        yield url
+
+
+@pytest.fixture
+def sim(sim_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh simulated world, and the Connect / EUM endpoint variables pointing at it.
+
+    Request it before any client fixture: clients read the endpoints when created.
+    """
+    httpx.post(f"{sim_url}/sandbox/reset", timeout=10).raise_for_status()
+    for name in SIM_ENDPOINT_VARIABLES:
+        monkeypatch.setenv(name, sim_url)
+    return sim_url
+
+
+@pytest.fixture
+async def sandbox(sim: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The simulator's sandbox API."""
+    async with httpx.AsyncClient(base_url=sim, timeout=10) as client:
+        yield client

@@ -1,0 +1,125 @@
+"""WhatsApp media known to the simulator: customers' uploads and the business's posts."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import mimetypes
+import secrets
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+MEBIBYTE: Final = 1024 * 1024
+
+# Extension EUM gives a downloaded file, from its MIME type (parameters ignored).
+_EXTENSIONS: Final = {
+    "image/jpeg": "jpeg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "video/mp4": "mp4",
+    "video/3gpp": "3gp",
+    "audio/ogg": "ogg",
+    "audio/mpeg": "mp3",
+    "audio/aac": "aac",
+    "audio/amr": "amr",
+    "audio/mp4": "m4a",
+    "text/plain": "txt",
+    "application/pdf": "pdf",
+    "application/msword": "doc",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.ms-powerpoint": "ppt",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
+}
+
+# What a business may upload with PostWhatsAppMessageMedia, and its size limit.
+SENDABLE_LIMITS: Final = {
+    **dict.fromkeys(("audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"), 16),
+    **dict.fromkeys(("video/mp4", "video/3gpp"), 16),
+    **dict.fromkeys(("image/jpeg", "image/png"), 5),
+    "image/webp": 0.5,
+    **dict.fromkeys(
+        (
+            "text/plain",
+            "application/pdf",
+            "application/msword",
+            "application/vnd.ms-excel",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        ),
+        100,
+    ),
+}
+
+
+def base_mime(mime_type: str) -> str:
+    return mime_type.split(";", 1)[0].strip().lower()
+
+
+def extension_for(mime_type: str) -> str:
+    base = base_mime(mime_type)
+    known = _EXTENSIONS.get(base)
+    if known is not None:
+        return known
+    guessed = mimetypes.guess_extension(base)
+    return guessed.lstrip(".") if guessed else "bin"
+
+
+def sendable_limit_bytes(mime_type: str) -> int | None:
+    limit_mib = SENDABLE_LIMITS.get(base_mime(mime_type))
+    return None if limit_mib is None else int(limit_mib * MEBIBYTE)
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    media_id: str
+    data: bytes
+    mime_type: str
+    sha256: str
+    filename: str | None
+    origin: Literal["customer", "business"]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "mediaId": self.media_id,
+            "mimeType": self.mime_type,
+            "sha256": self.sha256,
+            "fileSize": len(self.data),
+            "filename": self.filename,
+            "origin": self.origin,
+        }
+
+
+class MediaStore:
+    def __init__(self) -> None:
+        self._media: dict[str, Media] = {}
+
+    def add(
+        self,
+        data: bytes,
+        mime_type: str,
+        *,
+        filename: str | None,
+        origin: Literal["customer", "business"],
+    ) -> Media:
+        # Meta media ids are long decimal numbers (and EUM's model only allows [A-Za-z0-9]).
+        media_id = str(10**15 + secrets.randbelow(9 * 10**15))
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        media = Media(media_id, data, mime_type, digest, filename, origin)
+        self._media[media_id] = media
+        return media
+
+    def get(self, media_id: str) -> Media | None:
+        return self._media.get(media_id)
+
+    def delete(self, media_id: str) -> bool:
+        return self._media.pop(media_id, None) is not None
+
+    def all(self) -> list[Media]:
+        return list(self._media.values())
+
+    def clear(self) -> None:
+        self._media.clear()

@@ -1,0 +1,194 @@
+"""The `socialmessaging` operations: sends (checked and recorded) and media in/out of S3."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from service.local.sim.clock import Clock, iso_ms
+from service.local.sim.errors import AwsError
+from service.local.sim.identity import BusinessDirectory, BusinessNumber
+from service.local.sim.media import MediaStore, extension_for, sendable_limit_bytes
+from service.local.sim.meta_messages import MetaError, check_message
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+_log = structlog.get_logger(__name__)
+
+_VALIDATION: Final = "ValidationException"
+_INVALID_PARAMETERS: Final = "InvalidParametersException"
+_NOT_FOUND: Final = "ResourceNotFoundException"
+_API_VERSION = re.compile(r"^v\d+\.\d+$")
+
+
+def new_wamid() -> str:
+    return "wamid." + base64.b64encode(secrets.token_bytes(30)).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    message_id: str
+    business: BusinessNumber
+    origination: str
+    recipient: str | None
+    kind: str
+    message: dict[str, Any]
+    meta_api_version: str
+    time: float
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "messageId": self.message_id,
+            "businessPhoneNumberId": self.business.phone_number_id,
+            "originationPhoneNumberId": self.origination,
+            "recipient": self.recipient,
+            "type": self.kind,
+            "message": self.message,
+            "metaApiVersion": self.meta_api_version,
+            "time": iso_ms(self.time),
+        }
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self._entries: list[OutboxEntry] = []
+
+    def append(self, entry: OutboxEntry) -> None:
+        self._entries.append(entry)
+
+    def find(self, message_id: str) -> OutboxEntry | None:
+        return next((entry for entry in self._entries if entry.message_id == message_id), None)
+
+    def entries(self) -> list[OutboxEntry]:
+        return list(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class SocialApi:
+    def __init__(
+        self,
+        *,
+        directory: BusinessDirectory,
+        media: MediaStore,
+        outbox: Outbox,
+        s3: S3Client,
+        clock: Clock,
+    ) -> None:
+        self._directory = directory
+        self._media = media
+        self._outbox = outbox
+        self._s3 = s3
+        self._clock = clock
+
+    def _business(self, origination: str) -> BusinessNumber:
+        number = self._directory.by_origination(origination)
+        if number is None:
+            raise AwsError(_NOT_FOUND, "The origination phone number was not found")
+        return number
+
+    async def send_whatsapp_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        business = self._business(params["originationPhoneNumberId"])
+        version: str = params["metaApiVersion"]
+        if not _API_VERSION.match(version):
+            raise AwsError(_VALIDATION, f"metaApiVersion {version!r} is not a Graph API version")
+        raw: bytes = params["message"]
+        try:
+            message = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise AwsError(_VALIDATION, "(#100) Invalid parameter: message is not JSON") from exc
+        try:
+            send = check_message(
+                message, known_media=lambda media_id: bool(self._media.get(media_id))
+            )
+        except MetaError as exc:
+            raise AwsError(_VALIDATION, str(exc)) from exc
+        entry = OutboxEntry(
+            message_id=new_wamid(),
+            business=business,
+            origination=params["originationPhoneNumberId"],
+            recipient=send.recipient,
+            kind=send.kind,
+            message=message,
+            meta_api_version=version,
+            time=self._clock.now(),
+        )
+        self._outbox.append(entry)
+        return {"messageId": entry.message_id}
+
+    async def get_whatsapp_message_media(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._business(params["originationPhoneNumberId"])
+        media = self._media.get(params["mediaId"])
+        if media is None:
+            raise AwsError(_NOT_FOUND, "Media not found")
+        answer = {"mimeType": media.mime_type, "fileSize": len(media.data)}
+        if params.get("metadataOnly"):
+            return answer
+        if params.get("destinationS3PresignedUrl") is not None:
+            raise AwsError(
+                _INVALID_PARAMETERS, "destinationS3PresignedUrl is not supported by the sandbox"
+            )
+        destination: dict[str, str] | None = params.get("destinationS3File")
+        if destination is None:
+            raise AwsError(_INVALID_PARAMETERS, "A destination is required unless metadataOnly")
+        key = f"{destination['key']}{media.media_id}.{extension_for(media.mime_type)}"
+        try:
+            await self._s3.put_object(
+                Bucket=destination["bucketName"],
+                Key=key,
+                Body=media.data,
+                ContentType=media.mime_type,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            _log.warning("sim_media_write_failed", error=type(exc).__name__)
+            raise AwsError(
+                _INVALID_PARAMETERS, "The destination S3 bucket could not be written"
+            ) from exc
+        return answer
+
+    async def post_whatsapp_message_media(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._business(params["originationPhoneNumberId"])
+        if params.get("sourceS3PresignedUrl") is not None:
+            raise AwsError(
+                _INVALID_PARAMETERS, "sourceS3PresignedUrl is not supported by the sandbox"
+            )
+        source: dict[str, str] | None = params.get("sourceS3File")
+        if source is None:
+            raise AwsError(_INVALID_PARAMETERS, "sourceS3File is required")
+        try:
+            response = await self._s3.get_object(Bucket=source["bucketName"], Key=source["key"])
+            async with response["Body"] as stream:
+                data = await stream.read()
+        except ClientError as exc:
+            raise AwsError(_NOT_FOUND, "The source S3 object was not found") from exc
+        mime_type = response.get("ContentType") or "application/octet-stream"
+        limit = sendable_limit_bytes(mime_type)
+        if limit is None:
+            raise AwsError(
+                _INVALID_PARAMETERS, f"(#131053) Media upload error: {mime_type} is not supported"
+            )
+        if len(data) > limit:
+            raise AwsError(
+                _INVALID_PARAMETERS,
+                f"(#131053) Media upload error: {len(data)} bytes exceed {limit} for {mime_type}",
+            )
+        media = self._media.add(
+            data, mime_type, filename=PurePosixPath(source["key"]).name, origin="business"
+        )
+        return {"mediaId": media.media_id}
+
+    async def delete_whatsapp_message_media(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._business(params["originationPhoneNumberId"])
+        if not self._media.delete(params["mediaId"]):
+            raise AwsError(_NOT_FOUND, "Media not found")
+        return {"success": True}
