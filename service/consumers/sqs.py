@@ -256,6 +256,10 @@ class SqsConsumer:
                 if await self._park(message, verdict.reason):
                     to_delete.append(message)
             else:
+                # Forget it before handing it back: a long poll running concurrently may
+                # receive it again at once, and must then treat it as new work, not as a
+                # duplicate of work in progress.
+                self._in_flight.pop(message.message_id, None)
                 await self._retry_later(message, verdict)
         await self._delete(to_delete)
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 from prometheus_client import CollectorRegistry
+
 from service.consumers.queue_message import QueueMessage
 from service.consumers.sqs import DONE, Outcome, SqsConsumer, SqsConsumerConfig, SqsMetrics, Verdict
 
@@ -268,3 +269,46 @@ async def test_a_redelivery_during_work_is_not_handled_twice_and_is_deleted(aws_
     assert Counter(handler.seen) == {"once": 1}
     assert handler.calls == 1
     assert await _depth(aws_clients.sqs, url) == 0
+
+
+class _SlowVisibility:
+    """The real SQS client, but the answer to ChangeMessageVisibility comes back late.
+
+    SQS applies the change at once; only our view of it is delayed, which is when a
+    concurrent long poll can receive the message again.
+    """
+
+    def __init__(self, sqs, delay_s: float) -> None:
+        self._sqs = sqs
+        self._delay_s = delay_s
+
+    def __getattr__(self, name):
+        return getattr(self._sqs, name)
+
+    async def change_message_visibility(self, **kwargs):
+        result = await self._sqs.change_message_visibility(**kwargs)
+        await asyncio.sleep(self._delay_s)
+        return result
+
+
+async def test_a_message_handed_back_is_taken_again_by_a_concurrent_poll(aws_clients, queues):
+    url, dlq = queues
+    await _send(aws_clients.sqs, url, "again")
+    handler = Recorder(Verdict(Outcome.RETRY, "later", retry_after_s=0))
+    consumer = SqsConsumer(
+        name="test",
+        sqs=_SlowVisibility(aws_clients.sqs, delay_s=1.5),  # type: ignore[arg-type]
+        queue_url=url,
+        dlq_url=dlq,
+        handler=handler,
+        metrics=SqsMetrics(CollectorRegistry()),
+        config=SqsConsumerConfig(wait_time_s=1, max_in_flight_batches=2, drain_timeout_s=5),
+    )
+
+    async def redriven():
+        return await _depth(aws_clients.sqs, dlq) == 1
+
+    # With the 30 s visibility timeout, a message mistaken for a duplicate would be
+    # stranded far longer than this test waits.
+    await _run_until(consumer, redriven, timeout_s=20)
+    assert handler.seen == ["again"] * 3

@@ -1,0 +1,105 @@
+"""What the stream consumer hands to the bridge, and how the bridge acknowledges it."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """One new-message record (an INSERT with its NewImage), in low-level attribute form."""
+
+    shard_key: str
+    shard_id: str
+    sequence_number: str
+    keys: Mapping[str, Any]
+    new_image: Mapping[str, Any]
+    approximate_created_at: datetime | None
+
+
+class AckOutcome(StrEnum):
+    DELIVERED = "delivered"
+    PARKED = "parked"
+
+
+class Ack:
+    """Resolved once by the handler; only then may the shard's checkpoint pass the record.
+
+    Resolving an ack after the shard was lost or handed over is harmless: the consumer
+    ignores it, because the next owner re-reads the record from the checkpoint.
+    """
+
+    __slots__ = ("_on_done", "_outcome", "_sequence_number")
+
+    def __init__(self, *, sequence_number: str, on_done: Callable[[str, AckOutcome], None]) -> None:
+        self._sequence_number = sequence_number
+        self._on_done = on_done
+        self._outcome: AckOutcome | None = None
+
+    @property
+    def sequence_number(self) -> str:
+        return self._sequence_number
+
+    @property
+    def outcome(self) -> AckOutcome | None:
+        return self._outcome
+
+    def delivered(self) -> None:
+        self._resolve(AckOutcome.DELIVERED)
+
+    def parked(self) -> None:
+        """The record was written to a dead-letter queue and will not be retried here."""
+        self._resolve(AckOutcome.PARKED)
+
+    def _resolve(self, outcome: AckOutcome) -> None:
+        if self._outcome is not None:
+            return
+        self._outcome = outcome
+        self._on_done(self._sequence_number, outcome)
+
+
+class StreamRecordHandler(Protocol):
+    """The bridge's buffer, as the stream consumer sees it."""
+
+    async def submit(self, record: StreamRecord, ack: Ack) -> None:
+        """Take a record; may block to apply backpressure. Resolve `ack` later."""
+
+    async def flush_shard(self, shard_key: str) -> None:
+        """Deliver this shard's buffered records now (graceful handoff)."""
+
+    async def drop_shard(self, shard_key: str) -> None:
+        """Forget this shard's undelivered records: another worker will re-read them."""
+
+    async def flush_all(self) -> None:
+        """Deliver every buffered record now (shutdown)."""
+
+
+class DeadLetters(Protocol):
+    """Durable parking for records the handler refused outright (SQS in production)."""
+
+    async def park(self, record: StreamRecord, *, reason: str) -> None: ...
+
+
+def parse_new_message(
+    raw: Mapping[str, Any], *, shard_key: str, shard_id: str
+) -> StreamRecord | None:
+    """The record as a new message, or None when the bridge has nothing to do with it.
+
+    Only INSERTs are new messages: a MODIFY is an SNS duplicate rewriting the same item
+    and a REMOVE is a TTL delete.
+    """
+    body = raw.get("dynamodb") or {}
+    sequence_number = body.get("SequenceNumber")
+    new_image = body.get("NewImage")
+    if raw.get("eventName") != "INSERT" or not new_image or sequence_number is None:
+        return None
+    return StreamRecord(
+        shard_key=shard_key,
+        shard_id=shard_id,
+        sequence_number=str(sequence_number),
+        keys=body.get("Keys") or {},
+        new_image=new_image,
+        approximate_created_at=body.get("ApproximateCreationDateTime"),
+    )

@@ -1,0 +1,100 @@
+"""Several stream consumers on one event loop, each with its own handler and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from service.consumers.leases import Lease, LeaseStore
+from service.consumers.stream import StreamConsumer
+from service.consumers.stream_config import StreamConsumerConfig
+from tests.fakes.stream_handler import Delivery, ListDeadLetters, ScriptedHandler
+from tests.fakes.streams import FakeStreams
+
+# Short durations so takeovers happen in about a second of real time.
+FAST = StreamConsumerConfig(
+    lease_duration_s=1.0,
+    renew_interval_s=0.2,
+    fencing_safety_s=0.3,
+    scan_interval_s=0.2,
+    scan_jitter_s=0.05,
+    idle_poll_interval_s=0.02,
+    checkpoint_debounce_s=0.05,
+    handoff_deadline_s=2.0,
+    handoff_flush_deadline_s=1.0,
+    drain_deadline_s=2.0,
+    backoff_base_s=0.01,
+    backoff_max_s=0.1,
+)
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], *, within: float = 10.0, message: str = ""
+) -> None:
+    """Poll `condition` until it holds, failing after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        outcome = condition()
+        if not isinstance(outcome, bool):
+            outcome = await outcome
+        if outcome:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s: {message}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Worker:
+    consumer: StreamConsumer
+    handler: ScriptedHandler
+    dead_letters: ListDeadLetters
+    registry: CollectorRegistry
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.consumer.worker_id
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        return self.registry.get_sample_value(name, labels or {}) or 0.0
+
+    async def stop(self) -> None:
+        """SIGTERM: graceful shutdown."""
+        assert self.task is not None
+        self.consumer.request_stop()
+        await self.task
+
+    async def kill(self) -> None:
+        """SIGKILL, as far as the lease table can tell: no release, no checkpoint, no flush."""
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+@dataclass
+class Cluster:
+    streams: FakeStreams
+    store: LeaseStore
+    make: Callable[..., Worker]
+    deliveries: list[Delivery] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+
+    def start(self, name: str, **kwargs: Any) -> Worker:
+        worker = self.make(name, self.deliveries, **kwargs)
+        worker.task = asyncio.create_task(worker.consumer.run(), name=f"consumer-{name}")
+        self.workers.append(worker)
+        return worker
+
+    async def leases(self) -> dict[str, Lease]:
+        return {lease.shard_id: lease for lease in await self.store.list_leases(self.streams.label)}
+
+    def delivered_ids(self) -> list[str]:
+        return [delivery.message_id for delivery in self.deliveries]
