@@ -1,0 +1,162 @@
+"""Client-side rate limiting of the Amazon Connect APIs (token buckets).
+
+Connect answers an exceeded quota with 429s that botocore retries and that then surface as
+errors; pacing our own calls below the documented quotas keeps bursts of customers from
+turning into throttling storms. The quotas are shared with every other caller of the same
+account/instance, so the defaults are the documented ones and operators can lower them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    per_second: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.per_second <= 0:
+            raise ValueError("per_second must be positive")
+        if self.burst < 1:
+            raise ValueError("burst must be at least 1")
+
+
+_TOLERANCE: Final = 1e-6
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    """The running event loop's monotonic clock."""
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class TokenBucket:
+    """`burst` tokens, refilled at `per_second`; each `acquire` takes one, waiting if none.
+
+    Waiters queue on a FIFO lock and the head sleeps exactly until its token is due, so
+    there is no polling and a cancelled waiter gives its place up without taking a token.
+    """
+
+    def __init__(self, rate: Rate, *, clock: Clock) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._tokens = float(rate.burst)
+        self._stamp: float | None = None
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock.now()
+        if self._stamp is not None:
+            elapsed = max(0.0, now - self._stamp)
+            self._tokens = min(
+                float(self.rate.burst), self._tokens + elapsed * self.rate.per_second
+            )
+        self._stamp = now
+
+    async def acquire(self) -> float:
+        """Take a token; returns the seconds waited for it."""
+        waited = 0.0
+        async with self._lock:
+            while True:
+                self._refill()
+                # The tolerance absorbs float rounding: after sleeping exactly the computed
+                # delay the bucket may hold 0.9999999 tokens, and a sleep of 1e-16 s would
+                # not move the clock.
+                if self._tokens >= 1.0 - _TOLERANCE:
+                    self._tokens -= 1.0
+                    return waited
+                delay = (1.0 - self._tokens) / self.rate.per_second
+                before = self._clock.now()
+                await self._clock.sleep(delay)
+                waited += max(0.0, self._clock.now() - before)
+
+
+# Connect Service quotas are per account and Region, Participant Service quotas per
+# instance (reference/limits.md §1).
+ACCOUNT_SCOPE: Final = "account"
+
+DEFAULT_RATES: Final[Mapping[str, Rate]] = {
+    "StartChatContact": Rate(5, 8),
+    "StartContactStreaming": Rate(5, 8),
+    "StopContactStreaming": Rate(5, 8),
+    "SendMessage": Rate(10, 15),
+    "CreateParticipantConnection": Rate(6, 9),
+    "StartAttachmentUpload": Rate(2, 5),
+    "CompleteAttachmentUpload": Rate(2, 5),
+    "GetAttachment": Rate(8, 12),
+    "GetTranscript": Rate(8, 12),
+    "DisconnectParticipant": Rate(3, 5),
+}
+
+# The quota page lists SendMessage and SendEvent as one quota: they spend one bucket.
+SHARED_QUOTAS: Final[Mapping[str, str]] = {"SendEvent": "SendMessage"}
+
+
+class ConnectRateLimits:
+    """One bucket per (quota, scope), created on first use."""
+
+    def __init__(
+        self,
+        *,
+        registry: CollectorRegistry,
+        overrides: Mapping[str, Rate] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        overrides = dict(overrides or {})
+        shared = sorted(set(overrides) & set(SHARED_QUOTAS))
+        if shared:
+            raise ValueError(f"{shared} share another API's quota; override that one instead")
+        self._rates = {**DEFAULT_RATES, **overrides}
+        self._clock: Clock = clock or LoopClock()
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._waits = Counter(
+            "bridge_connect_ratelimit_waits",
+            "Connect API calls that waited for the client-side rate limiter",
+            ["api"],
+            registry=registry,
+        )
+        self._waited = Counter(
+            "bridge_connect_ratelimit_wait_seconds",
+            "Seconds Connect API calls spent waiting for the client-side rate limiter",
+            ["api"],
+            registry=registry,
+        )
+
+    def rate(self, api: str) -> Rate:
+        quota = SHARED_QUOTAS.get(api, api)
+        try:
+            return self._rates[quota]
+        except KeyError:
+            raise ValueError(f"no rate is configured for {api}") from None
+
+    def bucket(self, api: str, scope: str) -> TokenBucket:
+        quota = SHARED_QUOTAS.get(api, api)
+        key = (quota, scope)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = TokenBucket(self.rate(api), clock=self._clock)
+            self._buckets[key] = bucket
+        return bucket
+
+    async def acquire(self, api: str, scope: str) -> None:
+        waited = await self.bucket(api, scope).acquire()
+        if waited > 0:
+            self._waits.labels(api=api).inc()
+            self._waited.labels(api=api).inc(waited)
