@@ -4,6 +4,7 @@ import json
 
 import pytest
 from prometheus_client import CollectorRegistry
+
 from service.bridge.inbound_queue import InboundMetrics, InboundQueueHandler
 from service.bridge.raw_store import RawMessageWriter, decode_image
 from service.consumers.queue_message import QueueMessage

@@ -1,6 +1,7 @@
 """The delivery ledger records, atomically, which messages went to Connect in which parts."""
 
 import pytest
+
 from service.bridge.ledger import (
     MAX_MESSAGES_PER_DELIVERY,
     DeliveryLedger,
