@@ -5,6 +5,7 @@ import json
 
 import httpx
 import pytest
+
 from service.app import BridgeRuntime, run_bridge
 from service.settings import Settings
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from service.connect_config import (
     ConnectConfigStore,
     ConnectConfigUnavailableError,

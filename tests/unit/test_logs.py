@@ -6,6 +6,7 @@ import logging
 
 import pytest
 import structlog
+
 from service.logs import REDACTED, Redactor, configure_logging
 
 PHONE = "5215512345678"

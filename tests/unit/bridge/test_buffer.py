@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
+
 from service.bridge.buffer import (
     BufferConfig,
     BufferNotRunningError,
@@ -22,7 +24,6 @@ from service.bridge.errors import (
     ThrottledError,
 )
 from service.consumers.stream_records import Ack, AckOutcome, StreamRecord
-from structlog.testing import capture_logs
 
 # ---------------------------------------------------------------- test doubles
 

@@ -2,6 +2,7 @@ import json
 from typing import Any
 
 import pytest
+
 from service.bridge.eum_events import ButtonPayload, InteractiveReplyPayload
 from service.bridge.interactive import (
     MalformedInteractiveError,

@@ -2,6 +2,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from service.bridge.eum_events import InboundMessage, MessageType, parse_eum_event
 from service.bridge.render import MediaPart, RenderedPart, TextPart, render_burst
 

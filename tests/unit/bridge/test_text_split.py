@@ -1,6 +1,7 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from service.bridge.text_split import split_text
 
 _CLUSTERS = [

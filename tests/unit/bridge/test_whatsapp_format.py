@@ -3,6 +3,7 @@ import re
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+
 from service.bridge.whatsapp_format import (
     FENCE_RE,
     WHATSAPP_TEXT_LIMIT,
