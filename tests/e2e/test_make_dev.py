@@ -163,3 +163,6 @@ def test_make_dev_is_ready_attachable_and_stops_on_sigterm(repo_root: Path, tmp_
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        output.closed.wait(5)
+        assert process.stdout is not None
+        process.stdout.close()
