@@ -3,8 +3,13 @@
 `run_bridge` opens the AWS clients in one `AsyncExitStack`, builds every component with
 explicit collaborators, runs them as tasks of one `TaskGroup` (a crash in any of them
 stops the process instead of leaving a zombie), and on SIGTERM/SIGINT shuts down in
-order: stop intake, drain within `drain_timeout_s`, then stop the admin server last so
-health stays observable while draining.
+order, inside `drain_timeout_s`:
+
+1. the inbound queue consumer stops receiving and finishes (or hands back) its batches;
+2. the stream consumer stops reading, has the buffer deliver every burst, waits for the
+   acknowledgements, writes final checkpoints and releases its leases;
+3. the buffer closes;
+4. the admin server stops last, so health stays observable while draining.
 """
 
 from __future__ import annotations
@@ -14,27 +19,51 @@ import contextlib
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+import aiohttp
 import structlog
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from service.admin.app import create_admin_app
+from service.admin.inspection import sessions_router, worker_router
 from service.aws import AwsClientOptions, AwsClients, open_clients
+from service.bridge.buffer import BufferConfig, CustomerBuffer
+from service.bridge.connect_chat import SUPPORTED_CONTENT_TYPES, ConnectChat
+from service.bridge.dead_letters import SqsDeadLetters
+from service.bridge.eum_events import InboundMessage
+from service.bridge.inbound import InboundDelivery, InboundOptions
+from service.bridge.inbound_queue import InboundMetrics, InboundQueueHandler
+from service.bridge.ledger import DeliveryLedger
+from service.bridge.ratelimit import ConnectRateLimits
+from service.bridge.raw_store import RawMessageWriter, decode_image
+from service.bridge.receipts import CustomerReceipts, ReceiptPolicy
+from service.bridge.sessions import SessionStore
+from service.bridge.whatsapp import WhatsAppClient
 from service.connect_config import ConnectConfigStore, ConnectConfigUnavailableError
+from service.consumers.sqs import SqsConsumer, SqsConsumerConfig, SqsMetrics
+from service.consumers.stream import StreamConsumer, make_worker_id
+from service.consumers.stream_config import StreamConsumerConfig
+from service.consumers.stream_records import StreamRecord
 from service.health import Health, Readiness
 from service.logs import bind_worker
 from service.metrics import new_registry
-from service.settings import Settings
+from service.settings import ResourceNames, Settings
 
 log = structlog.get_logger(__name__)
 
-Drain = Callable[[], Awaitable[None]]
+# Connect's interactive type lets agents' list pickers and quick replies reach the bridge.
+_CONTENT_TYPES = (*SUPPORTED_CONTENT_TYPES, "application/vnd.amazonaws.connect.message.interactive")
+# Participant Service quotas are per Connect instance; the bridge serves one instance.
+_PARTICIPANT_SCOPE = "instance"
+# A queue consumer silent this long (its long poll is 20 s) fails /healthz.
+_CONSUMER_STALE_S = 90.0
 
 
 def version() -> str:
@@ -69,6 +98,15 @@ class BridgeRuntime:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     admin_port: int | None = None
     started_at: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class _Inbound:
+    consumer: SqsConsumer
+    stream: StreamConsumer
+    buffer: CustomerBuffer[InboundMessage]
+    connect: ConnectChat
+    sessions: SessionStore
 
 
 def aws_options(settings: Settings) -> AwsClientOptions:
@@ -116,6 +154,7 @@ async def run_bridge(
         if install_signals:
             stack.callback(_install_signal_handlers(runtime.stop))
         clients = await open_clients(stack, aws_options(settings))
+        http = await stack.enter_async_context(aiohttp.ClientSession())
         registry = new_registry(worker_id=worker_id, version=version())
         health = Health()
         readiness = Readiness(timeout_s=settings.readiness_timeout_s)
@@ -125,7 +164,18 @@ async def run_bridge(
             refresh_s=settings.connect_config_refresh_s,
         )
         _add_readiness_checks(readiness, clients, settings, config)
-        drains: list[Drain] = []
+        with contextlib.suppress(ConnectConfigUnavailableError):
+            await config.refresh()
+        inbound = await _build_inbound(
+            settings=settings,
+            names=names,
+            clients=clients,
+            http=http,
+            registry=registry,
+            health=health,
+            config=config,
+            worker_id=worker_id,
+        )
 
         def status() -> dict[str, Any]:
             try:
@@ -134,6 +184,7 @@ async def run_bridge(
                 connect = None
             return {
                 "worker_id": worker_id,
+                "stream_worker_id": inbound.stream.worker_id,
                 "version": version(),
                 "started_at": datetime.fromtimestamp(runtime.started_at, UTC).isoformat(),
                 "uptime_s": round(time.time() - runtime.started_at, 1),
@@ -150,6 +201,12 @@ async def run_bridge(
             registry=registry,
             admin_token=settings.admin_token,
             status=status,
+            routers=[
+                sessions_router(
+                    sessions=inbound.sessions, buffer=inbound.buffer, connect=inbound.connect
+                ),
+                worker_router(buffer=inbound.buffer, stream=inbound.stream),
+            ],
             version=version(),
         )
         server = _AdminServer(
@@ -163,21 +220,135 @@ async def run_bridge(
                 timeout_graceful_shutdown=2,
             )
         )
-        with contextlib.suppress(ConnectConfigUnavailableError):
-            await config.refresh()
         log.info("bridge_starting", admin_port=settings.admin_port, version=version())
+        buffer_stop = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
             serving = tasks.create_task(server.serve(), name="admin-api")
             tasks.create_task(health.monitor_event_loop(runtime.stop), name="loop-monitor")
             tasks.create_task(config.run(runtime.stop), name="connect-config")
+            buffering = tasks.create_task(inbound.buffer.run(buffer_stop), name="buffer")
+            await inbound.buffer.running.wait()
+            streaming = tasks.create_task(inbound.stream.run(), name="stream-consumer")
+            receiving = tasks.create_task(inbound.consumer.run(runtime.stop), name="inbound-queue")
             await _wait_started(server, serving)
             runtime.admin_port = server.bound_port
             runtime.ready.set()
             log.info("bridge_started", admin_port=runtime.admin_port)
+
             await runtime.stop.wait()
-            await _drain(drains, settings.drain_timeout_s)
+            started = time.monotonic()
+            inbound.stream.request_stop()
+            await receiving
+            await streaming
+            buffer_stop.set()
+            await buffering
+            log.info("drain_finished", took_s=round(time.monotonic() - started, 3))
             server.should_exit = True
         log.info("bridge_stopped", uptime_s=round(time.time() - runtime.started_at, 1))
+
+
+async def _build_inbound(
+    *,
+    settings: Settings,
+    names: ResourceNames,
+    clients: AwsClients,
+    http: aiohttp.ClientSession,
+    registry: CollectorRegistry,
+    health: Health,
+    config: ConnectConfigStore,
+    worker_id: str,
+) -> _Inbound:
+    inbound_url = (await clients.sqs.get_queue_url(QueueName=names.inbound_queue))["QueueUrl"]
+    inbound_dlq_url = (await clients.sqs.get_queue_url(QueueName=names.inbound_dlq))["QueueUrl"]
+    table = await clients.dynamodb.describe_table(TableName=names.raw_table)
+    stream_arn = table["Table"].get("LatestStreamArn")
+    if not stream_arn:
+        raise RuntimeError(f"table {names.raw_table} has no stream; it must stream NEW_IMAGE")
+
+    connect = ConnectChat(
+        connect=clients.connect,
+        participant=clients.participant,
+        limits=ConnectRateLimits(registry=registry),
+        streaming_topic_arn=settings.outbound_topic_arn,
+        participant_scope=_PARTICIPANT_SCOPE,
+        http=http,
+        supported_content_types=_CONTENT_TYPES,
+    )
+    sessions = SessionStore(dynamodb=clients.dynamodb, table=names.sessions_table)
+    receipts = CustomerReceipts(
+        whatsapp=WhatsAppClient(social=clients.social, meta_api_version=settings.meta_api_version),
+        policy=ReceiptPolicy(
+            mark_read=settings.whatsapp_mark_read,
+            reaction_received=settings.whatsapp_reaction_received,
+            reaction_delivered=settings.whatsapp_reaction_delivered,
+            reaction_failed=settings.whatsapp_reaction_failed,
+        ),
+        registry=registry,
+    )
+    delivery = InboundDelivery(
+        connect=connect,
+        sessions=sessions,
+        ledger=DeliveryLedger(dynamodb=clients.dynamodb, table=names.idempotency_table),
+        config=config.current,
+        options=InboundOptions(text_limit=settings.connect_text_limit),
+        on_delivered=receipts.delivered,
+    )
+    dead_letters = SqsDeadLetters(sqs=clients.sqs, queue_url=inbound_dlq_url, receipts=receipts)
+
+    def decode(record: StreamRecord) -> InboundMessage:
+        return decode_image(record.new_image)
+
+    buffer = CustomerBuffer[InboundMessage](
+        decode=decode,
+        deliver=delivery.deliver,
+        dead_letters=dead_letters,
+        registry=registry,
+        config=BufferConfig(
+            quiet_s=settings.buffer_quiet_s,
+            max_wait_s=settings.buffer_max_wait_s,
+            max_burst_messages=settings.buffer_max_burst_messages,
+            max_customers=settings.buffer_max_customers,
+            max_messages=settings.buffer_max_messages,
+        ),
+    )
+    stream = StreamConsumer(
+        config=StreamConsumerConfig(
+            lease_duration_s=settings.stream_lease_duration_s,
+            renew_interval_s=settings.stream_lease_duration_s * 0.3,
+            fencing_safety_s=settings.stream_lease_duration_s * 0.2,
+            scan_interval_s=settings.stream_scan_interval_s,
+            idle_poll_interval_s=settings.stream_poll_interval_s,
+            drain_deadline_s=settings.drain_timeout_s,
+        ),
+        stream_arn=stream_arn,
+        dynamodb=clients.dynamodb,
+        leases_table=names.leases_table,
+        streams=clients.streams,
+        handler=buffer,
+        dead_letters=dead_letters,
+        registry=registry,
+        worker_id=make_worker_id(worker_id),
+    )
+    consumer = SqsConsumer(
+        name="inbound",
+        sqs=clients.sqs,
+        queue_url=inbound_url,
+        dlq_url=inbound_dlq_url,
+        handler=InboundQueueHandler(
+            writer=RawMessageWriter(dynamodb=clients.dynamodb, table=names.raw_table),
+            metrics=InboundMetrics(registry),
+            on_received=receipts.received,
+        ),
+        metrics=SqsMetrics(registry),
+        config=SqsConsumerConfig(
+            max_in_flight_batches=settings.sqs_max_in_flight_batches,
+            drain_timeout_s=settings.drain_timeout_s,
+        ),
+        heartbeat=health.heartbeat("inbound_queue", stale_after_s=_CONSUMER_STALE_S),
+    )
+    return _Inbound(
+        consumer=consumer, stream=stream, buffer=buffer, connect=connect, sessions=sessions
+    )
 
 
 async def _wait_started(server: _AdminServer, serving: asyncio.Task[None]) -> None:
@@ -187,17 +358,6 @@ async def _wait_started(server: _AdminServer, serving: asyncio.Task[None]) -> No
             serving.result()
             raise RuntimeError("admin API stopped before it started (is the port in use?)")
         await asyncio.sleep(0.02)
-
-
-async def _drain(drains: list[Drain], deadline_s: float) -> None:
-    started = time.monotonic()
-    try:
-        async with asyncio.timeout(deadline_s):
-            for drain in drains:
-                await drain()
-    except TimeoutError:
-        log.warning("drain_deadline_exceeded", deadline_s=deadline_s)
-    log.info("drain_finished", took_s=round(time.monotonic() - started, 3))
 
 
 def _add_readiness_checks(

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "BRIDGE_"
@@ -133,6 +133,69 @@ class Settings(ResourceSettings):
         default=60.0, description="How often the Connect configuration is re-read from SSM."
     )
 
+    meta_api_version: str = Field(
+        default="v20.0",
+        pattern=r"^v\d+\.\d+$",
+        description="Meta Graph API version passed to SendWhatsAppMessage.",
+    )
+
+    # -- inbound: buffering and delivery
+    buffer_quiet_s: Seconds = Field(
+        default=5.0, description="Deliver a customer's burst after this long without a message."
+    )
+    buffer_max_wait_s: Seconds = Field(
+        default=20.0, description="Deliver a burst at the latest this long after its first message."
+    )
+    buffer_max_burst_messages: int = Field(
+        default=50, ge=1, le=99, description="Most messages delivered as one burst."
+    )
+    buffer_max_customers: int = Field(
+        default=10_000, ge=1, description="Most customers buffered at once (then reading pauses)."
+    )
+    buffer_max_messages: int = Field(
+        default=50_000, ge=1, description="Most messages buffered at once (then reading pauses)."
+    )
+    connect_text_limit: int = Field(
+        default=1024,
+        ge=64,
+        le=16_384,
+        description="Longest Connect chat message, in characters; longer text is split "
+        "(and split further if Connect refuses a size).",
+    )
+
+    # -- WhatsApp receipts for the customer
+    whatsapp_mark_read: Literal["on_receipt", "on_delivery", "on_agent_read", "never"] = Field(
+        default="on_delivery",
+        description="When the customer's messages get read ticks (on_agent_read needs the "
+        "outbound path).",
+    )
+    whatsapp_reaction_received: str = Field(
+        default="", max_length=8, description="Reaction on each received message (empty: none)."
+    )
+    whatsapp_reaction_delivered: str = Field(
+        default="✅", max_length=8, description="Reaction when a burst reached the agent."
+    )
+    whatsapp_reaction_failed: str = Field(
+        default="❌", max_length=8, description="Reaction on a message that could not be delivered."
+    )
+
+    # -- consumers
+    sqs_max_in_flight_batches: int = Field(
+        default=4, ge=1, le=64, description="Received SQS batches handled at once, per queue."
+    )
+    stream_lease_duration_s: Seconds = Field(
+        default=10.0, description="A shard lease not renewed for this long may be taken over."
+    )
+    stream_poll_interval_s: float = Field(
+        default=0.25,
+        gt=0,
+        le=0.25,
+        description="Idle GetRecords interval per shard (bounds the latency of this hop).",
+    )
+    stream_scan_interval_s: Seconds = Field(
+        default=5.0, description="How often shards and leases are re-examined."
+    )
+
     # -- AWS clients
     aws_region: str | None = Field(
         default=None,
@@ -179,6 +242,12 @@ class Settings(ResourceSettings):
         description="Key for hashing phone numbers and WhatsApp ids in logs; set it so "
         "hashes cannot be reversed by enumerating numbers.",
     )
+
+    @model_validator(mode="after")
+    def _check_windows(self) -> Settings:
+        if self.buffer_max_wait_s < self.buffer_quiet_s:
+            raise ValueError("BRIDGE_BUFFER_MAX_WAIT_S must not be below BRIDGE_BUFFER_QUIET_S")
+        return self
 
     @field_validator("admin_token")
     @classmethod

@@ -236,6 +236,8 @@ class CustomerBuffer(Generic[M]):
         self._tasks: asyncio.TaskGroup | None = None
         self._closed = False
         self._flush_all_done = asyncio.Event()
+        # Set once `run` accepts records: start the stream consumer only after it.
+        self.running = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -245,6 +247,7 @@ class CustomerBuffer(Generic[M]):
         try:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
+                self.running.set()
                 await stop.wait()
                 # The stream consumer's shutdown flushes; records it did not wait for are
                 # left unacknowledged and re-read by the shard's next owner.

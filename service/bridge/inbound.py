@@ -36,7 +36,7 @@ from service.bridge.errors import (
 from service.bridge.eum_events import InboundMessage
 from service.bridge.ledger import Delivery, DeliveryLedger, LedgerConflictError
 from service.bridge.render import TextPart, render_burst
-from service.bridge.sessions import Session, SessionStore
+from service.bridge.sessions import Session, SessionStore, session_expiry
 from service.bridge.text_split import split_text
 from service.connect_config import ConnectConfig
 
@@ -46,8 +46,6 @@ log = structlog.get_logger(__name__)
 _CONNECTION_MARGIN_S = 300
 # A part is split at most down to this size after size rejections.
 _MIN_SPLIT_CHARS = 64
-# Sessions outlive the chat a little, so a late agent reply still finds its customer.
-_SESSION_TTL_MARGIN_S = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +260,7 @@ class InboundDelivery:
                 last_customer_message_at=customer.last_message_at,
                 streaming_id=streaming_id,
                 chat_ends_at=chat_ends_at,
-                expires_at=chat_ends_at + _SESSION_TTL_MARGIN_S,
+                expires_at=session_expiry(now, config.chat_duration_minutes),
             )
         )
         log.info(

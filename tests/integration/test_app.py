@@ -6,10 +6,9 @@ import json
 import httpx
 import pytest
 
-from service.app import BridgeRuntime, run_bridge
+from service.app import run_bridge
 from service.settings import Settings
-
-TOKEN = "test-admin-token-0123456789"
+from tests.support.bridge import TOKEN, RunningBridge
 
 
 def _settings(resources, **overrides) -> Settings:
@@ -24,28 +23,6 @@ def _settings(resources, **overrides) -> Settings:
     return Settings(**(values | overrides))
 
 
-class RunningBridge:
-    def __init__(self, settings: Settings) -> None:
-        self.runtime = BridgeRuntime(settings=settings, worker_id="test-worker")
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> httpx.AsyncClient:
-        self.task = asyncio.create_task(
-            run_bridge(self.runtime.settings, runtime=self.runtime, install_signals=False)
-        )
-        async with asyncio.timeout(20):
-            await self.runtime.ready.wait()
-        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.runtime.admin_port}")
-        return self.client
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.client.aclose()
-        self.runtime.stop.set()
-        assert self.task is not None
-        async with asyncio.timeout(10):
-            await self.task
-
-
 async def test_healthy_and_ready_against_bootstrapped_resources(resources):
     async with RunningBridge(_settings(resources)) as http:
         health = await http.get("/healthz")
@@ -56,19 +33,29 @@ async def test_healthy_and_ready_against_bootstrapped_resources(resources):
         assert set(ready.json()["checked"]) == {"dynamodb", "sqs", "sns", "connect_config"}
 
 
-async def test_readiness_names_each_failing_dependency(aws):
+async def test_readiness_names_each_failing_dependency(resources, aws_clients):
+    async with RunningBridge(_settings(resources)) as http:
+        await aws_clients.dynamodb.delete_table(TableName=resources.names.leases_table)
+        await aws_clients.sqs.delete_queue(
+            QueueUrl=resources.queue_url(resources.names.outbound_queue)
+        )
+        await aws_clients.sns.delete_topic(TopicArn=resources.outbound_topic_arn)
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503
+        failing = ready.json()["failing"]
+        assert set(failing) == {"dynamodb", "sqs", "sns"}
+        assert "ResourceNotFoundException" in failing["dynamodb"]
+
+
+async def test_startup_without_the_resources_fails_with_a_clear_reason(aws):
     settings = Settings(
         name_prefix="nothing-here",
         admin_token=TOKEN,
         admin_port=0,
         outbound_topic_arn="arn:aws:sns:us-east-1:123456789012:none",
     )
-    async with RunningBridge(settings) as http:
-        ready = await http.get("/readyz")
-        assert ready.status_code == 503
-        failing = ready.json()["failing"]
-        assert set(failing) == {"dynamodb", "sqs", "sns", "connect_config"}
-        assert "ResourceNotFoundException" in failing["dynamodb"]
+    with pytest.raises(Exception, match=r"NonExistentQueue|QueueDoesNotExist"):
+        await run_bridge(settings, install_signals=False)
 
 
 @pytest.mark.parametrize(
@@ -76,8 +63,11 @@ async def test_readiness_names_each_failing_dependency(aws):
     [{}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": TOKEN}],
 )
 async def test_admin_routes_refuse_without_the_token(resources, headers):
-    async with RunningBridge(_settings(resources)) as http:
-        response = await http.get("/admin/status", headers=headers)
+    async with (
+        RunningBridge(_settings(resources)) as http,
+        httpx.AsyncClient(base_url=str(http.base_url)) as anonymous,
+    ):
+        response = await anonymous.get("/admin/status", headers=headers)
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
 
