@@ -54,6 +54,7 @@ from service.consumers.stream_records import StreamRecord
 from service.health import Health, Readiness
 from service.logs import bind_worker
 from service.metrics import new_registry
+from service.resources import INBOUND_VISIBILITY_TIMEOUT_S
 from service.settings import ResourceNames, Settings
 
 log = structlog.get_logger(__name__)
@@ -317,6 +318,7 @@ async def _build_inbound(
             renew_interval_s=settings.stream_lease_duration_s * 0.3,
             fencing_safety_s=settings.stream_lease_duration_s * 0.2,
             scan_interval_s=settings.stream_scan_interval_s,
+            scan_jitter_s=settings.stream_scan_interval_s * 0.2,
             idle_poll_interval_s=settings.stream_poll_interval_s,
             drain_deadline_s=settings.drain_timeout_s,
         ),
@@ -342,6 +344,8 @@ async def _build_inbound(
         metrics=SqsMetrics(registry),
         config=SqsConsumerConfig(
             max_in_flight_batches=settings.sqs_max_in_flight_batches,
+            visibility_timeout_s=INBOUND_VISIBILITY_TIMEOUT_S,
+            heartbeat_interval_s=INBOUND_VISIBILITY_TIMEOUT_S / 3,
             drain_timeout_s=settings.drain_timeout_s,
         ),
         heartbeat=health.heartbeat("inbound_queue", stale_after_s=_CONSUMER_STALE_S),

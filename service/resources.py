@@ -17,8 +17,10 @@ KeyType = Literal["S", "N", "B"]
 
 # How long SQS hides a message while one worker handles it. Inbound work is a parse and a
 # DynamoDB write; outbound can include an attachment copy, hence the larger value. Workers
-# extend visibility with a heartbeat for anything longer.
-INBOUND_VISIBILITY_TIMEOUT_S = 60
+# extend visibility with a heartbeat for anything longer. It is also how long a message
+# stays hidden when it was handed to a worker that was killed before answering, so the
+# inbound value is kept short.
+INBOUND_VISIBILITY_TIMEOUT_S = 30
 OUTBOUND_VISIBILITY_TIMEOUT_S = 120
 # A few failed deliveries are normal (throttling, a deploy cutting work short); the fifth
 # is treated as a poison message and parked in the DLQ.

@@ -42,7 +42,9 @@ class BufferedMessage(Protocol):
     def message_id(self) -> str: ...
 
     @property
-    def timestamp(self) -> int: ...
+    def order_key(self) -> tuple[int, int]:
+        """(WhatsApp timestamp, finer publication time): the order of the customer's sends."""
+        ...
 
 
 M = TypeVar("M", bound=BufferedMessage)
@@ -186,8 +188,8 @@ class _Entry(Generic[M]):
     waiters: list[_Waiter] | None = None  # flushes waiting for it; rare, so no list each
 
     @property
-    def order(self) -> tuple[int, int]:
-        return (self.message.timestamp, self.arrival)
+    def order(self) -> tuple[int, int, int]:
+        return (*self.message.order_key, self.arrival)
 
 
 @dataclass(slots=True, eq=False)
@@ -214,7 +216,7 @@ class CustomerBuffer(Generic[M]):
         self,
         *,
         decode: Callable[[StreamRecord], M],
-        # Receives one customer's burst, ordered by (WhatsApp timestamp, arrival here).
+        # Receives one customer's burst, ordered by (message order key, arrival here).
         deliver: Callable[[Sequence[M]], Awaitable[None]],
         dead_letters: DeadLetters,
         registry: CollectorRegistry,

@@ -9,7 +9,9 @@ rejected, with a reason that carries no personal data.
 """
 
 import json
+import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
@@ -261,6 +263,13 @@ class InboundMessage(_Model):
     context: ReplyContext | None = None
     referral: Referral | None = None
     errors: tuple[MetaError, ...] = ()
+    # When EUM published the event (its `message_timestamp`, nanoseconds). WhatsApp's own
+    # timestamp has 1 s resolution; this orders messages sent within the same second.
+    published_at_ns: int | None = None
+
+    @property
+    def order_key(self) -> tuple[int, int]:
+        return (self.timestamp, self.published_at_ns or 0)
 
 
 class StatusUpdate(_Model):
@@ -307,6 +316,7 @@ class _Context(_Model):
 class _Envelope(_Model):
     context: _Context
     entry: str | dict[str, Any] = Field(alias="whatsAppWebhookEntry")
+    message_timestamp: str | None = None
 
 
 class _Profile(_Model):
@@ -532,8 +542,26 @@ def _typed_payload(message: _WireMessage) -> tuple[MessageType, Any]:
     return kind, payload
 
 
+_RFC3339: Final = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$")
+
+
+def _rfc3339_ns(text: str | None) -> int | None:
+    """`2025-11-11T02:24:28.476795989Z` → epoch nanoseconds (datetime keeps only µs)."""
+    if not text:
+        return None
+    match = _RFC3339.match(text)
+    if match is None:
+        return None
+    seconds = datetime.fromisoformat(match.group(1) + "+00:00").timestamp()
+    fraction = (match.group(2) or "").ljust(9, "0")[:9]
+    return int(seconds) * 1_000_000_000 + int(fraction)
+
+
 def _inbound(
-    message: _WireMessage, business: BusinessNumber, contacts: Sequence[_WireContact]
+    message: _WireMessage,
+    business: BusinessNumber,
+    contacts: Sequence[_WireContact],
+    published_at_ns: int | None = None,
 ) -> InboundMessage:
     customer = _customer(message, contacts)
     kind, payload = _typed_payload(message)
@@ -549,6 +577,7 @@ def _inbound(
         context=message.context,
         referral=message.referral,
         errors=message.errors,
+        published_at_ns=published_at_ns,
     )
 
 
@@ -584,6 +613,7 @@ def parse_eum_event(raw: str | bytes | Mapping[str, Any]) -> ParsedEvent:
     messages: list[InboundMessage] = []
     statuses: list[StatusUpdate] = []
     ignored = 0
+    published_at_ns = _rfc3339_ns(envelope.message_timestamp)
     for change in entry.changes:
         if change.field != "messages":
             ignored += 1
@@ -593,7 +623,9 @@ def parse_eum_event(raw: str | bytes | Mapping[str, Any]) -> ParsedEvent:
         except ValidationError as exc:
             raise MalformedEventError(_safe_reason("messages change", exc)) from exc
         business = _business(envelope.context, value.metadata, entry.id)
-        messages.extend(_inbound(m, business, value.contacts) for m in value.messages)
+        messages.extend(
+            _inbound(m, business, value.contacts, published_at_ns) for m in value.messages
+        )
         statuses.extend(_status(s, business) for s in value.statuses)
     return ParsedEvent(messages=tuple(messages), statuses=tuple(statuses), ignored_changes=ignored)
 

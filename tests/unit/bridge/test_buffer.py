@@ -83,6 +83,10 @@ class Msg:
     message_id: str
     timestamp: int
 
+    @property
+    def order_key(self) -> tuple[int, int]:
+        return (self.timestamp, 0)
+
 
 def decode(record: StreamRecord) -> Msg:
     image = record.new_image
