@@ -124,7 +124,7 @@ async def test_sigkill_of_the_owner_mid_burst_delivers_every_message_exactly_onc
                 return worker
         return None
 
-    first_owner = await eventually(owner, timeout_s=30)
+    first_owner: Worker = await eventually(owner, timeout_s=30)
     survivor = next(w for w in workers if w is not first_owner)
     wa = "5215512345678"
     await world.send(wa, text("one"), text("two"), text("three"), delay_ms=100)
