@@ -35,6 +35,7 @@ from service.admin.app import create_admin_app
 from service.admin.inspection import sessions_router, worker_router
 from service.aws import AwsClientOptions, AwsClients, open_clients
 from service.bridge.buffer import BufferConfig, CustomerBuffer
+from service.bridge.call_errors import CallErrors
 from service.bridge.connect_chat import SUPPORTED_CONTENT_TYPES, ConnectChat
 from service.bridge.dead_letters import SqsDeadLetters
 from service.bridge.eum_events import InboundMessage
@@ -266,6 +267,7 @@ async def _build_inbound(
     if not stream_arn:
         raise RuntimeError(f"table {names.raw_table} has no stream; it must stream NEW_IMAGE")
 
+    call_errors = CallErrors(registry)
     connect = ConnectChat(
         connect=clients.connect,
         participant=clients.participant,
@@ -274,10 +276,15 @@ async def _build_inbound(
         participant_scope=_PARTICIPANT_SCOPE,
         http=http,
         supported_content_types=_CONTENT_TYPES,
+        errors=call_errors,
     )
     sessions = SessionStore(dynamodb=clients.dynamodb, table=names.sessions_table)
     receipts = CustomerReceipts(
-        whatsapp=WhatsAppClient(social=clients.social, meta_api_version=settings.meta_api_version),
+        whatsapp=WhatsAppClient(
+            social=clients.social,
+            meta_api_version=settings.meta_api_version,
+            errors=call_errors,
+        ),
         policy=ReceiptPolicy(
             mark_read=settings.whatsapp_mark_read,
             reaction_received=settings.whatsapp_reaction_received,

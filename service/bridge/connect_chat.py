@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from yarl import URL
 
+from service.bridge.call_errors import CallErrors
 from service.bridge.errors import (
     AttachmentRejectedError,
     BridgeError,
@@ -122,6 +123,7 @@ class ConnectChat:
         http: aiohttp.ClientSession,
         upload_timeout_s: float = 60.0,
         supported_content_types: Sequence[str] = SUPPORTED_CONTENT_TYPES,
+        errors: CallErrors | None = None,
     ) -> None:
         if "text/plain" not in supported_content_types:
             raise ValueError("Connect requires text/plain among the supported content types")
@@ -133,6 +135,7 @@ class ConnectChat:
         self._http = http
         self._upload_timeout = aiohttp.ClientTimeout(total=upload_timeout_s)
         self._content_types = list(supported_content_types)
+        self._errors = errors
 
     async def start_chat(
         self,
@@ -167,7 +170,7 @@ class ConnectChat:
         if customer_id is not None:
             request["CustomerId"] = customer_id[:CUSTOMER_ID_MAX_CHARS]
         await self._limits.acquire("StartChatContact", ACCOUNT_SCOPE)
-        with _translated("StartChatContact"):
+        with _translated("StartChatContact", self._errors):
             response = await self._connect.start_chat_contact(**request)
         log.info("connect_chat_started", contact_id=response["ContactId"])
         return StartedChat(
@@ -178,7 +181,7 @@ class ConnectChat:
 
     async def start_streaming(self, *, instance_id: str, contact_id: str, client_token: str) -> str:
         await self._limits.acquire("StartContactStreaming", ACCOUNT_SCOPE)
-        with _translated("StartContactStreaming"):
+        with _translated("StartContactStreaming", self._errors):
             response = await self._connect.start_contact_streaming(
                 InstanceId=instance_id,
                 ContactId=contact_id,
@@ -189,7 +192,7 @@ class ConnectChat:
 
     async def create_connection(self, *, participant_token: str) -> Connection:
         await self._limits.acquire("CreateParticipantConnection", self._scope)
-        with _translated("CreateParticipantConnection"):
+        with _translated("CreateParticipantConnection", self._errors):
             response = await self._participant.create_participant_connection(
                 ParticipantToken=participant_token,
                 Type=["CONNECTION_CREDENTIALS"],
@@ -211,7 +214,7 @@ class ConnectChat:
         content_type: str = "text/plain",
     ) -> SentItem:
         await self._limits.acquire("SendMessage", self._scope)
-        with _translated("SendMessage"):
+        with _translated("SendMessage", self._errors):
             response = await self._participant.send_message(
                 ConnectionToken=connection_token,
                 ContentType=content_type,
@@ -229,7 +232,7 @@ class ConnectChat:
         content: str | None = None,
     ) -> SentItem:
         await self._limits.acquire("SendEvent", self._scope)
-        with _translated("SendEvent"):
+        with _translated("SendEvent", self._errors):
             if content is None:
                 response = await self._participant.send_event(
                     ConnectionToken=connection_token,
@@ -271,7 +274,7 @@ class ConnectChat:
         a retry after a crash resumes the same attachment instead of adding another.
         """
         await self._limits.acquire("StartAttachmentUpload", self._scope)
-        with _translated("StartAttachmentUpload"):
+        with _translated("StartAttachmentUpload", self._errors):
             started = await self._participant.start_attachment_upload(
                 ConnectionToken=connection_token,
                 ContentType=content_type,
@@ -286,7 +289,7 @@ class ConnectChat:
             raise DependencyUnavailableError("StartAttachmentUpload returned no upload URL")
         await self._upload(url, data, metadata.get("HeadersToInclude", {}))
         await self._limits.acquire("CompleteAttachmentUpload", self._scope)
-        with _translated("CompleteAttachmentUpload"):
+        with _translated("CompleteAttachmentUpload", self._errors):
             await self._participant.complete_attachment_upload(
                 ConnectionToken=connection_token,
                 AttachmentIds=[attachment_id],
@@ -315,7 +318,7 @@ class ConnectChat:
 
     async def disconnect(self, *, connection_token: str, client_token: str) -> None:
         await self._limits.acquire("DisconnectParticipant", self._scope)
-        with _translated("DisconnectParticipant"):
+        with _translated("DisconnectParticipant", self._errors):
             await self._participant.disconnect_participant(
                 ConnectionToken=connection_token, ClientToken=client_token
             )
@@ -325,7 +328,7 @@ class ConnectChat:
     ) -> TranscriptPage:
         """One page, oldest first."""
         await self._limits.acquire("GetTranscript", self._scope)
-        with _translated("GetTranscript"):
+        with _translated("GetTranscript", self._errors):
             if next_token is None:
                 response = await self._participant.get_transcript(
                     ConnectionToken=connection_token,
@@ -403,11 +406,18 @@ def _sent_item(item_id: str | None, absolute_time: str | None) -> SentItem:
     return SentItem(id=item_id, absolute_time=_parse_time(absolute_time) if absolute_time else None)
 
 
+# Operations of the `connect` API; every other call here is the Participant Service.
+_CONNECT_OPERATIONS: Final = frozenset({"StartChatContact", "StartContactStreaming"})
+
+
 @contextlib.contextmanager
-def _translated(operation: str) -> Iterator[None]:
+def _translated(operation: str, errors: CallErrors | None = None) -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
+        if errors is not None:
+            service = "connect" if operation in _CONNECT_OPERATIONS else "connectparticipant"
+            errors.record(service, operation, exc.response.get("Error", {}).get("Code", ""))
         error = translate_client_error(exc, operation=operation)
         if error is None:
             raise
@@ -419,6 +429,8 @@ def _translated(operation: str) -> Iterator[None]:
         )
         raise error from exc
     except (HTTPClientError, BotocoreConnectionError) as exc:
+        if errors is not None:
+            errors.record("connect", operation, type(exc).__name__)
         raise DependencyUnavailableError(f"{operation}: {type(exc).__name__}") from exc
 
 
@@ -427,7 +439,7 @@ def translate_client_error(exc: ClientError, *, operation: str) -> BridgeError |
     code = exc.response.get("Error", {}).get("Code", "")
     message = f"{operation}: {exc.response.get('Error', {}).get('Message', code)}"
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-    participant_call = operation not in {"StartChatContact", "StartContactStreaming"}
+    participant_call = operation not in _CONNECT_OPERATIONS
     error: BridgeError | None = None
     if code in _THROTTLING_CODES:
         error = ThrottledError(message, retry_after_s=_retry_after(exc))

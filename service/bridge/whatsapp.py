@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from service.bridge.call_errors import CallErrors
 from service.bridge.errors import (
     ConfigurationError,
     DependencyUnavailableError,
@@ -61,9 +62,16 @@ def meta_code(text: str) -> int | None:
 
 
 class WhatsAppClient:
-    def __init__(self, *, social: EndUserMessagingSocialClient, meta_api_version: str) -> None:
+    def __init__(
+        self,
+        *,
+        social: EndUserMessagingSocialClient,
+        meta_api_version: str,
+        errors: CallErrors | None = None,
+    ) -> None:
         self._social = social
         self._version = meta_api_version
+        self._errors = errors
 
     async def send(self, *, origination_id: str, message: Mapping[str, Any]) -> str:
         """Send one Meta message object; returns the WhatsApp message id."""
@@ -75,8 +83,17 @@ class WhatsAppClient:
                 metaApiVersion=self._version,
             )
         except ClientError as exc:
-            raise _translate(exc) from exc
+            error = _translate(exc)
+            if self._errors is not None:
+                code = exc.response.get("Error", {}).get("Code", "")
+                meta = getattr(error, "meta_code", None)
+                self._errors.record(
+                    "socialmessaging", "SendWhatsAppMessage", f"{code}/{meta}" if meta else code
+                )
+            raise error from exc
         except BotoCoreError as exc:
+            if self._errors is not None:
+                self._errors.record("socialmessaging", "SendWhatsAppMessage", type(exc).__name__)
             raise DependencyUnavailableError(f"SendWhatsAppMessage: {type(exc).__name__}") from exc
         return response["messageId"]
 

@@ -130,6 +130,11 @@ async def test_expired_connection_reconnects_in_the_same_chat(bridge, world: San
     found = await eventually(two)
     assert len({contact for contact, _ in found}) == 1
     assert [content for _, content in found] == ["before", "after"]
+    metrics = (await bridge.get("/metrics")).text
+    assert (
+        'bridge_aws_call_errors_total{code="AccessDeniedException",'
+        'operation="SendMessage",service="connectparticipant"} 1.0'
+    ) in metrics
 
 
 async def test_an_ended_chat_means_a_new_chat_with_the_message(bridge, world: Sandbox):
