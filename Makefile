@@ -19,13 +19,14 @@ AWS_PORT ?= 4566
 SIM_PORT ?= 8081
 ADMIN_PORT ?= 8080
 
-.PHONY: help install dev test lint typecheck pytest fmt docs clean
+.PHONY: help install dev test lint typecheck pytest fmt docs bench clean
 
 help:
 	@echo "make dev     start the local sandbox (WORKERS=$(WORKERS), ports $(AWS_PORT)/$(SIM_PORT)/$(ADMIN_PORT))"
 	@echo "make test    lint, type-check and run every test"
 	@echo "make fmt     format and auto-fix"
 	@echo "make docs    regenerate the README settings table"
+	@echo "make bench   inbound benchmark: messages per burst, latency, CPU"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -56,6 +57,9 @@ fmt: install
 
 docs: install
 	$(BIN)/python scripts/update_readme.py
+
+bench: install
+	$(BIN)/python bench/inbound_bursts.py --json bench/results/inbound.json
 
 clean:
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache .hypothesis .sandbox
