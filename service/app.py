@@ -5,7 +5,8 @@ explicit collaborators, runs them as tasks of one `TaskGroup` (a crash in any of
 stops the process instead of leaving a zombie), and on SIGTERM/SIGINT shuts down in
 order, inside `drain_timeout_s`:
 
-1. the inbound queue consumer stops receiving and finishes (or hands back) its batches;
+1. the queue consumers (inbound, outbound) stop receiving and finish (or hand back) their
+   batches;
 2. the stream consumer stops reading, has the buffer deliver every burst, waits for the
    acknowledgements, writes final checkpoints and releases its leases;
 3. the buffer closes;
@@ -39,13 +40,18 @@ from service.bridge.call_errors import CallErrors
 from service.bridge.connect_chat import SUPPORTED_CONTENT_TYPES, ConnectChat
 from service.bridge.dead_letters import SqsDeadLetters
 from service.bridge.eum_events import InboundMessage
+from service.bridge.idempotency import SendClaims
 from service.bridge.inbound import InboundDelivery, InboundOptions
 from service.bridge.inbound_queue import InboundMetrics, InboundQueueHandler
 from service.bridge.ledger import DeliveryLedger
+from service.bridge.media import MediaForwarder
+from service.bridge.outbound import OutboundHandler, OutboundMetrics, OutboundOptions
+from service.bridge.pacing import Pacer, PacingConfig
 from service.bridge.ratelimit import ConnectRateLimits
-from service.bridge.raw_store import RawMessageWriter, decode_image
+from service.bridge.raw_store import RawMessageReader, RawMessageWriter, decode_image
 from service.bridge.receipts import CustomerReceipts, ReceiptPolicy
 from service.bridge.sessions import SessionStore
+from service.bridge.status_feedback import AgentChannel, FeedbackMetrics, StatusFeedback
 from service.bridge.whatsapp import WhatsAppClient
 from service.connect_config import ConnectConfigStore, ConnectConfigUnavailableError
 from service.consumers.sqs import SqsConsumer, SqsConsumerConfig, SqsMetrics
@@ -55,7 +61,7 @@ from service.consumers.stream_records import StreamRecord
 from service.health import Health, Readiness
 from service.logs import bind_worker
 from service.metrics import new_registry
-from service.resources import INBOUND_VISIBILITY_TIMEOUT_S
+from service.resources import INBOUND_VISIBILITY_TIMEOUT_S, OUTBOUND_VISIBILITY_TIMEOUT_S
 from service.settings import ResourceNames, Settings
 
 log = structlog.get_logger(__name__)
@@ -103,8 +109,9 @@ class BridgeRuntime:
 
 
 @dataclass(slots=True)
-class _Inbound:
+class _Parts:
     consumer: SqsConsumer
+    outbound: SqsConsumer
     stream: StreamConsumer
     buffer: CustomerBuffer[InboundMessage]
     connect: ConnectChat
@@ -168,7 +175,7 @@ async def run_bridge(
         _add_readiness_checks(readiness, clients, settings, config)
         with contextlib.suppress(ConnectConfigUnavailableError):
             await config.refresh()
-        inbound = await _build_inbound(
+        parts = await _build(
             settings=settings,
             names=names,
             clients=clients,
@@ -186,7 +193,7 @@ async def run_bridge(
                 connect = None
             return {
                 "worker_id": worker_id,
-                "stream_worker_id": inbound.stream.worker_id,
+                "stream_worker_id": parts.stream.worker_id,
                 "version": version(),
                 "started_at": datetime.fromtimestamp(runtime.started_at, UTC).isoformat(),
                 "uptime_s": round(time.time() - runtime.started_at, 1),
@@ -205,9 +212,9 @@ async def run_bridge(
             status=status,
             routers=[
                 sessions_router(
-                    sessions=inbound.sessions, buffer=inbound.buffer, connect=inbound.connect
+                    sessions=parts.sessions, buffer=parts.buffer, connect=parts.connect
                 ),
-                worker_router(buffer=inbound.buffer, stream=inbound.stream),
+                worker_router(buffer=parts.buffer, stream=parts.stream),
             ],
             version=version(),
         )
@@ -228,10 +235,11 @@ async def run_bridge(
             serving = tasks.create_task(server.serve(), name="admin-api")
             tasks.create_task(health.monitor_event_loop(runtime.stop), name="loop-monitor")
             tasks.create_task(config.run(runtime.stop), name="connect-config")
-            buffering = tasks.create_task(inbound.buffer.run(buffer_stop), name="buffer")
-            await inbound.buffer.running.wait()
-            streaming = tasks.create_task(inbound.stream.run(), name="stream-consumer")
-            receiving = tasks.create_task(inbound.consumer.run(runtime.stop), name="inbound-queue")
+            buffering = tasks.create_task(parts.buffer.run(buffer_stop), name="buffer")
+            await parts.buffer.running.wait()
+            streaming = tasks.create_task(parts.stream.run(), name="stream-consumer")
+            receiving = tasks.create_task(parts.consumer.run(runtime.stop), name="inbound-queue")
+            sending = tasks.create_task(parts.outbound.run(runtime.stop), name="outbound-queue")
             await _wait_started(server, serving)
             runtime.admin_port = server.bound_port
             runtime.ready.set()
@@ -239,8 +247,9 @@ async def run_bridge(
 
             await runtime.stop.wait()
             started = time.monotonic()
-            inbound.stream.request_stop()
+            parts.stream.request_stop()
             await receiving
+            await sending
             await streaming
             buffer_stop.set()
             await buffering
@@ -249,7 +258,7 @@ async def run_bridge(
         log.info("bridge_stopped", uptime_s=round(time.time() - runtime.started_at, 1))
 
 
-async def _build_inbound(
+async def _build(
     *,
     settings: Settings,
     names: ResourceNames,
@@ -259,9 +268,17 @@ async def _build_inbound(
     health: Health,
     config: ConnectConfigStore,
     worker_id: str,
-) -> _Inbound:
-    inbound_url = (await clients.sqs.get_queue_url(QueueName=names.inbound_queue))["QueueUrl"]
-    inbound_dlq_url = (await clients.sqs.get_queue_url(QueueName=names.inbound_dlq))["QueueUrl"]
+) -> _Parts:
+    urls = {
+        name: (await clients.sqs.get_queue_url(QueueName=name))["QueueUrl"]
+        for name in (
+            names.inbound_queue,
+            names.inbound_dlq,
+            names.outbound_queue,
+            names.outbound_dlq,
+        )
+    }
+    inbound_url, inbound_dlq_url = urls[names.inbound_queue], urls[names.inbound_dlq]
     table = await clients.dynamodb.describe_table(TableName=names.raw_table)
     stream_arn = table["Table"].get("LatestStreamArn")
     if not stream_arn:
@@ -279,12 +296,11 @@ async def _build_inbound(
         errors=call_errors,
     )
     sessions = SessionStore(dynamodb=clients.dynamodb, table=names.sessions_table)
+    whatsapp = WhatsAppClient(
+        social=clients.social, meta_api_version=settings.meta_api_version, errors=call_errors
+    )
     receipts = CustomerReceipts(
-        whatsapp=WhatsAppClient(
-            social=clients.social,
-            meta_api_version=settings.meta_api_version,
-            errors=call_errors,
-        ),
+        whatsapp=whatsapp,
         policy=ReceiptPolicy(
             mark_read=settings.whatsapp_mark_read,
             reaction_received=settings.whatsapp_reaction_received,
@@ -338,6 +354,63 @@ async def _build_inbound(
         registry=registry,
         worker_id=make_worker_id(worker_id),
     )
+    # Outbound: Connect streaming → WhatsApp, and WhatsApp statuses → Connect receipts.
+    claims = SendClaims(dynamodb=clients.dynamodb, table=names.idempotency_table)
+    pacer = Pacer(
+        PacingConfig(
+            pair_burst=settings.pacing_pair_burst,
+            pair_interval_s=settings.pacing_pair_interval_s,
+            number_rate_per_s=settings.pacing_number_rate_per_s,
+            number_burst=settings.pacing_number_rate_per_s,
+        )
+    )
+    channel = AgentChannel(connect=connect, sessions=sessions)
+    sqs_metrics = SqsMetrics(registry)
+    outbound = SqsConsumer(
+        name="outbound",
+        sqs=clients.sqs,
+        queue_url=urls[names.outbound_queue],
+        dlq_url=urls[names.outbound_dlq],
+        handler=OutboundHandler(
+            sessions=sessions,
+            whatsapp=whatsapp,
+            claims=claims,
+            pacer=pacer,
+            channel=channel,
+            history=RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table),
+            metrics=OutboundMetrics(registry),
+            media=MediaForwarder(
+                connect=connect,
+                social=clients.social,
+                s3=clients.s3,
+                bucket=names.media_bucket,
+                http=http,
+            ),
+            options=OutboundOptions(
+                forward_system=settings.outbound_forward_system,
+                forward_bots=settings.outbound_forward_bots,
+                mark_read_on_agent_read=settings.whatsapp_mark_read == "on_agent_read",
+                typing_indicators=settings.outbound_typing_indicators,
+                closing_message=settings.outbound_closing_message,
+            ),
+        ),
+        metrics=sqs_metrics,
+        config=SqsConsumerConfig(
+            max_in_flight_batches=settings.sqs_max_in_flight_batches,
+            visibility_timeout_s=OUTBOUND_VISIBILITY_TIMEOUT_S,
+            heartbeat_interval_s=OUTBOUND_VISIBILITY_TIMEOUT_S / 3,
+            drain_timeout_s=settings.drain_timeout_s,
+        ),
+        heartbeat=health.heartbeat("outbound_queue", stale_after_s=_CONSUMER_STALE_S),
+    )
+    feedback = StatusFeedback(
+        claims=claims,
+        sessions=sessions,
+        channel=channel,
+        whatsapp=whatsapp,
+        pacer=pacer,
+        metrics=FeedbackMetrics(registry),
+    )
     consumer = SqsConsumer(
         name="inbound",
         sqs=clients.sqs,
@@ -346,9 +419,10 @@ async def _build_inbound(
         handler=InboundQueueHandler(
             writer=RawMessageWriter(dynamodb=clients.dynamodb, table=names.raw_table),
             metrics=InboundMetrics(registry),
+            on_statuses=feedback,
             on_received=receipts.received,
         ),
-        metrics=SqsMetrics(registry),
+        metrics=sqs_metrics,
         config=SqsConsumerConfig(
             max_in_flight_batches=settings.sqs_max_in_flight_batches,
             visibility_timeout_s=INBOUND_VISIBILITY_TIMEOUT_S,
@@ -357,8 +431,13 @@ async def _build_inbound(
         ),
         heartbeat=health.heartbeat("inbound_queue", stale_after_s=_CONSUMER_STALE_S),
     )
-    return _Inbound(
-        consumer=consumer, stream=stream, buffer=buffer, connect=connect, sessions=sessions
+    return _Parts(
+        consumer=consumer,
+        outbound=outbound,
+        stream=stream,
+        buffer=buffer,
+        connect=connect,
+        sessions=sessions,
     )
 
 

@@ -179,6 +179,34 @@ class Settings(ResourceSettings):
         default="❌", max_length=8, description="Reaction on a message that could not be delivered."
     )
 
+    # -- outbound: agent → WhatsApp
+    outbound_forward_system: bool = Field(
+        default=True, description="Send Connect SYSTEM messages (flow prompts) to the customer."
+    )
+    outbound_forward_bots: bool = Field(
+        default=True, description="Send bot (Lex) messages to the customer."
+    )
+    outbound_typing_indicators: bool = Field(
+        default=True, description="Show the agent's typing on WhatsApp (marks messages read)."
+    )
+    outbound_closing_message: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="Text sent to the customer when the chat ends (unset: nothing).",
+    )
+    pacing_pair_burst: float = Field(
+        default=10.0, ge=1, description="Messages to one customer sent back to back at most."
+    )
+    pacing_pair_interval_s: Seconds = Field(
+        default=6.0, description="Then one message to that customer per this many seconds."
+    )
+    pacing_number_rate_per_s: float = Field(
+        default=80.0,
+        gt=0,
+        description="Messages per second per business number, per task (divide Meta's "
+        "80 mps by the number of tasks).",
+    )
+
     # -- consumers
     sqs_max_in_flight_batches: int = Field(
         default=4, ge=1, le=64, description="Received SQS batches handled at once, per queue."

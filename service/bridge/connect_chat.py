@@ -100,6 +100,12 @@ class SentItem:
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentDownload:
+    url: str
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class TranscriptPage:
     items: list[ItemTypeDef]
     next_token: str | None
@@ -315,6 +321,22 @@ class ConnectChat:
             raise DependencyUnavailableError(f"attachment upload answered {status}")
         if status >= _HTTP_CLIENT_ERROR:
             raise AttachmentRejectedError(f"attachment upload refused with {status}")
+
+    async def get_attachment(
+        self, *, connection_token: str, attachment_id: str, url_expiry_s: int = 60
+    ) -> AttachmentDownload:
+        """A short-lived URL of a chat attachment (`url_expiry_s` within 5..300)."""
+        await self._limits.acquire("GetAttachment", self._scope)
+        with _translated("GetAttachment", self._errors):
+            response = await self._participant.get_attachment(
+                ConnectionToken=connection_token,
+                AttachmentId=attachment_id,
+                UrlExpiryInSeconds=url_expiry_s,
+            )
+        url = response.get("Url")
+        if not url:
+            raise DependencyUnavailableError("GetAttachment returned no URL")
+        return AttachmentDownload(url=url, size=response.get("AttachmentSizeInBytes"))
 
     async def disconnect(self, *, connection_token: str, client_token: str) -> None:
         await self._limits.acquire("DisconnectParticipant", self._scope)

@@ -102,3 +102,45 @@ class RawMessageWriter:
             await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
         log.warning("raw_write_unprocessed", items=len(pending))
         return pending
+
+
+class RawMessageReader:
+    """The customer's stored messages, for what the outbound side must point at.
+
+    Read receipts and typing indicators name one of the customer's WhatsApp messages; the
+    partition holds them all (for the table's TTL), so one strongly consistent query finds
+    the latest. A customer writes few enough messages in a week for this to stay small.
+    """
+
+    def __init__(self, *, dynamodb: DynamoDBClient, table: str) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+
+    async def messages(self, customer_key: str) -> list[InboundMessage]:
+        """Oldest first (WhatsApp time, then arrival)."""
+        found: list[tuple[int, int, InboundMessage]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "customer = :customer",
+                "ExpressionAttributeValues": {":customer": {"S": customer_key}},
+                "ProjectionExpression": "message, wa_timestamp, received_at_ms",
+                "ConsistentRead": True,
+            }
+            if start is not None:
+                request["ExclusiveStartKey"] = start
+            response = await self._dynamodb.query(**request)
+            for item in response.get("Items", []):
+                try:
+                    message = decode_image(item)
+                except ValueError:
+                    continue
+                found.append(
+                    (int(item["wa_timestamp"]["N"]), int(item["received_at_ms"]["N"]), message)
+                )
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        found.sort(key=lambda entry: entry[:2])
+        return [message for _, _, message in found]

@@ -25,7 +25,7 @@ log = structlog.get_logger(__name__)
 MarkRead = Literal["on_receipt", "on_delivery", "on_agent_read", "never"]
 
 # A reaction or read receipt on these would be refused, or mean nothing to the customer.
-_NOT_REACTABLE = frozenset(
+NOT_REACTABLE = frozenset(
     {MessageType.REACTION, MessageType.SYSTEM, MessageType.REQUEST_WELCOME, MessageType.UNSUPPORTED}
 )
 
@@ -90,7 +90,7 @@ class CustomerReceipts:
             self._sent.labels("read", "sent").inc()
 
     async def _react(self, message: InboundMessage, emoji: str, kind: str) -> None:
-        if message.type in _NOT_REACTABLE:
+        if message.type in NOT_REACTABLE:
             return
         try:
             await self._whatsapp.react(
@@ -108,6 +108,6 @@ class CustomerReceipts:
 
 def _last_reactable(messages: Sequence[InboundMessage]) -> InboundMessage | None:
     for message in reversed(messages):
-        if message.type not in _NOT_REACTABLE:
+        if message.type not in NOT_REACTABLE:
             return message
     return None
