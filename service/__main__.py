@@ -18,7 +18,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from service.local import constants  # noqa: PLC0415  keeps `--help` cheap
+    from service.local import constants
 
     parser = argparse.ArgumentParser(
         prog="python -m service",
@@ -60,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run() -> int:
-    from service.app import run_bridge  # noqa: PLC0415
-    from service.logs import configure_logging  # noqa: PLC0415
+    from service.app import run_bridge
+    from service.logs import configure_logging
 
     settings = load_settings(Settings)
     configure_logging(
@@ -74,8 +74,8 @@ def _run() -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from service.local.sandbox import SandboxOptions, run_sandbox  # noqa: PLC0415
-    from service.logs import configure_logging  # noqa: PLC0415
+    from service.local.sandbox import SandboxOptions, run_sandbox
+    from service.logs import configure_logging
 
     configure_logging(level="INFO", fmt="auto")
     options = SandboxOptions(
@@ -89,9 +89,9 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _sim() -> int:
-    from service.local.sim.app import run_sim  # noqa: PLC0415
-    from service.local.sim.settings import SimSettings  # noqa: PLC0415
-    from service.logs import configure_logging  # noqa: PLC0415
+    from service.local.sim.app import run_sim
+    from service.local.sim.settings import SimSettings
+    from service.logs import configure_logging
 
     configure_logging(level="INFO", fmt="auto")
     asyncio.run(run_sim(SimSettings()))
@@ -99,10 +99,10 @@ def _sim() -> int:
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
-    from service.aws import AwsClientOptions, open_clients  # noqa: PLC0415
-    from service.local.bootstrap import BootstrapClients, bootstrap  # noqa: PLC0415
-    from service.logs import configure_logging  # noqa: PLC0415
-    from service.resources import resource_plan  # noqa: PLC0415
+    from service.aws import AwsClientOptions, open_clients
+    from service.local.bootstrap import BootstrapClients, bootstrap
+    from service.logs import configure_logging
+    from service.resources import resource_plan
 
     configure_logging(level="INFO", fmt="auto", stream=sys.stderr)
     names = load_settings(ResourceSettings).resource_names()

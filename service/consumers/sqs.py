@@ -35,6 +35,10 @@ from service.health import Heartbeat
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
+    from types_aiobotocore_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        DeleteMessageBatchRequestEntryTypeDef,
+    )
 
 log = structlog.get_logger(__name__)
 
@@ -312,13 +316,13 @@ class SqsConsumer:
 
     async def _delete(self, messages: list[QueueMessage]) -> None:
         for chunk in _chunks(messages, _BATCH_LIMIT):
-            entries = [
+            entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
                 {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(chunk)
             ]
             try:
                 response = await self._sqs.delete_message_batch(
                     QueueUrl=self._queue_url,
-                    Entries=entries,  # type: ignore[arg-type]
+                    Entries=entries,
                 )
             except (ClientError, BotoCoreError) as exc:
                 self._metrics.delete_failures.labels(self.name).inc(len(chunk))
@@ -350,14 +354,14 @@ class SqsConsumer:
 
     async def _change_visibility(self, messages: list[QueueMessage], timeout_s: int) -> None:
         for chunk in _chunks(messages, _BATCH_LIMIT):
-            entries = [
+            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
                 {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": timeout_s}
                 for i, m in enumerate(chunk)
             ]
             try:
                 await self._sqs.change_message_visibility_batch(
                     QueueUrl=self._queue_url,
-                    Entries=entries,  # type: ignore[arg-type]
+                    Entries=entries,
                 )
             except (ClientError, BotoCoreError) as exc:
                 self._log.warning(
