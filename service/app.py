@@ -54,7 +54,7 @@ from service.bridge.sessions import SessionStore
 from service.bridge.status_feedback import AgentChannel, FeedbackMetrics, StatusFeedback
 from service.bridge.whatsapp import WhatsAppClient
 from service.connect_config import ConnectConfigStore, ConnectConfigUnavailableError
-from service.consumers.sqs import SqsConsumer, SqsConsumerConfig, SqsMetrics
+from service.consumers.sqs import BatchHandler, SqsConsumer, SqsConsumerConfig, SqsMetrics
 from service.consumers.stream import StreamConsumer, make_worker_id
 from service.consumers.stream_config import StreamConsumerConfig
 from service.consumers.stream_records import StreamRecord
@@ -278,7 +278,6 @@ async def _build(
             names.outbound_dlq,
         )
     }
-    inbound_url, inbound_dlq_url = urls[names.inbound_queue], urls[names.inbound_dlq]
     table = await clients.dynamodb.describe_table(TableName=names.raw_table)
     stream_arn = table["Table"].get("LatestStreamArn")
     if not stream_arn:
@@ -317,7 +316,9 @@ async def _build(
         options=InboundOptions(text_limit=settings.connect_text_limit),
         on_delivered=receipts.delivered,
     )
-    dead_letters = SqsDeadLetters(sqs=clients.sqs, queue_url=inbound_dlq_url, receipts=receipts)
+    dead_letters = SqsDeadLetters(
+        sqs=clients.sqs, queue_url=urls[names.inbound_dlq], receipts=receipts
+    )
 
     def decode(record: StreamRecord) -> InboundMessage:
         return decode_image(record.new_image)
@@ -366,12 +367,31 @@ async def _build(
     )
     channel = AgentChannel(connect=connect, sessions=sessions)
     sqs_metrics = SqsMetrics(registry)
-    outbound = SqsConsumer(
-        name="outbound",
-        sqs=clients.sqs,
-        queue_url=urls[names.outbound_queue],
-        dlq_url=urls[names.outbound_dlq],
-        handler=OutboundHandler(
+
+    def queue_consumer(
+        name: str, queue: str, dlq: str, handler: BatchHandler, visibility_s: int
+    ) -> SqsConsumer:
+        return SqsConsumer(
+            name=name,
+            sqs=clients.sqs,
+            queue_url=urls[queue],
+            dlq_url=urls[dlq],
+            handler=handler,
+            metrics=sqs_metrics,
+            config=SqsConsumerConfig(
+                max_in_flight_batches=settings.sqs_max_in_flight_batches,
+                visibility_timeout_s=visibility_s,
+                heartbeat_interval_s=visibility_s / 3,
+                drain_timeout_s=settings.drain_timeout_s,
+            ),
+            heartbeat=health.heartbeat(f"{name}_queue", stale_after_s=_CONSUMER_STALE_S),
+        )
+
+    outbound = queue_consumer(
+        "outbound",
+        names.outbound_queue,
+        names.outbound_dlq,
+        OutboundHandler(
             sessions=sessions,
             whatsapp=whatsapp,
             claims=claims,
@@ -394,14 +414,7 @@ async def _build(
                 closing_message=settings.outbound_closing_message,
             ),
         ),
-        metrics=sqs_metrics,
-        config=SqsConsumerConfig(
-            max_in_flight_batches=settings.sqs_max_in_flight_batches,
-            visibility_timeout_s=OUTBOUND_VISIBILITY_TIMEOUT_S,
-            heartbeat_interval_s=OUTBOUND_VISIBILITY_TIMEOUT_S / 3,
-            drain_timeout_s=settings.drain_timeout_s,
-        ),
-        heartbeat=health.heartbeat("outbound_queue", stale_after_s=_CONSUMER_STALE_S),
+        OUTBOUND_VISIBILITY_TIMEOUT_S,
     )
     feedback = StatusFeedback(
         claims=claims,
@@ -411,25 +424,17 @@ async def _build(
         pacer=pacer,
         metrics=FeedbackMetrics(registry),
     )
-    consumer = SqsConsumer(
-        name="inbound",
-        sqs=clients.sqs,
-        queue_url=inbound_url,
-        dlq_url=inbound_dlq_url,
-        handler=InboundQueueHandler(
+    consumer = queue_consumer(
+        "inbound",
+        names.inbound_queue,
+        names.inbound_dlq,
+        InboundQueueHandler(
             writer=RawMessageWriter(dynamodb=clients.dynamodb, table=names.raw_table),
             metrics=InboundMetrics(registry),
             on_statuses=feedback,
             on_received=receipts.received,
         ),
-        metrics=sqs_metrics,
-        config=SqsConsumerConfig(
-            max_in_flight_batches=settings.sqs_max_in_flight_batches,
-            visibility_timeout_s=INBOUND_VISIBILITY_TIMEOUT_S,
-            heartbeat_interval_s=INBOUND_VISIBILITY_TIMEOUT_S / 3,
-            drain_timeout_s=settings.drain_timeout_s,
-        ),
-        heartbeat=health.heartbeat("inbound_queue", stale_after_s=_CONSUMER_STALE_S),
+        INBOUND_VISIBILITY_TIMEOUT_S,
     )
     return _Parts(
         consumer=consumer,
