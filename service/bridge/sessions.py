@@ -156,14 +156,16 @@ class SessionStore:
         self._clock = clock
 
     async def get(self, customer_key: str) -> Session | None:
+        item = await self._read(SESSION_PREFIX + customer_key)
+        return None if item is None else _session_from_item(item)
+
+    async def _read(self, pk: str) -> Mapping[str, AttributeValueTypeDef] | None:
+        # Always strongly consistent: the outbound path must see a session just written.
         with _translated("GetItem"):
             response = await self._dynamodb.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": SESSION_PREFIX + customer_key}},
-                ConsistentRead=True,
+                TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True
             )
-        item = response.get("Item")
-        return None if item is None else _session_from_item(item)
+        return response.get("Item")
 
     async def create(self, session: Session, *, replacing: Session | None = None) -> Session:
         """Store a new chat's session and its contact mapping; returns what was stored.
@@ -262,13 +264,7 @@ class SessionStore:
         return True
 
     async def find_by_initial_contact(self, initial_contact_id: str) -> Session | None:
-        with _translated("GetItem"):
-            response = await self._dynamodb.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": CONTACT_PREFIX + initial_contact_id}},
-                ConsistentRead=True,
-            )
-        item = response.get("Item")
+        item = await self._read(CONTACT_PREFIX + initial_contact_id)
         if item is None:
             return None
         session = await self.get(_s(item, "customer_key"))
