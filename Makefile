@@ -19,7 +19,7 @@ AWS_PORT ?= 4566
 SIM_PORT ?= 8081
 ADMIN_PORT ?= 8080
 
-.PHONY: help install dev test lint typecheck pytest fmt docs bench clean
+.PHONY: help install dev test lint typecheck pytest fmt docs bench clean synth image base-image
 
 help:
 	@echo "make dev     start the local sandbox (WORKERS=$(WORKERS), ports $(AWS_PORT)/$(SIM_PORT)/$(ADMIN_PORT))"
@@ -27,13 +27,16 @@ help:
 	@echo "make fmt     format and auto-fix"
 	@echo "make docs    regenerate the README settings table"
 	@echo "make bench   inbound benchmark: messages per burst, latency, CPU"
+	@echo "make image   build the container image whatsapp-connect-bridge:local"
+	@echo "make base-image   build a local Python base from Debian packages (no Docker Hub)"
+	@echo "make synth   synthesize the CDK stack into deploy/cdk.out/"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv
 
 install: $(UV)
-	$(UV) sync --locked --all-extras --python $(PYTHON)
+	$(UV) sync --locked --all-extras --all-groups --python $(PYTHON)
 
 dev: install
 	exec $(BIN)/python -m service dev --workers $(WORKERS) \
@@ -61,5 +64,14 @@ docs: install
 bench: install
 	$(BIN)/python bench/inbound_bursts.py --json bench/results/inbound.json
 
+image:
+	./docker/image.sh
+
+base-image:
+	./docker/base-image.sh
+
+synth: install
+	$(BIN)/python deploy/app.py
+
 clean:
-	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache .hypothesis .sandbox
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache .hypothesis .sandbox deploy/cdk.out

@@ -1,4 +1,4 @@
-"""Command line: `python -m service run | dev | sim | bootstrap`."""
+"""Command line: `python -m service run | dev | sim | bootstrap | healthcheck`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
         "--state-dir", type=Path, default=Path(os.environ.get("SANDBOX_STATE_DIR", ".sandbox"))
     )
     sub.add_parser("sim", help="the Connect / WhatsApp simulator alone (SANDBOX_* settings)")
+    health = sub.add_parser(
+        "healthcheck",
+        help="exit 0 when the bridge in this container answers /healthz on BRIDGE_ADMIN_PORT "
+        "(the Docker and ECS health check; needs no curl in the image)",
+    )
+    health.add_argument(
+        "--url", help="check this URL instead (the sandbox's embedded AWS and simulator)"
+    )
     boot = sub.add_parser(
         "bootstrap",
         help="create every resource against the configured endpoint (idempotent)",
@@ -98,6 +106,23 @@ def _sim() -> int:
     return 0
 
 
+def _healthcheck(args: argparse.Namespace) -> int:
+    import urllib.error
+    import urllib.request
+
+    url = args.url or f"http://127.0.0.1:{_env_int('BRIDGE_ADMIN_PORT', 8080)}/healthz"
+    if not url.startswith(("http://", "https://")):
+        print(f"healthcheck: not an http(s) URL: {url}", file=sys.stderr)
+        return 2
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310  scheme checked above
+            healthy = response.status == 200  # noqa: PLR2004  HTTP OK
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"unhealthy: {url}: {exc}", file=sys.stderr)
+        return 1
+    return 0 if healthy else 1
+
+
 def _bootstrap(args: argparse.Namespace) -> int:
     from service.aws import AwsClientOptions, open_clients
     from service.local.bootstrap import BootstrapClients, bootstrap
@@ -135,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
             code = _dev(args)
         elif args.command == "sim":
             code = _sim()
+        elif args.command == "healthcheck":
+            code = _healthcheck(args)
         else:
             code = _bootstrap(args)
     except SettingsError as exc:

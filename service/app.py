@@ -53,6 +53,7 @@ from service.bridge.receipts import CustomerReceipts, ReceiptPolicy
 from service.bridge.sessions import SessionStore
 from service.bridge.status_feedback import AgentChannel, FeedbackMetrics, StatusFeedback
 from service.bridge.whatsapp import WhatsAppClient
+from service.cloudwatch_metrics import EmfReporter
 from service.connect_config import ConnectConfigStore, ConnectConfigUnavailableError
 from service.consumers.sqs import BatchHandler, SqsConsumer, SqsConsumerConfig, SqsMetrics
 from service.consumers.stream import StreamConsumer, make_worker_id
@@ -233,8 +234,14 @@ async def run_bridge(
         buffer_stop = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
             serving = tasks.create_task(server.serve(), name="admin-api")
-            tasks.create_task(health.monitor_event_loop(runtime.stop), name="loop-monitor")
-            tasks.create_task(config.run(runtime.stop), name="connect-config")
+            _start_housekeeping(
+                tasks,
+                settings=settings,
+                registry=registry,
+                health=health,
+                config=config,
+                stop=runtime.stop,
+            )
             buffering = tasks.create_task(parts.buffer.run(buffer_stop), name="buffer")
             await parts.buffer.running.wait()
             streaming = tasks.create_task(parts.stream.run(), name="stream-consumer")
@@ -256,6 +263,26 @@ async def run_bridge(
             log.info("drain_finished", took_s=round(time.monotonic() - started, 3))
             server.should_exit = True
         log.info("bridge_stopped", uptime_s=round(time.time() - runtime.started_at, 1))
+
+
+def _start_housekeeping(
+    tasks: asyncio.TaskGroup,
+    *,
+    settings: Settings,
+    registry: CollectorRegistry,
+    health: Health,
+    config: ConnectConfigStore,
+    stop: asyncio.Event,
+) -> None:
+    tasks.create_task(health.monitor_event_loop(stop), name="loop-monitor")
+    tasks.create_task(config.run(stop), name="connect-config")
+    if settings.cloudwatch_metrics_interval_s > 0:
+        emf = EmfReporter(
+            registry=registry,
+            name_prefix=settings.name_prefix,
+            interval_s=settings.cloudwatch_metrics_interval_s,
+        )
+        tasks.create_task(emf.run(stop), name="cloudwatch-metrics")
 
 
 async def _build(

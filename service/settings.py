@@ -257,6 +257,12 @@ class Settings(ResourceSettings):
     readiness_timeout_s: Seconds = Field(
         default=3.0, description="Per-dependency timeout of /readyz checks."
     )
+    cloudwatch_metrics_interval_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Print CloudWatch Embedded Metric Format lines (stream iterator age, "
+        "...) to stdout this often (0: off; the CDK stack sets 60).",
+    )
 
     # -- logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

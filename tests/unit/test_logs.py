@@ -119,3 +119,13 @@ def test_exceptions_are_rendered_and_scrubbed(stream):
 
 def test_hash_is_keyed():
     assert Redactor(b"a").hash_identity(PHONE) != Redactor(b"b").hash_identity(PHONE)
+
+
+def test_uvicorn_coloured_copy_is_dropped(stream):
+    # uvicorn passes an ANSI-coloured duplicate of its message as an `extra` field.
+    logging.getLogger("uvicorn.error").info(
+        "Finished server process [%d]", 1, extra={"color_message": "\x1b[36m1\x1b[0m"}
+    )
+    [line] = _lines(stream)
+    assert line["event"] == "Finished server process [1]"
+    assert "color_message" not in line
