@@ -1,0 +1,1 @@
+"""Infrastructure as code for the bridge (see deploy/README.md)."""
