@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -99,12 +100,20 @@ def _eventually(check: Callable[[], Any], *, timeout_s: float, what: str) -> Any
 
 
 @pytest.fixture(scope="module")
-def engine() -> None:
+def engine() -> Iterator[None]:
     started = subprocess.run(
         [str(REPO / "docker" / "engine.sh")], capture_output=True, text=True, check=False
     )
     if started.returncode != 0:
         pytest.skip(f"no Docker engine can be started here: {started.stderr.strip()}")
+    yield
+    # An engine this test started is stopped again, so nothing outlives the test run.
+    if started.stdout.strip():
+        pid = int(started.stdout.strip())
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.2)
 
 
 @dataclass(frozen=True)
