@@ -104,3 +104,18 @@ async def test_stop_event_shuts_down_within_the_drain_deadline(resources):
     assert bridge.task is not None
     assert bridge.task.done()
     assert bridge.task.exception() is None
+
+
+async def test_cloudwatch_metric_lines_report_the_stream_iterator_age(resources, capsys):
+    """The composition root runs the EMF reporter the deployment's alarms rely on."""
+    settings = _settings(resources, cloudwatch_metrics_interval_s=0.2)
+    seen: list[dict[str, object]] = []
+    async with RunningBridge(settings):
+        async with asyncio.timeout(20):
+            while not any("StreamIteratorAgeSeconds" in line for line in seen):
+                out = capsys.readouterr().out.splitlines()
+                seen.extend(json.loads(line) for line in out if '"_aws"' in line)
+                await asyncio.sleep(0.1)
+    document = next(line for line in seen if "StreamIteratorAgeSeconds" in line)
+    assert document["NamePrefix"] == settings.name_prefix
+    assert document["StreamIteratorAgeSeconds"] == 0.0  # an idle shard, read to its tip
