@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from structlog.testing import capture_logs
 
 from service.consumers.leases import SHARD_END, TRIM_HORIZON, lease_key
-from tests.fakes.stream_cluster import FAST, Cluster, eventually
+from tests.fakes.stream_cluster import FAST, Cluster, Worker, eventually
 from tests.fakes.streams import FakeStreams
 
 
@@ -136,9 +136,9 @@ UNHURRIED = dataclasses.replace(
 )
 
 
-def _leases_lost(worker: Any) -> float:
+def _leases_lost(worker: Worker) -> float:
     return sum(
-        sample.value
+        float(sample.value)
         for family in worker.registry.collect()
         for sample in family.samples
         if sample.name == "bridge_stream_lease_lost_total"
