@@ -17,11 +17,13 @@ from service.consumers.stream_config import StreamConsumerConfig
 from tests.fakes.stream_handler import Delivery, ListDeadLetters, ScriptedHandler
 from tests.fakes.streams import FakeStreams
 
-# Short durations so takeovers happen in about a second of real time.
+# Short durations so takeovers happen in about two seconds of real time. Not shorter: a
+# worker fences itself when renewals have not landed for lease - safety (1.5 s), and on a
+# loaded 2-core CI machine a moto round trip in this process can take most of a second.
 FAST = StreamConsumerConfig(
-    lease_duration_s=1.0,
+    lease_duration_s=2.0,
     renew_interval_s=0.2,
-    fencing_safety_s=0.3,
+    fencing_safety_s=0.5,
     scan_interval_s=0.2,
     scan_jitter_s=0.05,
     idle_poll_interval_s=0.02,
