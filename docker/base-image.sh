@@ -10,6 +10,9 @@
 # Needs root (debootstrap) and a running Docker engine.
 set -euo pipefail
 
+# An engine must answer; start the installed one if it is not running.
+"$(dirname "$0")/engine.sh" >/dev/null
+
 BASE_IMAGE=${BASE_IMAGE:-whatsapp-connect-bridge-base:bookworm}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}

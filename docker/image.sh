@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# An engine must answer; start the installed one if it is not running.
+"$(dirname "$0")/engine.sh" >/dev/null
+
 IMAGE=${IMAGE:-whatsapp-connect-bridge:local}
 TARGET=${TARGET:-runtime}
 LOCAL_BASE=${LOCAL_BASE:-whatsapp-connect-bridge-base:bookworm}
