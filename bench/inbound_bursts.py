@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from service.aws import AwsClientOptions, open_clients
 from service.local import constants
 from service.local.bootstrap import BootstrapClients, bootstrap
 from service.local.embedded_aws import EmbeddedAws
+from service.local.ports import free_loopback_ports
 from service.local.sim import SimSettings, threaded_sim
 from service.resources import resource_plan
 from service.settings import ResourceSettings
@@ -97,12 +97,6 @@ async def customer(
             burst.sent_at.append(time.time())
         run.bursts.append(burst)
         await asyncio.sleep(quiet_s + rng.uniform(3.0, 6.0))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _wait_ready(url: str) -> None:
@@ -189,7 +183,7 @@ async def main() -> None:  # noqa: PLR0915  a linear script: setup, load, measur
                 "BRIDGE_LOG_LEVEL": "WARNING",
                 "BRIDGE_LOG_FORMAT": "json",
             }
-            env["BRIDGE_ADMIN_PORT"] = str(_free_port())
+            env["BRIDGE_ADMIN_PORT"] = str(free_loopback_ports(1)[0])
             # A plain Popen: the bridge must outlive nothing here but this script.
             bridge = subprocess.Popen([sys.executable, "-m", "service", "run"], env=env)  # noqa: ASYNC220
             try:

@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from service.local.ports import free_loopback_ports
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -47,17 +48,6 @@ def _run(args: list[str], *, timeout: float = 120, env: dict[str, str] | None = 
             f"{done.stderr[-3000:]}"
         )
     return done.stdout
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _compose_command() -> list[str]:
@@ -165,7 +155,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(images: Images) -> Iterator[Stack]:
-    aws_port, sim_port, admin_port, admin_port_2 = _free_ports(4)
+    aws_port, sim_port, admin_port, admin_port_2 = free_loopback_ports(4)
     token = secrets.token_urlsafe(24)
     project = f"wabridge-test-{secrets.token_hex(3)}"
     env = dict(os.environ) | {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service.local.ports import free_loopback_ports
 from tests.e2e.conftest import Sandbox, eventually, text
 from tests.support.bridge import TOKEN
 
@@ -31,16 +31,10 @@ SCAN_S = 1.0
 VISIBILITY_S = 4
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Worker:
     def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
         self.name = name
-        self.port = _free_port()
+        self.port = free_loopback_ports(1)[0]
         self.log = (log_dir / f"{name}.log").open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service", "run"],

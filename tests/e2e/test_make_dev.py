@@ -16,20 +16,11 @@ from pathlib import Path
 import boto3
 import pytest
 
+from service.local.ports import free_loopback_ports
+
 pytestmark = pytest.mark.slow
 
 READY_LINE = "sandbox ready in"
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _read_env(path: Path) -> dict[str, str]:
@@ -69,7 +60,7 @@ class _Output:
 
 @pytest.mark.timeout(240)
 def test_make_dev_is_ready_attachable_and_stops_on_sigterm(repo_root: Path, tmp_path: Path):
-    aws_port, sim_port, admin_port = _free_ports(3)
+    aws_port, sim_port, admin_port = free_loopback_ports(3)
     state = tmp_path / "sandbox"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BRIDGE_", "SANDBOX_"))}
     env["SANDBOX_STATE_DIR"] = str(state)
