@@ -18,9 +18,6 @@ from deploy.bridge.environment import ADMIN_PORT, STOP_TIMEOUT_S
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTAINER_NAME = "bridge"
 HEALTH_CHECK = ("CMD", "python", "-m", "service", "healthcheck")
-# Folders the image never copies (see the Dockerfile), on top of .dockerignore: without
-# them a change to a test or a benchmark does not produce a new image and a redeployment.
-NOT_IN_IMAGE = ("tests", "bench", "docs", "deploy", "scripts", ".ci")
 # The root filesystem is read-only; these stay writable (task-scoped, empty at start).
 # /tmp for Python's tempfile users; the two /var paths are where ECS Exec's SSM agent
 # keeps its state and logs, which it cannot start without (aws/containers-roadmap#1359).
@@ -62,7 +59,6 @@ def bridge_image() -> ecs.ContainerImage:
         file="Dockerfile",
         target="runtime",
         platform=ecr_assets.Platform.LINUX_ARM64,
-        exclude=list(NOT_IN_IMAGE),
     )
 
 
