@@ -62,7 +62,11 @@ from service.consumers.stream_records import StreamRecord
 from service.health import Health, Readiness
 from service.logs import bind_worker
 from service.metrics import new_registry
-from service.resources import INBOUND_VISIBILITY_TIMEOUT_S, OUTBOUND_VISIBILITY_TIMEOUT_S
+from service.resources import (
+    INBOUND_VISIBILITY_TIMEOUT_S,
+    MAX_RECEIVE_COUNT,
+    OUTBOUND_VISIBILITY_TIMEOUT_S,
+)
 from service.settings import ResourceNames, Settings
 
 log = structlog.get_logger(__name__)
@@ -167,7 +171,9 @@ async def run_bridge(
         http = await stack.enter_async_context(aiohttp.ClientSession())
         registry = new_registry(worker_id=worker_id, version=version())
         health = Health()
-        readiness = Readiness(timeout_s=settings.readiness_timeout_s)
+        readiness = Readiness(
+            timeout_s=settings.readiness_timeout_s, interval_s=settings.readiness_interval_s
+        )
         config = ConnectConfigStore(
             ssm=clients.ssm,
             parameter=names.connect_config_parameter,
@@ -176,6 +182,7 @@ async def run_bridge(
         _add_readiness_checks(readiness, clients, settings, config)
         with contextlib.suppress(ConnectConfigUnavailableError):
             await config.refresh()
+        await readiness.probe()
         parts = await _build(
             settings=settings,
             names=names,
@@ -239,6 +246,7 @@ async def run_bridge(
                 settings=settings,
                 registry=registry,
                 health=health,
+                readiness=readiness,
                 config=config,
                 stop=runtime.stop,
             )
@@ -271,10 +279,12 @@ def _start_housekeeping(
     settings: Settings,
     registry: CollectorRegistry,
     health: Health,
+    readiness: Readiness,
     config: ConnectConfigStore,
     stop: asyncio.Event,
 ) -> None:
     tasks.create_task(health.monitor_event_loop(stop), name="loop-monitor")
+    tasks.create_task(readiness.run(stop), name="readiness-probe")
     tasks.create_task(config.run(stop), name="connect-config")
     if settings.cloudwatch_metrics_interval_s > 0:
         emf = EmfReporter(
@@ -406,10 +416,14 @@ async def _build(
             handler=handler,
             metrics=sqs_metrics,
             config=SqsConsumerConfig(
+                wait_time_s=settings.sqs_wait_time_s,
                 max_in_flight_batches=settings.sqs_max_in_flight_batches,
                 visibility_timeout_s=visibility_s,
                 heartbeat_interval_s=visibility_s / 3,
                 drain_timeout_s=settings.drain_timeout_s,
+                max_receives=MAX_RECEIVE_COUNT,
+                # Let a poll in flight at SIGTERM return, within the drain budget.
+                stop_grace_s=min(settings.sqs_wait_time_s + 5.0, settings.drain_timeout_s),
             ),
             heartbeat=health.heartbeat(f"{name}_queue", stale_after_s=_CONSUMER_STALE_S),
         )

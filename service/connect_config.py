@@ -68,9 +68,13 @@ class InvalidConnectConfigError(Exception):
 
 def parse_connect_config(raw: str) -> ConnectConfig:
     try:
-        return ConnectConfig.model_validate(json.loads(raw))
+        document = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidConnectConfigError(f"not JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise InvalidConnectConfigError("not JSON: nested too deeply") from exc
+    try:
+        return ConnectConfig.model_validate(document)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()

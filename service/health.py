@@ -3,8 +3,10 @@
 Liveness means the loops are turning: every long-running loop owns a `Heartbeat` and
 beats it each iteration (the event-loop monitor beats one too, so a blocked loop shows
 up as stale beats). Readiness means the dependencies answer: each check is a cheap AWS
-call run with a timeout; results are cached briefly so a scraping load balancer cannot
-turn /readyz into an AWS load test.
+call run with a timeout by a background probe, and /readyz answers from its latest
+result, so a scraping load balancer can neither turn /readyz into an AWS load test nor
+wait on a frozen dependency. Liveness deliberately ignores AWS: restarting a task does
+not bring an AWS outage back, it only adds churn; readiness says the task cannot work.
 """
 
 from __future__ import annotations
@@ -82,38 +84,72 @@ class ReadinessResult:
     ready: bool
     failing: dict[str, str]
     checked: list[str]
+    age_s: float = 0.0  # since the probe that produced it finished
 
 
 class Readiness:
+    """Dependency checks probed in the background, answered from the latest probe.
+
+    A probe runs every check concurrently, each bounded by `timeout_s`, so a frozen
+    dependency shows up as "no answer" within one interval plus the timeout, and /readyz
+    itself always answers at once: a load balancer's short health-check timeout must not
+    turn a slow AWS into a probe that never answers (that reads as "fine" to some). A
+    result older than `stale_after_s` (the prober itself stalled) counts as not ready.
+    """
+
     def __init__(
         self,
         *,
         timeout_s: float = 3.0,
-        cache_s: float = 2.0,
+        interval_s: float = 5.0,
+        stale_after_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._checks: dict[str, Check] = {}
         self._timeout_s = timeout_s
-        self._cache_s = cache_s
+        self._interval_s = interval_s
+        self._stale_after_s = stale_after_s or 3 * (interval_s + timeout_s)
         self._clock = clock
-        self._cached: tuple[float, ReadinessResult] | None = None
+        self._latest: tuple[float, ReadinessResult] | None = None
         self._lock = asyncio.Lock()
 
     def add(self, name: str, check: Check) -> None:
         self._checks[name] = check
 
-    async def check(self) -> ReadinessResult:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Probe every `interval_s` until `stop` is set."""
+        while not stop.is_set():
+            await self.probe()
+            try:
+                async with asyncio.timeout(self._interval_s):
+                    await stop.wait()
+            except TimeoutError:
+                pass
+
+    def current(self) -> ReadinessResult:
+        names = sorted(self._checks)
+        if self._latest is None:
+            return ReadinessResult(ready=False, failing={"probe": "not probed yet"}, checked=names)
+        at, result = self._latest
+        age = max(0.0, self._clock() - at)
+        if age > self._stale_after_s:
+            failing = {**result.failing, "probe": f"last probe {age:.0f} s ago"}
+            return ReadinessResult(ready=False, failing=failing, checked=names, age_s=age)
+        return ReadinessResult(result.ready, result.failing, result.checked, age_s=age)
+
+    async def probe(self) -> ReadinessResult:
+        """Run every check now (bounded by the timeout) and remember the result."""
         async with self._lock:
-            now = self._clock()
-            if self._cached is not None and now - self._cached[0] < self._cache_s:
-                return self._cached[1]
             names = sorted(self._checks)
             outcomes = await asyncio.gather(*(self._run(n) for n in names))
             failing = {n: why for n, why in zip(names, outcomes, strict=True) if why is not None}
             result = ReadinessResult(ready=not failing, failing=failing, checked=names)
-            self._cached = (self._clock(), result)
-            if failing:
+            previous = None if self._latest is None else self._latest[1]
+            self._latest = (self._clock(), result)
+            if failing and (previous is None or previous.failing.keys() != failing.keys()):
                 log.warning("readiness_failing", failing=sorted(failing))
+            elif not failing and previous is not None and not previous.ready:
+                log.info("readiness_restored")
             return result
 
     async def _run(self, name: str) -> str | None:

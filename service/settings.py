@@ -211,6 +211,13 @@ class Settings(ResourceSettings):
     sqs_max_in_flight_batches: int = Field(
         default=4, ge=1, le=64, description="Received SQS batches handled at once, per queue."
     )
+    sqs_wait_time_s: int = Field(
+        default=20,
+        ge=1,
+        le=20,
+        description="SQS long-poll wait. On SIGTERM the poll in flight is let return (cutting "
+        "it could strand what SQS handed out), so this also bounds an idle task's stop time.",
+    )
     stream_lease_duration_s: Seconds = Field(
         default=10.0, description="A shard lease not renewed for this long may be taken over."
     )
@@ -255,7 +262,12 @@ class Settings(ResourceSettings):
         description="SIGTERM budget for draining; keep it below the ECS stopTimeout.",
     )
     readiness_timeout_s: Seconds = Field(
-        default=3.0, description="Per-dependency timeout of /readyz checks."
+        default=2.0, description="Per-dependency timeout of the readiness probe."
+    )
+    readiness_interval_s: Seconds = Field(
+        default=5.0,
+        description="How often the dependencies are probed; /readyz answers from the latest "
+        "probe at once.",
     )
     cloudwatch_metrics_interval_s: float = Field(
         default=0.0,

@@ -42,8 +42,13 @@ def create_admin_app(
 
     @app.get("/readyz", tags=["health"], summary="Readiness: every dependency answers")
     async def readyz() -> JSONResponse:
-        result = await readiness.check()
-        body = {"ready": result.ready, "checked": result.checked, "failing": result.failing}
+        result = readiness.current()
+        body = {
+            "ready": result.ready,
+            "checked": result.checked,
+            "failing": result.failing,
+            "probed_s_ago": round(result.age_s, 1),
+        }
         return JSONResponse(body, status_code=200 if result.ready else 503)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics")

@@ -7,7 +7,9 @@
     │   ├── ThrottledError             a rate limit (ours or AWS's); `retry_after_s` if known
     │   ├── ConnectQuotaError          StartChatContact LimitExceeded: the concurrent-chats
     │   │                              quota or its TPS throttle (AWS uses one code for both)
-    │   └── DependencyUnavailableError 5xx, timeouts, connection errors
+    │   ├── DependencyUnavailableError 5xx, timeouts, connection errors
+    │   └── RefusedAfterReconnectError AccessDenied right after a reconnect succeeded: the
+    │                                  chat is alive (the reconnect proved it); try again
     ├── PermanentError                 the same call will fail again; park it, do not retry
     │   ├── InvalidRequestError        the request itself is wrong
     │   │   └── MessageTooLargeError   a size ValidationException: split the text and resend
@@ -47,6 +49,10 @@ class ConnectQuotaError(RetryableError):
 
 
 class DependencyUnavailableError(RetryableError):
+    pass
+
+
+class RefusedAfterReconnectError(RetryableError):
     pass
 
 

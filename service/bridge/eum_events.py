@@ -430,9 +430,26 @@ def _safe_reason(prefix: str, exc: ValidationError) -> str:
 
 def _load_json(raw: str | bytes, what: str) -> Any:
     try:
-        return json.loads(raw)
+        document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedEventError(f"{what} is not valid JSON") from exc
+    except RecursionError as exc:
+        raise MalformedEventError(f"{what} is nested too deeply") from exc
+    if isinstance(raw, str) and "\\ud" in raw.lower():
+        # JSON may escape half of a surrogate pair; the str it decodes to cannot be encoded
+        # as UTF-8, which every later hop (DynamoDB, Connect) needs.
+        document = _without_lone_surrogates(document)
+    return document
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _unwrap(raw: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -552,7 +569,12 @@ def _rfc3339_ns(text: str | None) -> int | None:
     match = _RFC3339.match(text)
     if match is None:
         return None
-    seconds = datetime.fromisoformat(match.group(1) + "+00:00").timestamp()
+    try:
+        seconds = datetime.fromisoformat(match.group(1) + "+00:00").timestamp()
+    except ValueError:
+        # "2025-02-30T…": only an ordering hint within a second, so an impossible date
+        # costs the hint, not the message.
+        return None
     fraction = (match.group(2) or "").ljust(9, "0")[:9]
     return int(seconds) * 1_000_000_000 + int(fraction)
 

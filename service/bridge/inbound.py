@@ -29,8 +29,10 @@ import structlog
 
 from service.bridge.connect_chat import ConnectChat
 from service.bridge.errors import (
+    InvalidRequestError,
     MessageTooLargeError,
     ParticipantAccessDeniedError,
+    RefusedAfterReconnectError,
     RetryableError,
 )
 from service.bridge.eum_events import InboundMessage
@@ -131,11 +133,14 @@ class InboundDelivery:
         while index < len(delivery.parts):
             session = await self._live_session(customer)
             if session is None:
-                session = await self._start_chat(customer, delivery, index)
-            elif not await self._send_part(session, customer, delivery, index):
+                started = await self._start_chat(customer, delivery, index)
+                contact_id = started if isinstance(started, str) else started.contact_id
+            elif await self._send_part(session, customer, delivery, index):
+                contact_id = session.contact_id
+            else:
                 continue  # the chat had ended: the same part starts a new one
             index += 1
-            delivery = await self._ledger.advance(delivery, index, contact_id=session.contact_id)
+            delivery = await self._ledger.advance(delivery, index, contact_id=contact_id)
         await self._ledger.complete(delivery)
         await self._sessions.touch(customer.key, last_customer_message_at=customer.last_message_at)
         log.info(
@@ -176,9 +181,12 @@ class InboundDelivery:
                 return False
             try:
                 await self._send_text(renewed, delivery.parts[index], delivery.part_token(index))
-            except ParticipantAccessDeniedError:
-                await self._end_session(customer, session, "access denied after reconnect")
-                return False
+            except ParticipantAccessDeniedError as exc:
+                # The participant token was just accepted, so the chat is alive: a refusal
+                # now is transient (Connect propagating the new connection). Ending the
+                # session here would strand the agent in the old chat; the buffer retries
+                # the burst with backoff and the ledger resumes at this very part.
+                raise RefusedAfterReconnectError("SendMessage refused after reconnect") from exc
         return True
 
     async def _send_text(self, session: Session, text: str, token: str) -> None:
@@ -220,7 +228,10 @@ class InboundDelivery:
         log.info("chat_gone", customer=customer.key, contact_id=session.contact_id, reason=why)
         await self._sessions.delete(customer.key, initial_contact_id=session.initial_contact_id)
 
-    async def _start_chat(self, customer: _Customer, delivery: Delivery, index: int) -> Session:
+    async def _start_chat(
+        self, customer: _Customer, delivery: Delivery, index: int
+    ) -> Session | str:
+        """The new chat's session; only its contact id if it ended before we joined it."""
         config = self._config()
         token = delivery.start_token(index)
         text = delivery.parts[index]
@@ -233,14 +244,34 @@ class InboundDelivery:
             chat_duration_minutes=config.chat_duration_minutes,
             client_token=token,
         )
-        streaming_id = await self._connect.start_streaming(
-            instance_id=config.instance_id,
-            contact_id=started.contact_id,
-            client_token=f"{token}-stream",
-        )
-        connection = await self._connect.create_connection(
-            participant_token=started.participant_token
-        )
+        streaming_id: str | None = None
+        refused: InvalidRequestError | None = None
+        try:
+            streaming_id = await self._connect.start_streaming(
+                instance_id=config.instance_id,
+                contact_id=started.contact_id,
+                client_token=f"{token}-stream",
+            )
+        except InvalidRequestError as exc:
+            # "The contact is not active": only joining tells an ended chat from a request
+            # that is really wrong.
+            refused = exc
+        try:
+            connection = await self._connect.create_connection(
+                participant_token=started.participant_token
+            )
+            if refused is not None:
+                raise refused
+        except ParticipantAccessDeniedError:
+            # The chat ended before we could join it (a flow that disconnects at once, an
+            # agent who closed it). Its InitialMessage is in that chat's transcript, so this
+            # part has reached Connect; the next part, or the next burst, opens a new chat.
+            # Retrying would only meet the same ended chat again: StartChatContact answers
+            # a repeated ClientToken with the contact it already created.
+            log.info(
+                "chat_ended_before_connect", customer=customer.key, contact_id=started.contact_id
+            )
+            return started.contact_id
         now = self._clock()
         chat_ends_at = int(now + config.chat_duration_minutes * 60)
         session = await self._sessions.create(

@@ -3,8 +3,9 @@
 For each SQS message: parse the EUM event; write its WhatsApp messages to the raw table;
 hand its status updates (delivered/read/failed of our own sends) to the outbound side.
 The SQS message is DONE only once its raw items are durably written (DESIGN §5.1). An
-event that cannot be parsed is POISON: logged without PII, counted and parked in the DLQ
-at once, and the rest of the batch flows on.
+event that cannot be parsed, or whose item DynamoDB can never take, is POISON: logged
+without PII and parked in the DLQ at once (the consumer counts it), and the rest of the
+batch flows on. Whatever one event does, the others get their own verdicts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from service.bridge.errors import RetryableError, ThrottledError
 from service.bridge.eum_events import (
     InboundMessage,
     MalformedEventError,
@@ -21,7 +23,7 @@ from service.bridge.eum_events import (
     StatusUpdate,
     parse_eum_event,
 )
-from service.bridge.raw_store import RawMessageWriter, RawWriteError
+from service.bridge.raw_store import RawMessageWriter
 from service.consumers.queue_message import QueueMessage
 from service.consumers.sqs import DONE, Outcome, Verdict
 
@@ -45,14 +47,15 @@ class InboundMetrics:
             ["status"],
             registry=registry,
         )
-        self.malformed = Counter(
-            "bridge_inbound_malformed_events",
-            "Inbound events that could not be parsed (parked in the DLQ)",
-            registry=registry,
-        )
+
+
+def _malformed(reason: str) -> Verdict:
+    return Verdict(Outcome.POISON, f"malformed EUM event: {reason}", cause="malformed")
 
 
 class InboundQueueHandler:
+    """Per SQS message: parse, store, hand statuses on; a verdict for each, always."""
+
     def __init__(
         self,
         *,
@@ -70,29 +73,50 @@ class InboundQueueHandler:
         verdicts: dict[str, Verdict] = {}
         parsed: dict[str, ParsedEvent] = {}
         for message in batch:
-            try:
-                parsed[message.message_id] = parse_eum_event(message.payload)
-            except MalformedEventError as exc:
-                self._metrics.malformed.inc()
-                log.warning(
-                    "inbound_event_malformed", message_id=message.message_id, reason=exc.reason
-                )
-                verdicts[message.message_id] = Verdict(
-                    Outcome.POISON, f"malformed EUM event: {exc.reason}"
-                )
-
+            parsed_event = self._parse(message, verdicts)
+            if parsed_event is not None:
+                parsed[message.message_id] = parsed_event
         stored = await self._store(parsed, verdicts)
-        statuses = [s for event in parsed.values() for s in event.statuses]
-        if statuses:
-            for update in statuses:
-                self._metrics.statuses.labels(update.status).inc()
-            if self._on_statuses is not None:
-                await self._on_statuses(statuses)
-        for message_id in parsed:
-            verdicts.setdefault(message_id, DONE)
+        for sqs_id, event in parsed.items():
+            if sqs_id not in verdicts:
+                verdicts[sqs_id] = await self._statuses(event)
         if stored and self._on_received is not None:
-            await self._on_received(stored)
+            try:
+                await self._on_received(stored)
+            except Exception:
+                log.exception("inbound_received_hook_failed")
         return verdicts
+
+    def _parse(self, message: QueueMessage, verdicts: dict[str, Verdict]) -> ParsedEvent | None:
+        try:
+            return parse_eum_event(message.payload)
+        except MalformedEventError as exc:
+            verdicts[message.message_id] = _malformed(exc.reason)
+        except Exception as exc:  # noqa: BLE001  any input the parser chokes on is this message's
+            verdicts[message.message_id] = _malformed(f"parser raised {type(exc).__name__}")
+        log.warning(
+            "inbound_event_malformed",
+            message_id=message.message_id,
+            reason=verdicts[message.message_id].reason,
+        )
+        return None
+
+    async def _statuses(self, event: ParsedEvent) -> Verdict:
+        if not event.statuses:
+            return DONE
+        for update in event.statuses:
+            self._metrics.statuses.labels(update.status).inc()
+        if self._on_statuses is None:
+            return DONE
+        try:
+            await self._on_statuses(event.statuses)
+        except RetryableError as exc:
+            retry_after = exc.retry_after_s if isinstance(exc, ThrottledError) else None
+            return Verdict(Outcome.RETRY, f"status feedback: {type(exc).__name__}", retry_after)
+        except Exception as exc:
+            log.exception("inbound_statuses_failed")
+            return Verdict(Outcome.RETRY, f"status feedback raised {type(exc).__name__}")
+        return DONE
 
     async def _store(
         self, parsed: Mapping[str, ParsedEvent], verdicts: dict[str, Verdict]
@@ -100,15 +124,18 @@ class InboundQueueHandler:
         messages = [m for event in parsed.values() for m in event.messages]
         if not messages:
             return []
-        try:
-            await self._writer.write(messages)
-        except RawWriteError as exc:
-            # Only the SQS messages whose items are missing are retried; the others are safe.
-            for sqs_id, event in parsed.items():
-                if any((m.customer_key, m.message_id) in exc.failed for m in event.messages):
-                    verdicts[sqs_id] = Verdict(Outcome.RETRY, "raw write throttled")
-            return [m for m in messages if (m.customer_key, m.message_id) not in exc.failed]
-        for message in messages:
+        report = await self._writer.write(messages)
+        for sqs_id, event in parsed.items():
+            keys = [(m.customer_key, m.message_id) for m in event.messages]
+            rejected = next((report.rejected[k] for k in keys if k in report.rejected), None)
+            unwritten = next((report.unwritten[k] for k in keys if k in report.unwritten), None)
+            if rejected is not None:
+                verdicts[sqs_id] = Verdict(Outcome.POISON, rejected, cause="rejected")
+            elif unwritten is not None:
+                # Only the SQS messages whose items are missing are retried; the others are safe.
+                verdicts[sqs_id] = Verdict(Outcome.RETRY, unwritten)
+        stored = [m for m in messages if not report.failed((m.customer_key, m.message_id))]
+        for message in stored:
             self._metrics.messages.labels(message.type.value).inc()
-        log.info("inbound_messages_stored", messages=len(messages), events=len(parsed))
-        return messages
+        log.info("inbound_messages_stored", messages=len(stored), events=len(parsed))
+        return stored

@@ -163,7 +163,7 @@ def _time_slots(content: Mapping[str, Any]) -> tuple[str, ...]:
 def parse_connect_interactive(content: str | Mapping[str, Any]) -> ConnectInteractive:
     try:
         document = json.loads(content) if isinstance(content, str) else content
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
         raise MalformedInteractiveError("interactive content is not valid JSON") from exc
     if not isinstance(document, Mapping) or not isinstance(document.get("templateType"), str):
         raise MalformedInteractiveError("interactive content has no templateType")

@@ -175,9 +175,16 @@ class OutboundHandler:
                 event = parse_streaming_record(
                     message.payload, message_attributes=message.attributes
                 )
-            except MalformedStreamingEventError as exc:
+            except Exception as exc:  # noqa: BLE001  whatever the parser chokes on is this record's
+                reason = (
+                    str(exc)
+                    if isinstance(exc, MalformedStreamingEventError)
+                    else f"parser raised {type(exc).__name__}"
+                )
                 log.warning("outbound_event_malformed", message_id=message.message_id)
-                verdicts[message.message_id] = Verdict(Outcome.POISON, str(exc))
+                verdicts[message.message_id] = Verdict(
+                    Outcome.POISON, f"malformed streaming event: {reason}", cause="malformed"
+                )
                 continue
             if event.initial_contact_id is None:
                 self._metrics.events.labels(event.kind, "no_contact").inc()
@@ -243,6 +250,10 @@ class OutboundHandler:
             # Even a fresh connection is refused: the chat is over, nobody to deliver for.
             self._metrics.events.labels(event.kind, "chat_gone").inc()
             log.info("outbound_chat_gone", kind=event.kind, contact_id=event.contact_id)
+        except Exception as exc:
+            self._metrics.events.labels(event.kind, "retry").inc()
+            log.exception("outbound_event_crashed", kind=event.kind)
+            return Verdict(Outcome.RETRY, f"handling raised {type(exc).__name__}")
         return DONE
 
     async def _dispatch(self, event: ConnectEvent, dedup_key: str) -> None:
@@ -295,7 +306,7 @@ class OutboundHandler:
             return
         item_id = event.item_id or dedup_key
         if isinstance(event, MessageEvent):
-            for index, fields in enumerate(self._message_parts(event)):
+            for index, fields in enumerate(await self._message_parts(event)):
                 await self._send(
                     session, event, f"{item_id}#{index}", functools.partial(dict, fields)
                 )
@@ -308,7 +319,7 @@ class OutboundHandler:
                 session, event, f"{item_id}#{attachment.attachment_id}", attachment
             )
 
-    def _message_parts(self, event: MessageEvent) -> list[dict[str, Any]]:
+    async def _message_parts(self, event: MessageEvent) -> list[dict[str, Any]]:
         if event.format is MessageFormat.INTERACTIVE:
             try:
                 outbound = interactive_to_whatsapp(
@@ -321,7 +332,9 @@ class OutboundHandler:
                 return [outbound.message_fields()]
             return [_text(part) for part in split_for_whatsapp(outbound.text or "")]
         markdown = event.format is MessageFormat.MARKDOWN
-        return [_text(part) for part in format_for_whatsapp(event.content, markdown=markdown)]
+        return [
+            _text(part) for part in await formatted_for_whatsapp(event.content, markdown=markdown)
+        ]
 
     async def _send_attachment(
         self, session: Session, event: AttachmentEvent, key: str, attachment: Any
@@ -369,7 +382,10 @@ class OutboundHandler:
         except WhatsAppSendError as exc:
             await self._refused(session, key, exc)
             return
-        except (ThrottledError, _Retry):
+        except BaseException:
+            # Nothing was sent (WhatsApp answered with an error, or we never got that far):
+            # give the claim up at once, or every retry would find it "in progress" until
+            # it expires, and the item would reach the DLQ without ever being tried again.
             await self._claims.release(key)
             raise
         await self._sent(session, event, key, result)
@@ -520,6 +536,22 @@ class OutboundHandler:
                 continue
             return message
         return None
+
+
+# Connect's own limit for a chat message is 16 KiB; anything longer came from somewhere
+# else. Above this the text is converted in a worker thread so the event loop keeps
+# serving every other customer, and above the cap it is sent as written (split), since
+# converting a message nobody could type is not worth its CPU.
+_OFF_LOOP_CHARS: Final = 4096
+_MARKDOWN_MAX_CHARS: Final = 65_536
+
+
+async def formatted_for_whatsapp(content: str, *, markdown: bool) -> list[str]:
+    """WhatsApp text bodies for an agent's message, never blocking the loop for long."""
+    markdown = markdown and len(content) <= _MARKDOWN_MAX_CHARS
+    if len(content) <= _OFF_LOOP_CHARS:
+        return format_for_whatsapp(content, markdown=markdown)
+    return await asyncio.to_thread(format_for_whatsapp, content, markdown=markdown)
 
 
 def _text(body: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
+import structlog
 from pydantic import BaseModel, ConfigDict
 
 from service.bridge.eum_events import (
@@ -36,6 +37,9 @@ from service.bridge.text_split import split_text
 # instance is shown to accept the newer 16 KiB.
 DEFAULT_CONNECT_TEXT_LIMIT: Final = 1024
 QUOTE_LENGTH: Final = 60
+UNRENDERABLE: Final = "[A WhatsApp message the bridge could not display]"
+
+log = structlog.get_logger(__name__)
 
 
 class _Part(BaseModel):
@@ -100,7 +104,7 @@ def _contacts(payload: ContactsPayload) -> str:
 def _form_answers(response_json: str | None) -> str:
     try:
         answers = json.loads(response_json or "")
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return ""
     if not isinstance(answers, dict):
         return ""
@@ -273,6 +277,14 @@ def render_burst(
                 MediaPart(message_id=message.message_id, media_type=message.type, media=payload)
             )
             continue
-        block.append((message.message_id, prefix + renderer.body(message)))
+        block.append((message.message_id, prefix + _rendered_body(renderer, message)))
     flush()
     return parts
+
+
+def _rendered_body(renderer: "_Renderer", message: InboundMessage) -> str:
+    try:
+        return renderer.body(message)
+    except Exception as exc:  # noqa: BLE001  one odd message must not cost its whole burst
+        log.warning("render_failed", type=message.wire_type, error=type(exc).__name__)
+        return UNRENDERABLE

@@ -22,6 +22,8 @@ from prometheus_client import CollectorRegistry, Counter
 from service.bridge.errors import (
     BridgeError,
     ParticipantAccessDeniedError,
+    RefusedAfterReconnectError,
+    RetryableError,
     SessionConflictError,
     ThrottledError,
 )
@@ -73,8 +75,10 @@ class AgentChannel:
     async def call(self, session: Session, action: Callable[[str], Awaitable[T]]) -> T:
         """Run `action(connection_token)`; on AccessDenied reconnect once and run it again.
 
-        A second AccessDenied (from CreateParticipantConnection) means the chat is gone: it
-        propagates as `ParticipantAccessDeniedError`.
+        Only a refused reconnect (CreateParticipantConnection AccessDenied) means the chat
+        is gone: it propagates as `ParticipantAccessDeniedError`. The action refused again
+        right after a reconnect succeeded is transient: `RefusedAfterReconnectError`, which
+        callers retry.
         """
         if session.connection_token:
             try:
@@ -92,7 +96,10 @@ class AgentChannel:
                 connection_expires_at=int(connection.expires_at.timestamp()),
                 expected_version=session.version,
             )
-        return await action(connection.connection_token)
+        try:
+            return await action(connection.connection_token)
+        except ParticipantAccessDeniedError as exc:
+            raise RefusedAfterReconnectError("refused after reconnect") from exc
 
     async def receipt(self, session: Session, item_id: str, *, read: bool) -> None:
         kind = "read" if read else "delivered"
@@ -198,8 +205,8 @@ class StatusFeedback:
                 context.session, context.sent.connect_item_id, read=update.status == "read"
             )
         except (ParticipantAccessDeniedError, BridgeError) as exc:
-            if isinstance(exc, ThrottledError):
-                raise  # the inbound batch is retried; the receipt is idempotent
+            if isinstance(exc, RetryableError):
+                raise  # the inbound message is retried; the receipt is idempotent
             self._metrics.receipts.labels(update.status, "failed").inc()
             log.warning("connect_receipt_failed", status=update.status, error=type(exc).__name__)
             return

@@ -136,7 +136,7 @@ def _load(raw: str | bytes | Mapping[str, Any], what: str) -> Mapping[str, Any]:
         return raw
     try:
         document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise MalformedStreamingEventError(f"{what} is not valid JSON") from exc
     if not isinstance(document, Mapping):
         raise MalformedStreamingEventError(f"{what} is not a JSON object")
@@ -179,7 +179,7 @@ def _receipt_message_id(body: Mapping[str, Any]) -> str | None:
     if isinstance(content, str):
         try:
             decoded = json.loads(content)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             decoded = None
         if isinstance(decoded, Mapping) and _str(decoded.get("messageId")):
             return str(decoded["messageId"])

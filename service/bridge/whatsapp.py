@@ -13,12 +13,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from service.bridge.call_errors import CallErrors
 from service.bridge.errors import (
+    BridgeError,
     ConfigurationError,
     DependencyUnavailableError,
     InvalidRequestError,
@@ -28,6 +29,9 @@ from service.bridge.errors import (
 if TYPE_CHECKING:
     from types_aiobotocore_socialmessaging import EndUserMessagingSocialClient
 
+_TOO_MANY_REQUESTS = 429
+_SERVER_ERROR = 500
+_THROTTLING_WORDS = re.compile(r"thrott|toomanyrequests|limitexceeded|slowdown", re.IGNORECASE)
 _META_CODE = re.compile(r"\(#(\d{1,7})\)|\bcode[\"':= ]+(\d{3,7})")
 
 
@@ -119,20 +123,39 @@ class WhatsAppClient:
         )
 
 
-def _translate(exc: ClientError) -> Exception:
+_ERRORS_BY_CODE: Final[Mapping[str, type[BridgeError]]] = {
+    "ThrottledRequestException": ThrottledError,
+    "ValidationException": WhatsAppSendError,
+    "InvalidParametersException": WhatsAppSendError,
+    "AccessDeniedException": ConfigurationError,
+    "ResourceNotFoundException": ConfigurationError,
+    "AccessDeniedByMetaException": ConfigurationError,
+    "InternalServiceException": DependencyUnavailableError,
+    "DependencyException": DependencyUnavailableError,
+}
+
+
+def _error_class(code: str, status: int) -> type[BridgeError]:
+    known = _ERRORS_BY_CODE.get(code)
+    if known is not None:
+        return known
+    # A code this table does not know yet: judge it by its shape, so it never escapes as
+    # a raw ClientError (which no caller handles) and never holds a send claim.
+    if status == _TOO_MANY_REQUESTS or _THROTTLING_WORDS.search(code):
+        return ThrottledError
+    if status >= _SERVER_ERROR or not status:
+        return DependencyUnavailableError
+    return WhatsAppSendError
+
+
+def _translate(exc: ClientError) -> BridgeError:
     code = exc.response.get("Error", {}).get("Code", "")
     text = str(exc.response.get("Error", {}).get("Message", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
     what = f"SendWhatsAppMessage {code}"
-    if code == "ThrottledRequestException":
-        return ThrottledError(what)
-    if code in {"ValidationException", "InvalidParametersException"}:
+    error_class = _error_class(code, status)
+    if error_class is WhatsAppSendError:
         return WhatsAppSendError(f"{what}: {text[:200]}", meta_code=meta_code(text))
-    if code in {
-        "AccessDeniedException",
-        "ResourceNotFoundException",
-        "AccessDeniedByMetaException",
-    }:
+    if error_class is ConfigurationError:
         return ConfigurationError(f"{what}: check the origination phone number and IAM")
-    if code in {"InternalServiceException", "DependencyException"}:
-        return DependencyUnavailableError(what)
-    return exc
+    return error_class(what)

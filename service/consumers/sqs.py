@@ -9,11 +9,19 @@ per message; this consumer is the one place that acts on verdicts:
     POISON  send it to the DLQ now, then delete it: waiting for maxReceiveCount receives of
             a message that can never succeed only delays every other message
 
-A message the handler gives no verdict for, or a batch whose handler raised, is retried.
+Verdicts are per message, always: a message the handler gives no verdict for is retried,
+and when the handler raises for a batch, each message is handled again on its own so only
+the one that raises is retried (one hostile message must not spend the retries of nine
+good ones). A message retried until its receive count reaches the queue's
+`maxReceiveCount` is parked here, with the reason of its last failure, instead of being
+left to SQS's redrive, which would park it without one.
+
 While a batch is in progress a heartbeat keeps its messages invisible. On shutdown the
-consumer stops receiving, lets in-flight batches finish until its drain deadline, then
-cancels what is left and hands those messages back (visibility 0) so another worker
-takes them at once instead of after the visibility timeout.
+consumer stops receiving: a long poll already in flight is allowed to return (cancelling
+it could lose what SQS already handed out: those messages would stay invisible for the
+visibility timeout), and whatever it returns is handed straight back. In-flight batches
+finish until the drain deadline; what is left is cancelled and handed back (visibility 0)
+so another worker takes it at once instead of after the visibility timeout.
 """
 
 from __future__ import annotations
@@ -62,6 +70,8 @@ class Verdict:
     # Must be free of PII: it is logged and attached to the message parked in the DLQ.
     reason: str = ""
     retry_after_s: float | None = None
+    # A short, fixed word for the parked-messages metric (`malformed`, `too_large`, ...).
+    cause: str = "poison"
 
 
 DONE = Verdict(Outcome.DONE)
@@ -81,6 +91,12 @@ class SqsConsumerConfig:
     retry_max_s: float = 300.0
     error_backoff_max_s: float = 30.0
     drain_timeout_s: float = 20.0
+    # The queue's redrive maxReceiveCount: a message still failing on this receive is
+    # parked here with its reason (None: leave it to SQS).
+    max_receives: int | None = None
+    # On shutdown, how long a long poll in flight may take to return (its wait time plus
+    # a margin lets it end on its own; the composition root caps it by the drain budget).
+    stop_grace_s: float = 25.0
 
 
 class SqsMetrics:
@@ -91,6 +107,18 @@ class SqsMetrics:
             "bridge_sqs_messages",
             "Messages handled, by queue and outcome",
             ["queue", "outcome"],
+            registry=registry,
+        )
+        self.parked = Counter(
+            "bridge_sqs_parked",
+            "Messages this consumer wrote to the queue's DLQ (with a reason), by cause",
+            ["queue", "cause"],
+            registry=registry,
+        )
+        self.handler_failures = Counter(
+            "bridge_sqs_handler_failures",
+            "Batches whose handler raised (each message was then handled on its own)",
+            ["queue"],
             registry=registry,
         )
         self.receive_errors = Counter(
@@ -182,23 +210,27 @@ class SqsConsumer:
             if await _until_stopped(self._slots.acquire(), stop) is STOPPED:
                 return
             try:
-                raw = await _until_stopped(self._receive(), stop)
-            except (ClientError, BotoCoreError) as exc:
+                raw = await self._receive_unless_stopped(stop)
+            except Exception as exc:  # noqa: BLE001  the loop must outlive any one failure
                 self._slots.release()
                 errors += 1
                 self._metrics.receive_errors.labels(self.name).inc()
                 delay = min(self._config.error_backoff_max_s, 2 ** min(errors, 6)) * random.uniform(
                     0.5, 1
                 )
-                self._log.warning(
-                    "sqs_receive_failed", error=type(exc).__name__, retry_in_s=round(delay, 1)
-                )
+                fields = {"error": type(exc).__name__, "retry_in_s": round(delay, 1)}
+                if isinstance(exc, ClientError | BotoCoreError):
+                    self._log.warning("sqs_receive_failed", **fields)
+                else:
+                    self._log.error("sqs_receive_failed", exc_info=exc, **fields)
                 await _until_stopped(asyncio.sleep(delay), stop)
                 continue
-            if isinstance(raw, _Stopped):
-                self._slots.release()
-                return
             errors = 0
+            if stop.is_set():
+                # Returned after the stop: another worker should have these at once.
+                self._slots.release()
+                await self._hand_back_received(raw)
+                return
             batch = self._admit(raw)
             if not batch:
                 self._slots.release()
@@ -206,6 +238,33 @@ class SqsConsumer:
             task = tasks.create_task(self._handle(batch), name=f"{self.name}-batch")
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
+
+    async def _receive_unless_stopped(self, stop: asyncio.Event) -> list[Any]:
+        """One long poll; on stop it may still return (within the grace), not be cut."""
+        receiving = asyncio.ensure_future(self._receive())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not receiving.done():
+                await asyncio.wait({receiving}, timeout=self._config.stop_grace_s)
+        finally:
+            stopping.cancel()
+            if not receiving.done():
+                self._log.warning("sqs_poll_cut_at_stop", grace_s=self._config.stop_grace_s)
+                receiving.cancel()
+                await asyncio.wait({receiving})
+        if receiving.cancelled():
+            return []
+        return receiving.result()
+
+    async def _hand_back_received(self, raw: list[Any]) -> None:
+        if not raw:
+            return
+        now = self._clock()
+        messages = [from_sqs(item, received_at=now) for item in raw]
+        await self._change_visibility(messages, 0)
+        self._metrics.released.labels(self.name).inc(len(messages))
+        self._log.info("sqs_handed_back_after_stop", messages=len(messages))
 
     async def _receive(self) -> list[Any]:
         response = await self._sqs.receive_message(
@@ -236,11 +295,7 @@ class SqsConsumer:
     async def _handle(self, batch: list[QueueMessage]) -> None:
         started = self._clock()
         try:
-            try:
-                verdicts = await self._handler(batch)
-            except Exception:  # noqa: BLE001  one classifier at the top of the unit of work
-                self._log.exception("sqs_handler_failed", messages=len(batch))
-                verdicts = {}
+            verdicts = await self._verdicts(batch)
             await self._settle(batch, verdicts)
         finally:
             for message in batch:
@@ -249,15 +304,32 @@ class SqsConsumer:
             self._metrics.handle_seconds.labels(self.name).observe(self._clock() - started)
             self._slots.release()
 
+    async def _verdicts(self, batch: list[QueueMessage]) -> Mapping[str, Verdict]:
+        """The handler's verdicts; if it raises, each message is judged on its own."""
+        try:
+            return await self._handler(batch)
+        except Exception as exc:  # noqa: BLE001  one classifier at the top of the unit of work
+            self._metrics.handler_failures.labels(self.name).inc()
+            self._log.error("sqs_handler_failed", messages=len(batch), exc_info=exc)
+            if len(batch) == 1:
+                failed = Verdict(Outcome.RETRY, f"handler raised {type(exc).__name__}")
+                return {batch[0].message_id: failed}
+        # Handlers are idempotent per message, so handling the innocent ones again is safe.
+        verdicts: dict[str, Verdict] = {}
+        for message in batch:
+            verdicts.update(await self._verdicts([message]))
+        return verdicts
+
     async def _settle(self, batch: list[QueueMessage], verdicts: Mapping[str, Verdict]) -> None:
         to_delete: list[QueueMessage] = []
         for message in batch:
             verdict = verdicts.get(message.message_id) or Verdict(Outcome.RETRY, "no verdict")
+            verdict = self._last_chance(message, verdict)
             self._metrics.messages.labels(self.name, verdict.outcome.value).inc()
             if verdict.outcome is Outcome.DONE:
                 to_delete.append(message)
             elif verdict.outcome is Outcome.POISON:
-                if await self._park(message, verdict.reason):
+                if await self._park(message, verdict):
                     to_delete.append(message)
             else:
                 # Forget it before handing it back: a long poll running concurrently may
@@ -267,7 +339,16 @@ class SqsConsumer:
                 await self._retry_later(message, verdict)
         await self._delete(to_delete)
 
-    async def _park(self, message: QueueMessage, reason: str) -> bool:
+    def _last_chance(self, message: QueueMessage, verdict: Verdict) -> Verdict:
+        """A retry on the last receive SQS allows becomes a park, so it keeps its reason."""
+        limit = self._config.max_receives
+        if verdict.outcome is not Outcome.RETRY or limit is None or message.receive_count < limit:
+            return verdict
+        reason = f"still failing after {message.receive_count} receives: {verdict.reason}"
+        return Verdict(Outcome.POISON, reason, cause="retries_exhausted")
+
+    async def _park(self, message: QueueMessage, verdict: Verdict) -> bool:
+        reason = verdict.reason
         try:
             await self._sqs.send_message(
                 QueueUrl=self._dlq_url,
@@ -286,7 +367,14 @@ class SqsConsumer:
                 "sqs_park_failed", message_id=message.message_id, error=type(exc).__name__
             )
             return False
-        self._log.warning("sqs_message_parked", message_id=message.message_id, reason=reason)
+        self._metrics.parked.labels(self.name, verdict.cause).inc()
+        self._log.warning(
+            "sqs_message_parked",
+            message_id=message.message_id,
+            reason=reason,
+            cause=verdict.cause,
+            receive_count=message.receive_count,
+        )
         return True
 
     async def _retry_later(self, message: QueueMessage, verdict: Verdict) -> None:

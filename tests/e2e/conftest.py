@@ -28,6 +28,8 @@ def bridge_settings(resources, **overrides: Any) -> Settings:
         "buffer_quiet_s": QUIET_S,
         "buffer_max_wait_s": MAX_WAIT_S,
         "drain_timeout_s": 8.0,
+        # A short poll lets each test's bridge stop at once (SIGTERM lets the poll return).
+        "sqs_wait_time_s": 1,
         "stream_scan_interval_s": 1.0,
     }
     return Settings(**(values | overrides))

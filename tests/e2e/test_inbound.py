@@ -153,6 +153,12 @@ async def test_an_ended_chat_means_a_new_chat_with_the_message(bridge, world: Sa
         return await world.customer_messages()
 
     [(first_contact, _)] = await eventually(one)
+
+    async def joined() -> bool:
+        sessions = (await bridge.get("/admin/sessions")).json()["sessions"]
+        return len(sessions) == 1
+
+    await eventually(joined)  # ending the chat before the bridge joined is another test
     (await world.http.post(f"/sandbox/contacts/{first_contact}/end")).raise_for_status()
     await world.send("5215512345678", text("hello again"))
 

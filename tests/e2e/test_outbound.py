@@ -84,15 +84,32 @@ async def outbound(bridge, resources, aws_clients: AwsClients) -> Outbound:
     return Outbound(aws_clients, resources, tap_url, bridge)
 
 
-async def _chat(world: Sandbox, wa_id: str = WA_ID) -> dict[str, Any]:
-    """The customer writes; the running bridge opens the chat and its session."""
+async def _chat(
+    world: Sandbox, wa_id: str = WA_ID, *, admin: httpx.AsyncClient | None = None
+) -> dict[str, Any]:
+    """The customer writes; the running bridge opens the chat and joins it.
+
+    The first message travels inside StartChatContact, so it is in the transcript before
+    the bridge has joined (CreateParticipantConnection) and stored the session; a test
+    that ended the chat in that moment would test another story. With `admin`, also wait
+    for the bridge's session.
+    """
     await world.send(wa_id, text("Hello, I need help"))
 
-    async def started() -> dict[str, Any] | None:
-        contacts = await world.contacts()
-        return contacts[0] if contacts and contacts[0]["transcript"] else None
+    async def joined() -> dict[str, Any] | None:
+        for contact in await world.contacts():
+            if contact["transcript"] and contact["state"] == "CONNECTED":
+                return contact
+        return None
 
-    contact: dict[str, Any] = await eventually(started)
+    contact: dict[str, Any] = await eventually(joined)
+    if admin is not None:
+
+        async def stored() -> bool:
+            sessions = (await admin.get("/admin/sessions")).json()["sessions"]
+            return any(s["initial_contact_id"] == contact["contactId"] for s in sessions)
+
+        await eventually(stored)
     return contact
 
 
@@ -221,7 +238,7 @@ async def test_a_reply_after_a_transfer_is_delivered(
 async def test_chat_end_deletes_the_session_and_the_next_message_starts_a_new_chat(
     outbound, bridge: httpx.AsyncClient, world: Sandbox, sandbox: httpx.AsyncClient
 ):
-    contact = await _chat(world)
+    contact = await _chat(world, admin=bridge)
     response = await sandbox.post(f"/sandbox/contacts/{contact['contactId']}/end")
     response.raise_for_status()
     sent = await _outbox_of(world, 1)

@@ -8,6 +8,7 @@ import pytest
 
 from service.app import run_bridge
 from service.settings import Settings
+from tests.e2e.conftest import eventually
 from tests.support.bridge import TOKEN, RunningBridge
 
 
@@ -18,6 +19,8 @@ def _settings(resources, **overrides) -> Settings:
         "admin_port": 0,
         "outbound_topic_arn": resources.outbound_topic_arn,
         "drain_timeout_s": 2.0,
+        "sqs_wait_time_s": 1,
+        "readiness_interval_s": 0.5,
         "task_id": "test-worker",
     }
     return Settings(**(values | overrides))
@@ -40,11 +43,45 @@ async def test_readiness_names_each_failing_dependency(resources, aws_clients):
             QueueUrl=resources.queue_url(resources.names.outbound_queue)
         )
         await aws_clients.sns.delete_topic(TopicArn=resources.outbound_topic_arn)
-        ready = await http.get("/readyz")
-        assert ready.status_code == 503
+
+        async def not_ready() -> httpx.Response | None:
+            answer = await http.get("/readyz")
+            # A probe may run between the deletions: wait for one that saw all three.
+            return answer if len(answer.json()["failing"]) == 3 else None
+
+        ready = await eventually(not_ready, timeout_s=10)
         failing = ready.json()["failing"]
         assert set(failing) == {"dynamodb", "sqs", "sns"}
         assert "ResourceNotFoundException" in failing["dynamodb"]
+
+
+async def test_a_frozen_dependency_makes_the_task_unready_and_readyz_still_answers(
+    resources, monkeypatch
+):
+    """SNS accepts connections and never answers (a stopped process, a black-holed route)."""
+    silent: list[asyncio.StreamWriter] = []
+
+    async def accept_and_ignore(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        silent.append(writer)
+
+    server = await asyncio.start_server(accept_and_ignore, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", f"http://127.0.0.1:{port}")
+    settings = _settings(resources, readiness_timeout_s=0.5, readiness_interval_s=0.5)
+    try:
+        async with RunningBridge(settings) as http:
+            started = asyncio.get_running_loop().time()
+            ready = await http.get("/readyz", timeout=2)
+            assert asyncio.get_running_loop().time() - started < 0.5
+            assert ready.status_code == 503
+            assert ready.json()["failing"] == {"sns": "no answer within 0.5 s"}
+            # Liveness stays up: restarting a task would not bring SNS back.
+            assert (await http.get("/healthz")).status_code == 200
+    finally:
+        for writer in silent:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_startup_without_the_resources_fails_with_a_clear_reason(aws):

@@ -25,6 +25,9 @@ class SimConfig:
     upload_url_ttl_s: float = 300.0
     default_chat_duration_minutes: int = 25 * 60
     agent_display_name: str = "Agent"
+    # The contact flow disconnects every new chat right after streaming starts, before
+    # the customer participant joins (an out-of-hours flow, say).
+    flow_ends_new_chats: bool = False
 
     @classmethod
     def from_settings(cls, settings: SimSettings) -> SimConfig:

@@ -10,6 +10,7 @@ from service.local.sim.chat import (
     INTERACTIVE,
     INTERACTIVE_RESPONSE,
     Chat,
+    EndReason,
     Item,
     Participant,
     Stream,
@@ -200,6 +201,8 @@ class ConnectApi:
             chat, params["ChatStreamingConfiguration"]["StreamingEndpointArn"], token
         )
         chat.remember("StartContactStreaming", token, stream.streaming_id)
+        if self._hub.config.flow_ends_new_chats and chat.first_connection_at is None:
+            await self._hub.emit(chat, chat.end(self._hub.now(), EndReason.FLOW_DISCONNECTED))
         return {"StreamingId": stream.streaming_id}
 
     async def stop_contact_streaming(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,8 @@ _FALLBACK_STATUS: Final = (
     ("ThrottledRequest", 429),
     ("InternalServer", 500),
     ("InternalService", 500),
+    ("InternalFailure", 500),
+    ("ServiceUnavailable", 503),
     ("UnknownOperation", 404),
 )
 _VALIDATION_CODES: Final = (

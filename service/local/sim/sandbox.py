@@ -58,6 +58,7 @@ class ConfigBody(_Camel):
     upload_url_ttl_s: float | None = Field(default=None, gt=0)
     default_chat_duration_minutes: int | None = Field(default=None, ge=1)
     agent_display_name: str | None = Field(default=None, min_length=1)
+    flow_ends_new_chats: bool | None = None
     add_business_numbers: list[BusinessNumberBody] = Field(default_factory=list)
 
 

@@ -163,6 +163,43 @@ async def test_an_ended_chat_is_replaced_by_a_new_one_holding_the_message(
     assert session.contact_id == second["contactId"]
 
 
+@pytest.mark.parametrize("ended_by", ["flow", "before_streaming"])
+async def test_a_chat_ended_before_the_bridge_joins_is_not_retried_forever(
+    connect_chat, parts, sandbox, ended_by
+):
+    """An out-of-hours flow ends the chat at once: the burst is in it, and done."""
+    if ended_by == "flow":
+        (
+            await sandbox.post("/sandbox/config", json={"flow_ends_new_chats": True})
+        ).raise_for_status()
+    else:
+        # The chat is over even before StartContactStreaming reaches it.
+        fault = {
+            "operation": "StartContactStreaming",
+            "error": "InvalidRequestException",
+            "count": 1,
+        }
+        await sandbox.post("/sandbox/faults", json=fault)
+        deny = {
+            "operation": "CreateParticipantConnection",
+            "error": "AccessDeniedException",
+            "count": 1,
+        }
+        await sandbox.post("/sandbox/faults", json=deny)
+    bridge = delivery(connect_chat, parts)
+    first = burst("are you open?")
+    await bridge.deliver(first)  # no exception: nothing left to retry
+    [contact] = await contacts(sandbox)
+    assert [i["content"] for i in customer_items(contact)] == ["are you open?"]
+    assert await parts[0].get("200000000000002#5215512345678") is None
+    await bridge.deliver(first)  # a replay finds it recorded: no second chat
+    assert len(await contacts(sandbox)) == 1
+    (await sandbox.post("/sandbox/config", json={"flow_ends_new_chats": False})).raise_for_status()
+    await bridge.deliver(burst("hello?"))
+    later = [c for c in await contacts(sandbox) if c["contactId"] != contact["contactId"]]
+    assert [i["content"] for c in later for i in customer_items(c)] == ["hello?"]
+
+
 async def test_a_long_text_arrives_complete_in_parts_within_the_limit(connect_chat, parts, sandbox):
     long_text = " ".join(f"word{i}" for i in range(3500))  # about 30,000 characters
     await delivery(connect_chat, parts, text_limit=1024).deliver(burst(long_text))

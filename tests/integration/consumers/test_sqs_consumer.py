@@ -312,3 +312,105 @@ async def test_a_message_handed_back_is_taken_again_by_a_concurrent_poll(aws_cli
     # stranded far longer than this test waits.
     await _run_until(consumer, redriven, timeout_s=20)
     assert handler.seen == ["again"] * 3
+
+
+class _RaisesOn(Recorder):
+    """Raises for any batch holding `poison`: a bug that one message triggers."""
+
+    def __init__(self, poison: str) -> None:
+        super().__init__()
+        self.poison = poison
+
+    async def __call__(self, batch):
+        if any(m.payload == self.poison for m in batch):
+            self.calls += 1
+            raise RecursionError("maximum recursion depth exceeded")
+        return await super().__call__(batch)
+
+
+async def test_a_raising_handler_costs_only_the_message_that_made_it_raise(aws_clients, queues):
+    url, dlq = queues
+    await aws_clients.sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(["a", "bad", "b"])],
+    )
+    handler = _RaisesOn("bad")
+    registry = CollectorRegistry()
+    consumer = _consumer(aws_clients, queues, handler, registry=registry, max_receives=2)
+
+    async def settled():
+        return await _depth(aws_clients.sqs, url) == 0
+
+    await _run_until(consumer, settled)
+    # The good ones were handled and deleted the first time round, never retried.
+    assert Counter(handler.seen) == {"a": 1, "b": 1}
+    got = await aws_clients.sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])
+    [parked] = got["Messages"]
+    assert parked["Body"] == "bad"
+    assert parked["MessageAttributes"]["bridge_reason"]["StringValue"] == (
+        "still failing after 2 receives: handler raised RecursionError"
+    )
+
+
+async def test_a_retry_on_the_last_receive_is_parked_with_its_reason(aws_clients, queues):
+    url, dlq = queues
+    await _send(aws_clients.sqs, url, "stuck")
+    handler = Recorder(Verdict(Outcome.RETRY, "Connect throttled", retry_after_s=0))
+    registry = CollectorRegistry()
+    consumer = _consumer(aws_clients, queues, handler, registry=registry, max_receives=3)
+
+    async def parked():
+        return await _depth(aws_clients.sqs, dlq) == 1
+
+    await _run_until(consumer, parked)
+    assert handler.seen == ["stuck"] * 3
+    got = await aws_clients.sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])
+    [message] = got["Messages"]
+    assert message["MessageAttributes"]["bridge_reason"]["StringValue"] == (
+        "still failing after 3 receives: Connect throttled"
+    )
+    assert (
+        registry.get_sample_value(
+            "bridge_sqs_parked_total", {"queue": "test", "cause": "retries_exhausted"}
+        )
+        == 1
+    )
+
+
+async def test_the_parked_count_equals_the_messages_parked(aws_clients, queues):
+    url, dlq = queues
+    await _send(aws_clients.sqs, url, *[f"bad{i}" for i in range(7)])
+    handler = Recorder(Verdict(Outcome.POISON, "malformed EUM event: x", cause="malformed"))
+    registry = CollectorRegistry()
+    consumer = _consumer(aws_clients, queues, handler, registry=registry)
+
+    async def parked():
+        return await _depth(aws_clients.sqs, dlq) == 7
+
+    await _run_until(consumer, parked)
+    assert (
+        registry.get_sample_value(
+            "bridge_sqs_parked_total", {"queue": "test", "cause": "malformed"}
+        )
+        == 7
+    )
+
+
+async def test_a_poll_in_flight_at_stop_may_return_and_its_messages_are_handed_back(
+    aws_clients, queues
+):
+    url, _ = queues
+    handler = Recorder()
+    consumer = _consumer(aws_clients, queues, handler, wait_time_s=4, stop_grace_s=6)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await asyncio.sleep(1.0)  # the consumer is inside a long poll on an empty queue
+    stop.set()
+    # SQS hands this message to the poll that is already waiting. Cutting that poll short
+    # would leave the message invisible for the 30 s visibility timeout.
+    await _send(aws_clients.sqs, url, "arrived during shutdown")
+    async with asyncio.timeout(10):
+        await task
+    assert handler.seen == []
+    again = await aws_clients.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
+    assert [m["Body"] for m in again.get("Messages", [])] == ["arrived during shutdown"]

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from service.consumers.queue_message import from_sqs
 
 
@@ -46,3 +48,18 @@ def test_json_that_only_looks_like_an_envelope_is_raw():
     body = json.dumps({"Type": "Notification", "Message": {"not": "a string"}})
     assert from_sqs(_sqs(body), received_at=0).payload == body
     assert from_sqs(_sqs("not json {"), received_at=0).payload == "not json {"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"a":' * 5000 + "1" + "}" * 5000,  # deeper than the interpreter's recursion limit
+        "[" * 20000 + "]" * 20000,
+        "{" + "x" * 100,
+        "{}",
+    ],
+)
+def test_a_hostile_body_is_passed_on_as_it_is(body):
+    message = from_sqs(_sqs(body), received_at=0.0)
+    assert message.payload == body
+    assert message.sns_message_id is None

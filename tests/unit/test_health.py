@@ -1,0 +1,68 @@
+"""Readiness is probed in the background and answered at once, frozen dependency or not."""
+
+import asyncio
+import time
+
+from service.health import Readiness
+
+
+async def _fine() -> None:
+    return None
+
+
+async def _frozen() -> None:
+    await asyncio.Event().wait()  # a dependency that accepted the call and never answers
+
+
+async def test_not_ready_until_the_first_probe():
+    readiness = Readiness(timeout_s=0.1, interval_s=60)
+    readiness.add("dynamodb", _fine)
+    assert readiness.current().ready is False
+    await readiness.probe()
+    assert readiness.current().ready is True
+
+
+async def test_a_frozen_dependency_is_reported_within_the_timeout_and_answers_stay_instant():
+    readiness = Readiness(timeout_s=0.2, interval_s=0.1)
+    readiness.add("dynamodb", _fine)
+    readiness.add("sqs", _frozen)
+    stop = asyncio.Event()
+    probing = asyncio.create_task(readiness.run(stop))
+    try:
+        await asyncio.sleep(0.5)
+        started = time.perf_counter()
+        result = readiness.current()
+        assert time.perf_counter() - started < 0.01
+        assert result.ready is False
+        assert result.failing == {"sqs": "no answer within 0.2 s"}
+    finally:
+        stop.set()
+        await probing
+
+
+async def test_a_stalled_prober_is_not_ready():
+    now = [0.0]
+    readiness = Readiness(timeout_s=1, interval_s=1, stale_after_s=5, clock=lambda: now[0])
+    readiness.add("sns", _fine)
+    await readiness.probe()
+    assert readiness.current().ready is True
+    now[0] = 6.0
+    result = readiness.current()
+    assert result.ready is False
+    assert "probe" in result.failing
+
+
+async def test_recovery_is_seen_at_the_next_probe():
+    healthy = asyncio.Event()
+
+    async def flaky() -> None:
+        if not healthy.is_set():
+            raise ConnectionError("refused")
+
+    readiness = Readiness(timeout_s=0.2, interval_s=60)
+    readiness.add("sqs", flaky)
+    await readiness.probe()
+    assert readiness.current().failing == {"sqs": "ConnectionError: refused"}
+    healthy.set()
+    await readiness.probe()
+    assert readiness.current().ready is True
