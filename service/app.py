@@ -33,32 +33,32 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from service.admin.app import create_admin_app
-from service.admin.inspection import sessions_router, worker_router
+from service.admin.routes import sessions_router, worker_router
 from service.aws import AwsClientOptions, AwsClients, open_clients
-from service.bridge.buffer import BufferConfig, CustomerBuffer
-from service.bridge.call_errors import CallErrors
-from service.bridge.connect_chat import SUPPORTED_CONTENT_TYPES, ConnectChat
-from service.bridge.dead_letters import SqsDeadLetters
-from service.bridge.eum_events import InboundMessage
-from service.bridge.idempotency import SendClaims
-from service.bridge.inbound import InboundDelivery, InboundOptions
-from service.bridge.inbound_queue import InboundMetrics, InboundQueueHandler
-from service.bridge.ledger import DeliveryLedger
-from service.bridge.media import MediaForwarder
-from service.bridge.outbound import OutboundHandler, OutboundMetrics, OutboundOptions
-from service.bridge.pacing import Pacer, PacingConfig
-from service.bridge.ratelimit import ConnectRateLimits
-from service.bridge.raw_store import RawMessageReader, RawMessageWriter, decode_image
-from service.bridge.receipts import CustomerReceipts, ReceiptPolicy
-from service.bridge.sessions import SessionStore
-from service.bridge.status_feedback import AgentChannel, FeedbackMetrics, StatusFeedback
-from service.bridge.whatsapp import WhatsAppClient
+from service.bridge.adapters.claims import SendClaims
+from service.bridge.adapters.connect_chat import SUPPORTED_CONTENT_TYPES, ConnectChat
+from service.bridge.adapters.connect_config import ConnectConfigStore, ConnectConfigUnavailableError
+from service.bridge.adapters.dead_letters import SqsDeadLetters
+from service.bridge.adapters.ledger import DeliveryLedger
+from service.bridge.adapters.media import MediaForwarder
+from service.bridge.adapters.raw_messages import RawMessageReader, RawMessageWriter, decode_image
+from service.bridge.adapters.sessions import SessionStore
+from service.bridge.adapters.whatsapp import WhatsAppClient
+from service.bridge.events.whatsapp import InboundMessage
+from service.bridge.flows.deliver import InboundDelivery, InboundOptions
+from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
+from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
+from service.bridge.flows.reply import OutboundHandler, OutboundMetrics, OutboundOptions
+from service.bridge.flows.status import AgentChannel, FeedbackMetrics, StatusFeedback
+from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
+from service.bridge.policy.pacing import Pacer, PacingConfig
+from service.bridge.policy.ratelimit import ConnectRateLimits
+from service.call_errors import CallErrors
 from service.cloudwatch_metrics import EmfReporter
-from service.connect_config import ConnectConfigStore, ConnectConfigUnavailableError
-from service.consumers.sqs import BatchHandler, SqsConsumer, SqsConsumerConfig, SqsMetrics
-from service.consumers.stream import StreamConsumer, make_worker_id
-from service.consumers.stream_config import StreamConsumerConfig
-from service.consumers.stream_records import StreamRecord
+from service.consumers.sqs.consumer import BatchHandler, SqsConsumer, SqsConsumerConfig, SqsMetrics
+from service.consumers.stream.config import StreamConsumerConfig
+from service.consumers.stream.consumer import StreamConsumer, make_worker_id
+from service.consumers.stream.records import StreamRecord
 from service.health import Health, Readiness
 from service.logs import bind_worker
 from service.metrics import new_registry

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from service.aws import AwsClients
-from service.bridge.streaming_events import ParticipantRole, parse_streaming_record
+from service.bridge.events.connect import ParticipantRole, parse_streaming_record
 from tests.e2e.conftest import Sandbox, bridge_settings, eventually, text
 from tests.support.bridge import RunningBridge
 

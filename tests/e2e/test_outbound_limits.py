@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.bridge.media import MIB
+from service.bridge.adapters.media import MIB
 from tests.e2e.conftest import Sandbox, bridge_settings, eventually
 from tests.e2e.test_outbound import WA_ID, _agent, _bodies, _chat, _outbox_of
 from tests.support.bridge import RunningBridge

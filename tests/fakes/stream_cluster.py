@@ -11,9 +11,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from service.consumers.leases import Lease, LeaseStore
-from service.consumers.stream import StreamConsumer
-from service.consumers.stream_config import StreamConsumerConfig
+from service.consumers.stream.config import StreamConsumerConfig
+from service.consumers.stream.consumer import StreamConsumer
+from service.consumers.stream.leases import Lease, LeaseStore
 from tests.fakes.stream_handler import Delivery, ListDeadLetters, ScriptedHandler
 from tests.fakes.streams import FakeStreams
 

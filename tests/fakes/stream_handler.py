@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from service.consumers.stream_records import Ack, StreamRecord
+from service.consumers.stream.records import Ack, StreamRecord
 
 
 def message_id(record: StreamRecord) -> str:

@@ -5,7 +5,7 @@ import json
 from prometheus_client import CollectorRegistry
 
 from service.cloudwatch_metrics import NAMESPACE, EmfReporter, emf_document
-from service.consumers.stream_metrics import StreamMetrics
+from service.consumers.stream.metrics import StreamMetrics
 
 
 def _registry_with_two_shards() -> CollectorRegistry:

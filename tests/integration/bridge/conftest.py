@@ -18,8 +18,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from service.aws import AwsClientOptions, AwsClients, open_clients
-from service.bridge.connect_chat import ConnectChat
-from service.bridge.ratelimit import ConnectRateLimits
+from service.bridge.adapters.connect_chat import ConnectChat
+from service.bridge.policy.ratelimit import ConnectRateLimits
 from service.local import constants
 
 INSTANCE_ID = constants.CONNECT_INSTANCE_ID

@@ -12,8 +12,8 @@ from aiobotocore.session import get_session
 from prometheus_client import CollectorRegistry
 
 from service.aws import AwsClientOptions, client_config
-from service.consumers.leases import LeaseStore
-from service.consumers.stream import StreamConsumer
+from service.consumers.stream.consumer import StreamConsumer
+from service.consumers.stream.leases import LeaseStore
 from tests.fakes.stream_cluster import FAST, Cluster, Worker
 from tests.fakes.stream_handler import Delivery, ListDeadLetters, ScriptedHandler
 from tests.fakes.streams import FakeStreams
@@ -21,7 +21,7 @@ from tests.fakes.streams import FakeStreams
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-    from service.consumers.stream_config import StreamConsumerConfig
+    from service.consumers.stream.config import StreamConsumerConfig
 
 
 @pytest.fixture

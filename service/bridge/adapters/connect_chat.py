@@ -1,0 +1,516 @@
+"""Amazon Connect Chat adapter: the Connect and Participant calls the bridge makes.
+
+Each method is one API call (attachments: three steps), paced by the client-side rate
+limiter and translated into `service.errors`. The caller owns the decisions (when to
+start a chat, what to send, retries) and passes a deterministic `client_token` so a retried
+call is absorbed by Connect instead of repeated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Final
+
+import aiohttp
+import structlog
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from yarl import URL
+
+from service.bridge.policy.ratelimit import ACCOUNT_SCOPE, ConnectRateLimits
+from service.call_errors import CallErrors
+from service.errors import (
+    AttachmentRejectedError,
+    BridgeError,
+    ConfigurationError,
+    ConflictError,
+    ConnectQuotaError,
+    ContactNotFoundError,
+    DependencyUnavailableError,
+    InvalidRequestError,
+    MessageTooLargeError,
+    ParticipantAccessDeniedError,
+    ThrottledError,
+)
+
+if TYPE_CHECKING:
+    from types_aiobotocore_connect import ConnectClient
+    from types_aiobotocore_connect.type_defs import StartChatContactRequestTypeDef
+    from types_aiobotocore_connectparticipant import ConnectParticipantClient
+    from types_aiobotocore_connectparticipant.type_defs import ItemTypeDef
+
+log = structlog.get_logger(__name__)
+
+EVENT_PREFIX: Final = "application/vnd.amazonaws.connect.event."
+TYPING: Final = EVENT_PREFIX + "typing"
+MESSAGE_DELIVERED: Final = EVENT_PREFIX + "message.delivered"
+MESSAGE_READ: Final = EVENT_PREFIX + "message.read"
+INTERACTIVE_RESPONSE: Final = "application/vnd.amazonaws.connect.message.interactive.response"
+SUPPORTED_CONTENT_TYPES: Final = ("text/plain", "text/markdown", INTERACTIVE_RESPONSE)
+
+ATTRIBUTES_MAX_BYTES: Final = 32768
+DISPLAY_NAME_MAX_CHARS: Final = 256
+DEFAULT_DISPLAY_NAME: Final = "Customer"
+CUSTOMER_ID_MAX_CHARS: Final = 128
+CHAT_DURATION_MINUTES: Final = range(60, 10080 + 1)
+_ELLIPSIS: Final = "…"
+_HTTP_SERVER_ERROR: Final = 500
+_HTTP_CLIENT_ERROR: Final = 400
+
+_THROTTLING_CODES: Final = frozenset({"ThrottlingException", "TooManyRequestsException"})
+_UNAVAILABLE_CODES: Final = frozenset(
+    {"InternalServiceException", "InternalServerException", "ServiceUnavailableException"}
+)
+_INVALID_CODES: Final = frozenset(
+    {
+        "InvalidParameterException",
+        "InvalidRequestException",
+        "ValidationException",
+        "IdempotencyException",
+    }
+)
+# How a size rejection reads: "Content is too long", "Member must have length less than or
+# equal to 1024", "... exceeds the maximum size".
+_SIZE_WORDS: Final = re.compile(r"too long|too large|length|size", re.IGNORECASE)
+_TEXT_OPERATIONS: Final = frozenset({"StartChatContact", "SendMessage"})
+
+
+@dataclass(frozen=True, slots=True)
+class StartedChat:
+    contact_id: str
+    participant_id: str
+    participant_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    connection_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SentItem:
+    id: str
+    absolute_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentDownload:
+    url: str
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptPage:
+    items: list[ItemTypeDef]
+    next_token: str | None
+
+
+class ConnectChat:
+    """Calls for one Connect instance as its chat customer participant.
+
+    `participant_scope` names the instance whose Participant Service quotas the
+    participant calls spend (they are per instance; their requests carry no instance id).
+    """
+
+    def __init__(
+        self,
+        *,
+        connect: ConnectClient,
+        participant: ConnectParticipantClient,
+        limits: ConnectRateLimits,
+        streaming_topic_arn: str,
+        participant_scope: str,
+        http: aiohttp.ClientSession,
+        upload_timeout_s: float = 60.0,
+        supported_content_types: Sequence[str] = SUPPORTED_CONTENT_TYPES,
+        errors: CallErrors | None = None,
+    ) -> None:
+        if "text/plain" not in supported_content_types:
+            raise ValueError("Connect requires text/plain among the supported content types")
+        self._connect = connect
+        self._participant = participant
+        self._limits = limits
+        self._topic_arn = streaming_topic_arn
+        self._scope = participant_scope
+        self._http = http
+        self._upload_timeout = aiohttp.ClientTimeout(total=upload_timeout_s)
+        self._content_types = list(supported_content_types)
+        self._errors = errors
+
+    async def start_chat(
+        self,
+        *,
+        instance_id: str,
+        contact_flow_id: str,
+        display_name: str,
+        attributes: Mapping[str, str],
+        initial_message: str | None,
+        chat_duration_minutes: int | None,
+        client_token: str,
+        customer_id: str | None = None,
+        initial_content_type: str = "text/plain",
+    ) -> StartedChat:
+        if chat_duration_minutes is not None and chat_duration_minutes not in CHAT_DURATION_MINUTES:
+            raise ValueError("chat_duration_minutes must be within 60..10080")
+        request: StartChatContactRequestTypeDef = {
+            "InstanceId": instance_id,
+            "ContactFlowId": contact_flow_id,
+            "ParticipantDetails": {"DisplayName": clamp_display_name(display_name)},
+            "Attributes": fit_attributes(attributes),
+            "ClientToken": client_token,
+            "SupportedMessagingContentTypes": self._content_types,
+        }
+        if initial_message is not None:
+            request["InitialMessage"] = {
+                "ContentType": initial_content_type,
+                "Content": initial_message,
+            }
+        if chat_duration_minutes is not None:
+            request["ChatDurationInMinutes"] = chat_duration_minutes
+        if customer_id is not None:
+            request["CustomerId"] = customer_id[:CUSTOMER_ID_MAX_CHARS]
+        await self._limits.acquire("StartChatContact", ACCOUNT_SCOPE)
+        with _translated("StartChatContact", self._errors):
+            response = await self._connect.start_chat_contact(**request)
+        log.info("connect_chat_started", contact_id=response["ContactId"])
+        return StartedChat(
+            contact_id=response["ContactId"],
+            participant_id=response["ParticipantId"],
+            participant_token=response["ParticipantToken"],
+        )
+
+    async def start_streaming(self, *, instance_id: str, contact_id: str, client_token: str) -> str:
+        await self._limits.acquire("StartContactStreaming", ACCOUNT_SCOPE)
+        with _translated("StartContactStreaming", self._errors):
+            response = await self._connect.start_contact_streaming(
+                InstanceId=instance_id,
+                ContactId=contact_id,
+                ChatStreamingConfiguration={"StreamingEndpointArn": self._topic_arn},
+                ClientToken=client_token,
+            )
+        return response["StreamingId"]
+
+    async def create_connection(self, *, participant_token: str) -> Connection:
+        await self._limits.acquire("CreateParticipantConnection", self._scope)
+        with _translated("CreateParticipantConnection", self._errors):
+            response = await self._participant.create_participant_connection(
+                ParticipantToken=participant_token,
+                Type=["CONNECTION_CREDENTIALS"],
+                ConnectParticipant=True,
+            )
+        credentials = response.get("ConnectionCredentials", {})
+        token = credentials.get("ConnectionToken")
+        expiry = credentials.get("Expiry")
+        if not token or not expiry:
+            raise DependencyUnavailableError("CreateParticipantConnection returned no credentials")
+        return Connection(connection_token=token, expires_at=_parse_time(expiry))
+
+    async def send_message(
+        self,
+        *,
+        connection_token: str,
+        content: str,
+        client_token: str,
+        content_type: str = "text/plain",
+    ) -> SentItem:
+        await self._limits.acquire("SendMessage", self._scope)
+        with _translated("SendMessage", self._errors):
+            response = await self._participant.send_message(
+                ConnectionToken=connection_token,
+                ContentType=content_type,
+                Content=content,
+                ClientToken=client_token,
+            )
+        return _sent_item(response.get("Id"), response.get("AbsoluteTime"))
+
+    async def send_event(
+        self,
+        *,
+        connection_token: str,
+        content_type: str,
+        client_token: str,
+        content: str | None = None,
+    ) -> SentItem:
+        await self._limits.acquire("SendEvent", self._scope)
+        with _translated("SendEvent", self._errors):
+            if content is None:
+                response = await self._participant.send_event(
+                    ConnectionToken=connection_token,
+                    ContentType=content_type,
+                    ClientToken=client_token,
+                )
+            else:
+                response = await self._participant.send_event(
+                    ConnectionToken=connection_token,
+                    ContentType=content_type,
+                    Content=content,
+                    ClientToken=client_token,
+                )
+        return _sent_item(response.get("Id"), response.get("AbsoluteTime"))
+
+    async def send_receipt(
+        self, *, connection_token: str, message_id: str, read: bool, client_token: str
+    ) -> SentItem:
+        """Tell the agent a Connect item reached (or was read by) the customer."""
+        return await self.send_event(
+            connection_token=connection_token,
+            content_type=MESSAGE_READ if read else MESSAGE_DELIVERED,
+            content=json.dumps({"messageId": message_id}),
+            client_token=client_token,
+        )
+
+    async def send_attachment(
+        self,
+        *,
+        connection_token: str,
+        name: str,
+        content_type: str,
+        data: bytes,
+        client_token: str,
+    ) -> str:
+        """Upload a file into the chat; returns its attachment id.
+
+        Both Participant calls take the same `client_token` (tokens are per operation), so
+        a retry after a crash resumes the same attachment instead of adding another.
+        """
+        await self._limits.acquire("StartAttachmentUpload", self._scope)
+        with _translated("StartAttachmentUpload", self._errors):
+            started = await self._participant.start_attachment_upload(
+                ConnectionToken=connection_token,
+                ContentType=content_type,
+                AttachmentSizeInBytes=len(data),
+                AttachmentName=name,
+                ClientToken=client_token,
+            )
+        attachment_id = started["AttachmentId"]
+        metadata = started.get("UploadMetadata", {})
+        url = metadata.get("Url")
+        if not url:
+            raise DependencyUnavailableError("StartAttachmentUpload returned no upload URL")
+        await self._upload(url, data, metadata.get("HeadersToInclude", {}))
+        await self._limits.acquire("CompleteAttachmentUpload", self._scope)
+        with _translated("CompleteAttachmentUpload", self._errors):
+            await self._participant.complete_attachment_upload(
+                ConnectionToken=connection_token,
+                AttachmentIds=[attachment_id],
+                ClientToken=client_token,
+            )
+        log.info("connect_attachment_sent", attachment_id=attachment_id, size=len(data))
+        return attachment_id
+
+    async def _upload(self, url: str, data: bytes, headers: Mapping[str, str]) -> None:
+        try:
+            # The URL is presigned: re-quoting it would change what was signed.
+            async with self._http.put(
+                URL(url, encoded=True),
+                data=data,
+                headers=dict(headers),
+                timeout=self._upload_timeout,
+            ) as response:
+                status = response.status
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DependencyUnavailableError("attachment upload failed") from exc
+        if status >= _HTTP_SERVER_ERROR:
+            raise DependencyUnavailableError(f"attachment upload answered {status}")
+        if status >= _HTTP_CLIENT_ERROR:
+            raise AttachmentRejectedError(f"attachment upload refused with {status}")
+
+    async def get_attachment(
+        self, *, connection_token: str, attachment_id: str, url_expiry_s: int = 60
+    ) -> AttachmentDownload:
+        """A short-lived URL of a chat attachment (`url_expiry_s` within 5..300)."""
+        await self._limits.acquire("GetAttachment", self._scope)
+        with _translated("GetAttachment", self._errors):
+            response = await self._participant.get_attachment(
+                ConnectionToken=connection_token,
+                AttachmentId=attachment_id,
+                UrlExpiryInSeconds=url_expiry_s,
+            )
+        url = response.get("Url")
+        if not url:
+            raise DependencyUnavailableError("GetAttachment returned no URL")
+        return AttachmentDownload(url=url, size=response.get("AttachmentSizeInBytes"))
+
+    async def disconnect(self, *, connection_token: str, client_token: str) -> None:
+        await self._limits.acquire("DisconnectParticipant", self._scope)
+        with _translated("DisconnectParticipant", self._errors):
+            await self._participant.disconnect_participant(
+                ConnectionToken=connection_token, ClientToken=client_token
+            )
+
+    async def get_transcript(
+        self, *, connection_token: str, max_results: int = 100, next_token: str | None = None
+    ) -> TranscriptPage:
+        """One page, oldest first."""
+        await self._limits.acquire("GetTranscript", self._scope)
+        with _translated("GetTranscript", self._errors):
+            if next_token is None:
+                response = await self._participant.get_transcript(
+                    ConnectionToken=connection_token,
+                    MaxResults=max_results,
+                    ScanDirection="FORWARD",
+                    SortOrder="ASCENDING",
+                )
+            else:
+                response = await self._participant.get_transcript(
+                    ConnectionToken=connection_token,
+                    MaxResults=max_results,
+                    ScanDirection="FORWARD",
+                    SortOrder="ASCENDING",
+                    NextToken=next_token,
+                )
+        return TranscriptPage(
+            items=list(response.get("Transcript", [])), next_token=response.get("NextToken")
+        )
+
+
+def clamp_display_name(name: str) -> str:
+    return name.strip()[:DISPLAY_NAME_MAX_CHARS] or DEFAULT_DISPLAY_NAME
+
+
+def fit_attributes(
+    attributes: Mapping[str, str], *, limit_bytes: int = ATTRIBUTES_MAX_BYTES
+) -> dict[str, str]:
+    """The attributes within Connect's total size (keys + values, UTF-8 bytes).
+
+    Small values stay whole; the large ones share what is left equally and end in "…", so
+    one oversized value (a long first message, say) cannot push the others out.
+    """
+    kept: dict[str, str] = {}
+    key_bytes = 0
+    for key, value in attributes.items():
+        size = len(key.encode())
+        if key_bytes + size > limit_bytes:
+            log.warning("connect_attribute_dropped", attribute=key)
+            continue
+        key_bytes += size
+        kept[key] = value
+    value_sizes = {key: len(value.encode()) for key, value in kept.items()}
+    if key_bytes + sum(value_sizes.values()) <= limit_bytes:
+        return kept
+    budget = limit_bytes - key_bytes
+    remaining = len(kept)
+    fitted: dict[str, str] = {}
+    for key in sorted(kept, key=value_sizes.__getitem__):
+        share = budget // remaining
+        value = _truncate_utf8(kept[key], share)
+        budget -= len(value.encode())
+        remaining -= 1
+        fitted[key] = value
+    return {key: fitted[key] for key in kept}
+
+
+def _truncate_utf8(value: str, max_bytes: int) -> str:
+    encoded = value.encode()
+    if len(encoded) <= max_bytes:
+        return value
+    marker = len(_ELLIPSIS.encode())
+    if max_bytes < marker:
+        return encoded[:max_bytes].decode(errors="ignore")
+    # errors="ignore" drops a multi-byte character cut in half at the end.
+    return encoded[: max_bytes - marker].decode(errors="ignore") + _ELLIPSIS
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _sent_item(item_id: str | None, absolute_time: str | None) -> SentItem:
+    if not item_id:
+        raise DependencyUnavailableError("Connect returned no item id")
+    return SentItem(id=item_id, absolute_time=_parse_time(absolute_time) if absolute_time else None)
+
+
+# Operations of the `connect` API; every other call here is the Participant Service.
+_CONNECT_OPERATIONS: Final = frozenset({"StartChatContact", "StartContactStreaming"})
+
+
+@contextlib.contextmanager
+def _translated(operation: str, errors: CallErrors | None = None) -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        if errors is not None:
+            service = "connect" if operation in _CONNECT_OPERATIONS else "connectparticipant"
+            errors.record(service, operation, exc.response.get("Error", {}).get("Code", ""))
+        error = translate_client_error(exc, operation=operation)
+        if error is None:
+            raise
+        log.info(
+            "connect_call_failed",
+            operation=operation,
+            code=exc.response.get("Error", {}).get("Code"),
+            error=type(error).__name__,
+        )
+        raise error from exc
+    except (HTTPClientError, BotocoreConnectionError) as exc:
+        if errors is not None:
+            errors.record("connect", operation, type(exc).__name__)
+        raise DependencyUnavailableError(f"{operation}: {type(exc).__name__}") from exc
+
+
+def translate_client_error(exc: ClientError, *, operation: str) -> BridgeError | None:
+    """Our error for a Connect / Participant `ClientError`; None for codes we do not know."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    message = f"{operation}: {exc.response.get('Error', {}).get('Message', code)}"
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    participant_call = operation not in _CONNECT_OPERATIONS
+    error: BridgeError | None = None
+    if code in _THROTTLING_CODES:
+        error = ThrottledError(message, retry_after_s=_retry_after(exc))
+    elif code == "LimitExceededException":
+        # StartChatContact uses it for the concurrent-chats quota and for its TPS quota.
+        error = (
+            ConnectQuotaError(message)
+            if operation == "StartChatContact"
+            else ThrottledError(message, retry_after_s=_retry_after(exc))
+        )
+    elif code == "AccessDeniedException":
+        error = (
+            ParticipantAccessDeniedError(message)
+            if participant_call
+            else ConfigurationError(message)
+        )
+    elif code == "ResourceNotFoundException":
+        # The instance and flow ids are configuration; a contact id comes from a live chat.
+        error = (
+            ConfigurationError(message)
+            if operation == "StartChatContact"
+            else ContactNotFoundError(message)
+        )
+    elif code in _INVALID_CODES:
+        error = _invalid(operation, code, message)
+    elif code == "ServiceQuotaExceededException":
+        error = AttachmentRejectedError(message)
+    elif code == "ConflictException":
+        error = ConflictError(message)
+    elif code in _UNAVAILABLE_CODES or status >= _HTTP_SERVER_ERROR:
+        error = DependencyUnavailableError(message)
+    return error
+
+
+def _invalid(operation: str, code: str, message: str) -> BridgeError:
+    if operation in _TEXT_OPERATIONS and _SIZE_WORDS.search(message):
+        return MessageTooLargeError(message)
+    if operation == "StartAttachmentUpload" and code == "ValidationException":
+        # Its only inputs are the file's name, type and size: the file is what is refused.
+        return AttachmentRejectedError(message)
+    return InvalidRequestError(message)
+
+
+def _retry_after(exc: ClientError) -> float | None:
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

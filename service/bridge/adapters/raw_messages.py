@@ -1,0 +1,211 @@
+"""The raw-messages table: one item per WhatsApp message, written before SQS lets go of it.
+
+Key: `customer` (business phone-number id + customer identity) and `message_id`, so one
+customer's messages share a partition and therefore a stream shard, which is what lets
+one worker buffer all of a customer's messages. The parsed message is stored as a JSON
+string (`message`), not a DynamoDB map: floats (coordinates, prices) would need Decimal
+conversion and nothing queries inside it.
+
+A message EUM delivers twice rewrites the same item; the stream then carries a MODIFY (or
+nothing), never a second INSERT, and only INSERTs are acted on. Nothing else is ever
+written here: a status written back would feed the table's own stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from service.bridge.events.whatsapp import InboundMessage, from_compact, to_compact
+from service.resources import RAW_MESSAGE_TTL_S, TTL_ATTRIBUTE
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+log = structlog.get_logger(__name__)
+
+_BATCH_LIMIT = 25
+
+
+# DynamoDB's own limits (reference limits.md §3): a write naming an item beyond them is
+# refused with a ValidationException for the whole batch, so they are checked first.
+_PARTITION_KEY_MAX_BYTES = 2048
+_SORT_KEY_MAX_BYTES = 1024
+_ITEM_MAX_BYTES = 400 * 1024
+
+Key = tuple[str, str]  # (customer key, WhatsApp message id)
+
+
+@dataclass(slots=True)
+class WriteReport:
+    """What `RawMessageWriter.write` could not do, per message key.
+
+    `rejected` items can never be written (too large, a key too long): their events are
+    poison. `unwritten` items failed for a reason that may pass (throttling, an outage):
+    their events are retried. Every other message was written durably.
+    """
+
+    rejected: dict[Key, str] = field(default_factory=dict)
+    unwritten: dict[Key, str] = field(default_factory=dict)
+
+    def failed(self, key: Key) -> bool:
+        return key in self.rejected or key in self.unwritten
+
+
+def raw_item(message: InboundMessage, *, received_at_ms: int) -> dict[str, Any]:
+    """The item in DynamoDB's low-level attribute form."""
+    # ensure_ascii=False: escaping every non-ASCII character as \uXXXX would make a
+    # customer's Chinese or Arabic text six times its size against the 400 KB item limit.
+    compact = json.dumps(to_compact(message), separators=(",", ":"), ensure_ascii=False)
+    return {
+        "customer": {"S": message.customer_key},
+        "message_id": {"S": message.message_id},
+        "message": {"S": compact},
+        "wa_timestamp": {"N": str(message.timestamp)},
+        "received_at_ms": {"N": str(received_at_ms)},
+        TTL_ATTRIBUTE: {"N": str(received_at_ms // 1000 + RAW_MESSAGE_TTL_S)},
+    }
+
+
+def item_problem(item: Mapping[str, Any]) -> str | None:
+    """Why DynamoDB would refuse this item, or None; the reason names no content."""
+    if len(item["customer"]["S"].encode()) > _PARTITION_KEY_MAX_BYTES:
+        return "customer key over DynamoDB's 2,048-byte partition key limit"
+    if len(item["message_id"]["S"].encode()) > _SORT_KEY_MAX_BYTES:
+        return "message id over DynamoDB's 1,024-byte sort key limit"
+    size = sum(
+        len(name.encode()) + len(next(iter(v.values())).encode()) for name, v in item.items()
+    )
+    if size > _ITEM_MAX_BYTES:
+        return f"message of {size // 1024} KB over DynamoDB's 400 KB item limit"
+    return None
+
+
+def decode_image(image: Mapping[str, Any]) -> InboundMessage:
+    """A stream record's NewImage back into the typed message; ValueError if unusable."""
+    try:
+        return from_compact(json.loads(image["message"]["S"]))
+    except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"raw item without a usable message: {type(exc).__name__}") from exc
+
+
+def _key(item: Mapping[str, Any]) -> Key:
+    return (item["customer"]["S"], item["message_id"]["S"])
+
+
+class RawMessageWriter:
+    def __init__(
+        self,
+        *,
+        dynamodb: DynamoDBClient,
+        table: str,
+        max_attempts: int = 6,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+        self._max_attempts = max_attempts
+        self._clock = clock
+
+    async def write(self, messages: Sequence[InboundMessage]) -> WriteReport:
+        """Write every message durably; the report names those that were not written."""
+        now_ms = int(self._clock() * 1000)
+        report = WriteReport()
+        # One request per key: BatchWriteItem refuses duplicates within a call.
+        unique = {(m.customer_key, m.message_id): m for m in messages}
+        items = []
+        for key, message in unique.items():
+            item = raw_item(message, received_at_ms=now_ms)
+            problem = item_problem(item)
+            if problem is None:
+                items.append(item)
+            else:
+                report.rejected[key] = problem
+        for start in range(0, len(items), _BATCH_LIMIT):
+            await self._write_chunk(items[start : start + _BATCH_LIMIT], report)
+        return report
+
+    async def _write_chunk(self, items: list[dict[str, Any]], report: WriteReport) -> None:
+        try:
+            left = await self._batch_write(items)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ValidationException" and len(items) > 1:
+                # One item DynamoDB refuses fails the whole batch: find it, alone.
+                for item in items:
+                    await self._write_chunk([item], report)
+                return
+            why = f"raw write failed: {code or type(exc).__name__}"
+            target = report.rejected if code == "ValidationException" else report.unwritten
+            target.update(dict.fromkeys(map(_key, items), why))
+            return
+        except BotoCoreError as exc:
+            why = f"raw write failed: {type(exc).__name__}"
+            report.unwritten.update(dict.fromkeys(map(_key, items), why))
+            return
+        report.unwritten.update(dict.fromkeys(map(_key, left), "raw write throttled"))
+
+    async def _batch_write(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        pending = items
+        for attempt in range(self._max_attempts):
+            response = await self._dynamodb.batch_write_item(
+                RequestItems={self._table: [{"PutRequest": {"Item": item}} for item in pending]}
+            )
+            unprocessed: list[Any] = list(response.get("UnprocessedItems", {}).get(self._table, []))
+            pending = [request["PutRequest"]["Item"] for request in unprocessed]
+            if not pending:
+                return []
+            # Unprocessed items mean throttling: back off before resubmitting them.
+            await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+        log.warning("raw_write_unprocessed", items=len(pending))
+        return pending
+
+
+class RawMessageReader:
+    """The customer's stored messages, for what the outbound side must point at.
+
+    Read receipts and typing indicators name one of the customer's WhatsApp messages; the
+    partition holds them all (for the table's TTL), so one strongly consistent query finds
+    the latest. A customer writes few enough messages in a week for this to stay small.
+    """
+
+    def __init__(self, *, dynamodb: DynamoDBClient, table: str) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+
+    async def messages(self, customer_key: str) -> list[InboundMessage]:
+        """Oldest first (WhatsApp time, then arrival)."""
+        found: list[tuple[int, int, InboundMessage]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "customer = :customer",
+                "ExpressionAttributeValues": {":customer": {"S": customer_key}},
+                "ProjectionExpression": "message, wa_timestamp, received_at_ms",
+                "ConsistentRead": True,
+            }
+            if start is not None:
+                request["ExclusiveStartKey"] = start
+            response = await self._dynamodb.query(**request)
+            for item in response.get("Items", []):
+                try:
+                    message = decode_image(item)
+                except ValueError:
+                    continue
+                found.append(
+                    (int(item["wa_timestamp"]["N"]), int(item["received_at_ms"]["N"]), message)
+                )
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        found.sort(key=lambda entry: entry[:2])
+        return [message for _, _, message in found]

@@ -1,0 +1,345 @@
+"""Inbound delivery: one customer burst becomes Connect chat messages, exactly once.
+
+Given a burst (one customer's messages, in order), this:
+1. asks the ledger which of them are already recorded; resumes any unfinished delivery
+   exactly as recorded and skips completed ones (DESIGN §5.3);
+2. renders the fresh ones into Connect-sized parts and records them as a new delivery;
+3. sends each part: into the live chat (SendMessage), or, without one, as the
+   InitialMessage of a new chat (StartChatContact → StartContactStreaming →
+   CreateParticipantConnection, DESIGN §6); progress is recorded after each part.
+
+Every Connect call carries a token derived from the delivery and the part's position, so
+a replay after a crash creates nothing twice. `AccessDeniedException` first re-creates the
+connection with the stored participant token (connection tokens live a day, chats up to
+seven); only if that is refused too is the chat gone, and the part starts a new chat.
+A part Connect finds too large is split further and sent in pieces.
+
+Errors are the bridge's own (`service.errors`); the buffer retries retryable ones
+with backoff and parks the burst after a bounded number of attempts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from service.bridge.adapters.connect_chat import ConnectChat
+from service.bridge.adapters.connect_config import ConnectConfig
+from service.bridge.adapters.ledger import Delivery, DeliveryLedger, LedgerConflictError
+from service.bridge.adapters.sessions import Session, SessionStore, session_expiry
+from service.bridge.events.whatsapp import InboundMessage
+from service.bridge.text.render import TextPart, render_burst
+from service.bridge.text.split import split_text
+from service.errors import (
+    InvalidRequestError,
+    MessageTooLargeError,
+    ParticipantAccessDeniedError,
+    RefusedAfterReconnectError,
+    RetryableError,
+)
+
+log = structlog.get_logger(__name__)
+
+# Renew a connection token this long before it expires rather than fail a send on it.
+_CONNECTION_MARGIN_S = 300
+# A part is split at most down to this size after size rejections.
+_MIN_SPLIT_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class InboundOptions:
+    text_limit: int = 1024
+    byte_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Customer:
+    key: str
+    display_name: str
+    wa_id: str | None
+    bsuid: str | None
+    business_phone_number_id: str
+    origination_id: str
+    last_message_at: int
+
+
+class InboundDelivery:
+    def __init__(
+        self,
+        *,
+        connect: ConnectChat,
+        sessions: SessionStore,
+        ledger: DeliveryLedger,
+        config: Callable[[], ConnectConfig],
+        options: InboundOptions | None = None,
+        on_delivered: Callable[[Sequence[InboundMessage]], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._connect = connect
+        self._sessions = sessions
+        self._ledger = ledger
+        self._config = config
+        self._options = options or InboundOptions()
+        self._on_delivered = on_delivered
+        self._clock = clock
+
+    async def deliver(self, burst: Sequence[InboundMessage]) -> None:
+        if not burst:
+            return
+        customer = _customer_of(burst)
+        bound = log.bind(customer=customer.key)
+        recorded = await self._ledger.recorded(customer.key, [m.message_id for m in burst])
+        resumed: set[str] = set()
+        for message in burst:
+            delivery = recorded.get(message.message_id)
+            if delivery is not None and not delivery.complete and delivery.token not in resumed:
+                resumed.add(delivery.token)
+                bound.info("delivery_resumed", token=delivery.token, progress=delivery.progress)
+                await self._execute(delivery, customer)
+        fresh = [m for m in burst if m.message_id not in recorded]
+        if len(fresh) < len(burst):
+            bound.info("delivery_skipped_recorded", messages=len(burst) - len(fresh))
+        if fresh:
+            await self._deliver_fresh(fresh, customer)
+        if self._on_delivered is not None:
+            await self._on_delivered(burst)
+
+    async def _deliver_fresh(self, fresh: Sequence[InboundMessage], customer: _Customer) -> None:
+        config = self._config()
+        parts = render_burst(
+            fresh,
+            ignore_stickers=config.ignore_stickers,
+            ignore_reactions=config.ignore_reactions,
+            text_limit=self._options.text_limit,
+            byte_limit=self._options.byte_limit,
+            known_texts=_known_texts(fresh),
+        )
+        texts = [p.text for p in parts if isinstance(p, TextPart) and p.text.strip()]
+        if not texts:
+            log.info("burst_nothing_to_send", customer=customer.key, messages=len(fresh))
+            return
+        try:
+            delivery = await self._ledger.open(customer.key, [m.message_id for m in fresh], texts)
+        except LedgerConflictError as exc:
+            raise ConcurrentClaimError("messages claimed concurrently; re-read on retry") from exc
+        await self._execute(delivery, customer)
+
+    async def _execute(self, delivery: Delivery, customer: _Customer) -> None:
+        index = delivery.progress
+        while index < len(delivery.parts):
+            session = await self._live_session(customer)
+            if session is None:
+                started = await self._start_chat(customer, delivery, index)
+                contact_id = started if isinstance(started, str) else started.contact_id
+            elif await self._send_part(session, customer, delivery, index):
+                contact_id = session.contact_id
+            else:
+                continue  # the chat had ended: the same part starts a new one
+            index += 1
+            delivery = await self._ledger.advance(delivery, index, contact_id=contact_id)
+        await self._ledger.complete(delivery)
+        await self._sessions.touch(customer.key, last_customer_message_at=customer.last_message_at)
+        log.info(
+            "burst_delivered",
+            customer=customer.key,
+            token=delivery.token,
+            messages=len(delivery.message_ids),
+            parts=len(delivery.parts),
+            contact_id=delivery.contact_id,
+        )
+
+    async def _live_session(self, customer: _Customer) -> Session | None:
+        session = await self._sessions.get(customer.key)
+        if session is None:
+            return None
+        if session.chat_ends_at is not None and session.chat_ends_at <= self._clock():
+            # The chat's duration has passed: Connect has ended it, whether or not the
+            # chat.ended event reached us.
+            await self._sessions.delete(customer.key, initial_contact_id=session.initial_contact_id)
+            return None
+        return session
+
+    async def _send_part(
+        self, session: Session, customer: _Customer, delivery: Delivery, index: int
+    ) -> bool:
+        """Send part `index` into the session's chat; False when that chat has ended."""
+        expires_at = session.connection_expires_at or 0
+        if session.connection_token is None or expires_at - self._clock() < _CONNECTION_MARGIN_S:
+            renewed = await self._reconnect(session, customer)
+            if renewed is None:
+                return False
+            session = renewed
+        try:
+            await self._send_text(session, delivery.parts[index], delivery.part_token(index))
+        except ParticipantAccessDeniedError:
+            renewed = await self._reconnect(session, customer)
+            if renewed is None:
+                return False
+            try:
+                await self._send_text(renewed, delivery.parts[index], delivery.part_token(index))
+            except ParticipantAccessDeniedError as exc:
+                # The participant token was just accepted, so the chat is alive: a refusal
+                # now is transient (Connect propagating the new connection). Ending the
+                # session here would strand the agent in the old chat; the buffer retries
+                # the burst with backoff and the ledger resumes at this very part.
+                raise RefusedAfterReconnectError("SendMessage refused after reconnect") from exc
+        return True
+
+    async def _send_text(self, session: Session, text: str, token: str) -> None:
+        if session.connection_token is None:
+            raise ParticipantAccessDeniedError("session has no connection")
+        try:
+            await self._connect.send_message(
+                connection_token=session.connection_token, content=text, client_token=token
+            )
+        except MessageTooLargeError:
+            pieces = self._smaller(text)
+            log.info("part_split_after_size_rejection", chars=len(text), pieces=len(pieces))
+            for number, piece in enumerate(pieces):
+                await self._send_text(session, piece, f"{token}-{number}")
+
+    def _smaller(self, text: str) -> list[str]:
+        if len(text) <= _MIN_SPLIT_CHARS:
+            raise MessageTooLargeError("Connect refuses even the smallest piece of this text")
+        return split_text(text, max(_MIN_SPLIT_CHARS, len(text) // 2))
+
+    async def _reconnect(self, session: Session, customer: _Customer) -> Session | None:
+        try:
+            connection = await self._connect.create_connection(
+                participant_token=session.participant_token
+            )
+        except ParticipantAccessDeniedError:
+            await self._end_session(customer, session, "participant token refused")
+            return None
+        renewed = await self._sessions.update_connection(
+            customer.key,
+            connection_token=connection.connection_token,
+            connection_expires_at=int(connection.expires_at.timestamp()),
+            expected_version=session.version,
+        )
+        log.info("connection_renewed", customer=customer.key, contact_id=session.contact_id)
+        return renewed
+
+    async def _end_session(self, customer: _Customer, session: Session, why: str) -> None:
+        log.info("chat_gone", customer=customer.key, contact_id=session.contact_id, reason=why)
+        await self._sessions.delete(customer.key, initial_contact_id=session.initial_contact_id)
+
+    async def _start_chat(
+        self, customer: _Customer, delivery: Delivery, index: int
+    ) -> Session | str:
+        """The new chat's session; only its contact id if it ended before we joined it."""
+        config = self._config()
+        token = delivery.start_token(index)
+        text = delivery.parts[index]
+        started = await self._connect.start_chat(
+            instance_id=config.instance_id,
+            contact_flow_id=config.contact_flow_id,
+            display_name=customer.display_name,
+            attributes=_attributes(customer),
+            initial_message=text,
+            chat_duration_minutes=config.chat_duration_minutes,
+            client_token=token,
+        )
+        streaming_id: str | None = None
+        refused: InvalidRequestError | None = None
+        try:
+            streaming_id = await self._connect.start_streaming(
+                instance_id=config.instance_id,
+                contact_id=started.contact_id,
+                client_token=f"{token}-stream",
+            )
+        except InvalidRequestError as exc:
+            # "The contact is not active": only joining tells an ended chat from a request
+            # that is really wrong.
+            refused = exc
+        try:
+            connection = await self._connect.create_connection(
+                participant_token=started.participant_token
+            )
+            if refused is not None:
+                raise refused
+        except ParticipantAccessDeniedError:
+            # The chat ended before we could join it (a flow that disconnects at once, an
+            # agent who closed it). Its InitialMessage is in that chat's transcript, so this
+            # part has reached Connect; the next part, or the next burst, opens a new chat.
+            # Retrying would only meet the same ended chat again: StartChatContact answers
+            # a repeated ClientToken with the contact it already created.
+            log.info(
+                "chat_ended_before_connect", customer=customer.key, contact_id=started.contact_id
+            )
+            return started.contact_id
+        now = self._clock()
+        chat_ends_at = int(now + config.chat_duration_minutes * 60)
+        session = await self._sessions.create(
+            Session(
+                customer_key=customer.key,
+                contact_id=started.contact_id,
+                initial_contact_id=started.contact_id,
+                participant_id=started.participant_id,
+                participant_token=started.participant_token,
+                connection_token=connection.connection_token,
+                connection_expires_at=int(connection.expires_at.timestamp()),
+                display_name=customer.display_name,
+                wa_id=customer.wa_id,
+                bsuid=customer.bsuid,
+                business_phone_number_id=customer.business_phone_number_id,
+                origination_id=customer.origination_id,
+                last_customer_message_at=customer.last_message_at,
+                streaming_id=streaming_id,
+                chat_ends_at=chat_ends_at,
+                expires_at=session_expiry(now, config.chat_duration_minutes),
+            )
+        )
+        log.info(
+            "chat_started",
+            customer=customer.key,
+            contact_id=started.contact_id,
+            started_at=datetime.fromtimestamp(now, UTC).isoformat(),
+        )
+        return session
+
+
+class ConcurrentClaimError(RetryableError):
+    """Another worker claimed some of these messages at the same moment."""
+
+
+def _customer_of(burst: Sequence[InboundMessage]) -> _Customer:
+    last = burst[-1]
+    names = [m.customer.profile_name for m in burst if m.customer.profile_name]
+    return _Customer(
+        key=last.customer_key,
+        display_name=(names[-1] if names else None) or "WhatsApp customer",
+        wa_id=last.customer.wa_id,
+        bsuid=last.customer.bsuid,
+        business_phone_number_id=last.business.phone_number_id,
+        origination_id=last.business.origination_id,
+        last_message_at=max(m.timestamp for m in burst),
+    )
+
+
+def _attributes(customer: _Customer) -> dict[str, str]:
+    # The old sample's attribute names, so existing contact flows keep working.
+    attributes = {
+        "Channel": "WhatsApp",
+        "customerId": customer.wa_id or customer.bsuid or "",
+        "customerName": customer.display_name,
+        "systemNumber": customer.business_phone_number_id,
+    }
+    if customer.bsuid:
+        attributes["customerBsuid"] = customer.bsuid
+    return attributes
+
+
+def _known_texts(fresh: Sequence[InboundMessage]) -> dict[str, str]:
+    # Quotes come from this burst only: earlier bursts are not kept in memory.
+    texts: dict[str, str] = {}
+    for message in fresh:
+        payload = message.payload
+        body = getattr(payload, "body", None)
+        if isinstance(body, str):
+            texts[message.message_id] = body
+    return texts

@@ -1,0 +1,577 @@
+"""The outbound bridge: Connect streaming events → the customer's WhatsApp.
+
+Per SQS batch: parse every record, group the events by chat (InitialContactId, which
+survives transfers), and handle each chat's events one at a time in AbsoluteTime order,
+chats in parallel. A per-chat lock carries that order across batches handled at the same
+time. Its limit: SQS standard queues reorder, so an earlier event that arrives in a later
+batch is sent late, never put back in place after the fact.
+
+Content (text, markdown, interactive, attachments) becomes WhatsApp messages, each send
+guarded by an idempotency claim keyed by the Connect item id (and part), so a duplicate
+delivery sends nothing twice. Once a chat's content send is retried, the chat's later
+content in the batch is retried too, so it cannot overtake. The agent's typing becomes a
+typing indicator, the agent's read receipt marks the customer's messages read;
+`chat.ended` ends the session, `participant.left` does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from service.bridge.adapters.claims import ClaimState, SendClaims, SentMessage
+from service.bridge.adapters.media import MediaNotSendableError
+from service.bridge.adapters.whatsapp import Recipient, WhatsAppSendError
+from service.bridge.events.connect import (
+    AttachmentEvent,
+    ChatEndedEvent,
+    ConnectEvent,
+    MalformedStreamingEventError,
+    MessageEvent,
+    MessageFormat,
+    ParticipantRole,
+    ReceiptEvent,
+    TypingEvent,
+    parse_streaming_record,
+    should_forward,
+)
+from service.bridge.flows.receipts import NOT_REACTABLE
+from service.bridge.flows.status import NOTE_PREFIX, RATE_LIMITS, failure_note
+from service.bridge.text.interactive import MalformedInteractiveError, interactive_to_whatsapp
+from service.bridge.text.markdown import format_for_whatsapp, split_for_whatsapp
+from service.consumers.sqs.consumer import DONE, Outcome, Verdict
+from service.errors import (
+    BridgeError,
+    ParticipantAccessDeniedError,
+    PermanentError,
+    RetryableError,
+    ThrottledError,
+)
+
+if TYPE_CHECKING:
+    from service.bridge.adapters.media import MediaForwarder
+    from service.bridge.adapters.raw_messages import RawMessageReader
+    from service.bridge.adapters.sessions import Session, SessionStore
+    from service.bridge.adapters.whatsapp import WhatsAppClient
+    from service.bridge.events.whatsapp import InboundMessage
+    from service.bridge.flows.status import AgentChannel
+    from service.bridge.policy.pacing import Pacer
+    from service.consumers.sqs.message import QueueMessage
+
+log = structlog.get_logger(__name__)
+
+_LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundOptions:
+    forward_system: bool = True
+    forward_bots: bool = True
+    # The "mark read only when an agent reads" receipt policy (`on_agent_read`).
+    mark_read_on_agent_read: bool = False
+    typing_indicators: bool = True
+    # At most one typing indicator per chat in this many seconds (WhatsApp shows it 25 s).
+    typing_interval_s: float = 10.0
+    closing_message: str | None = None
+    list_button_label: str = "Options"
+    # How long after its AbsoluteTime an event may wait for its chat's session to appear.
+    session_grace_s: float = 60.0
+    session_retry_s: float = 2.0
+
+
+class OutboundMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.messages = Counter(
+            "bridge_outbound_messages",
+            "WhatsApp messages sent for Connect events, by WhatsApp type",
+            ["type"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "bridge_outbound_latency_seconds",
+            "From the Connect event's AbsoluteTime to the WhatsApp send",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.failures = Counter(
+            "bridge_outbound_failures",
+            "WhatsApp sends refused, by Meta code (or error class)",
+            ["code"],
+            registry=registry,
+        )
+        self.events = Counter(
+            "bridge_outbound_events",
+            "Connect streaming events handled, by kind and action",
+            ["kind", "action"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "bridge_outbound_duplicates",
+            "WhatsApp sends skipped because the Connect item was already sent",
+            registry=registry,
+        )
+
+
+class _Retry(Exception):  # noqa: N818  control flow inside one chat, never escapes
+    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.verdict = Verdict(Outcome.RETRY, reason, retry_after_s)
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    message_id: str
+    dedup_key: str
+    event: ConnectEvent
+
+
+class OutboundHandler:
+    """The `BatchHandler` of the outbound queue's `SqsConsumer`."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionStore,
+        whatsapp: WhatsAppClient,
+        claims: SendClaims,
+        pacer: Pacer,
+        channel: AgentChannel,
+        history: RawMessageReader,
+        metrics: OutboundMetrics,
+        media: MediaForwarder | None = None,
+        options: OutboundOptions | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self._whatsapp = whatsapp
+        self._claims = claims
+        self._pacer = pacer
+        self._channel = channel
+        self._history = history
+        self._metrics = metrics
+        self._media = media
+        self._options = options or OutboundOptions()
+        self._clock = clock
+        self._monotonic = monotonic
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
+        self._last_typing: dict[str, float] = {}
+
+    async def __call__(self, batch: Sequence[QueueMessage]) -> Mapping[str, Verdict]:
+        verdicts: dict[str, Verdict] = {}
+        chats: dict[str, list[_Queued]] = {}
+        for message in batch:
+            try:
+                event = parse_streaming_record(
+                    message.payload, message_attributes=message.attributes
+                )
+            except Exception as exc:  # noqa: BLE001  whatever the parser chokes on is this record's
+                reason = (
+                    str(exc)
+                    if isinstance(exc, MalformedStreamingEventError)
+                    else f"parser raised {type(exc).__name__}"
+                )
+                log.warning("outbound_event_malformed", message_id=message.message_id)
+                verdicts[message.message_id] = Verdict(
+                    Outcome.POISON, f"malformed streaming event: {reason}", cause="malformed"
+                )
+                continue
+            if event.initial_contact_id is None:
+                self._metrics.events.labels(event.kind, "no_contact").inc()
+                log.info("outbound_event_without_contact", kind=event.kind)
+                verdicts[message.message_id] = DONE
+                continue
+            chats.setdefault(event.initial_contact_id, []).append(
+                _Queued(message.message_id, message.dedup_key, event)
+            )
+        async with asyncio.TaskGroup() as tasks:
+            for contact, queued in chats.items():
+                tasks.create_task(self._chat(contact, queued, verdicts))
+        return verdicts
+
+    @contextmanager
+    def _lock_count(self, contact: str) -> Iterator[asyncio.Lock]:
+        lock = self._locks.setdefault(contact, asyncio.Lock())
+        self._lock_users[contact] = self._lock_users.get(contact, 0) + 1
+        try:
+            yield lock
+        finally:
+            self._lock_users[contact] -= 1
+            if not self._lock_users[contact]:
+                del self._lock_users[contact]
+                del self._locks[contact]
+
+    async def _chat(
+        self, contact: str, queued: list[_Queued], verdicts: dict[str, Verdict]
+    ) -> None:
+        ordered = sorted(queued, key=lambda q: _time_key(q.event.absolute_time))
+        held: Verdict | None = None
+        with self._lock_count(contact) as lock:
+            async with lock:
+                for entry in ordered:
+                    content = isinstance(entry.event, MessageEvent | AttachmentEvent)
+                    if held is not None and content:
+                        verdicts[entry.message_id] = Verdict(
+                            Outcome.RETRY, "held behind an earlier message", held.retry_after_s
+                        )
+                        continue
+                    verdict = await self._one(entry)
+                    verdicts[entry.message_id] = verdict
+                    if content and verdict.outcome is Outcome.RETRY:
+                        held = verdict
+
+    async def _one(self, entry: _Queued) -> Verdict:
+        event = entry.event
+        try:
+            await self._dispatch(event, entry.dedup_key)
+        except _Retry as retry:
+            self._metrics.events.labels(event.kind, "retry").inc()
+            return retry.verdict
+        except RetryableError as exc:
+            self._metrics.events.labels(event.kind, "retry").inc()
+            log.info("outbound_event_retry", kind=event.kind, error=type(exc).__name__)
+            retry_after = exc.retry_after_s if isinstance(exc, ThrottledError) else None
+            return Verdict(Outcome.RETRY, type(exc).__name__, retry_after)
+        except PermanentError as exc:
+            self._metrics.events.labels(event.kind, "failed").inc()
+            log.warning("outbound_event_failed", kind=event.kind, error=type(exc).__name__)
+            return Verdict(Outcome.POISON, type(exc).__name__)
+        except ParticipantAccessDeniedError:
+            # Even a fresh connection is refused: the chat is over, nobody to deliver for.
+            self._metrics.events.labels(event.kind, "chat_gone").inc()
+            log.info("outbound_chat_gone", kind=event.kind, contact_id=event.contact_id)
+        except Exception as exc:
+            self._metrics.events.labels(event.kind, "retry").inc()
+            log.exception("outbound_event_crashed", kind=event.kind)
+            return Verdict(Outcome.RETRY, f"handling raised {type(exc).__name__}")
+        return DONE
+
+    async def _dispatch(self, event: ConnectEvent, dedup_key: str) -> None:
+        if isinstance(event, ChatEndedEvent):
+            await self._chat_ended(event, dedup_key)
+        elif isinstance(event, ReceiptEvent):
+            await self._agent_receipt(event)
+        elif isinstance(event, TypingEvent):
+            await self._typing(event)
+        elif isinstance(event, MessageEvent | AttachmentEvent):
+            await self._content(event, dedup_key)
+        else:
+            # participant.joined/left, transfer, unknown types: the session stays as it is.
+            self._metrics.events.labels(event.kind, "ignored").inc()
+            log.info("outbound_event_ignored", kind=event.kind, content_type=event.content_type)
+
+    async def _session(self, event: ConnectEvent, *, wait_young: bool = False) -> Session | None:
+        """The chat's session; None if it is not (or no longer) one of ours.
+
+        With `wait_young`, a young event without a session is retried instead: the flow
+        and the agent can write before the inbound side has stored a new chat's session
+        (StartChatContact comes first, the session write last).
+        """
+        assert event.initial_contact_id is not None  # noqa: S101  grouped by it
+        session = await self._sessions.find_by_initial_contact(event.initial_contact_id)
+        if session is None:
+            happened = _parse_time(event.absolute_time)
+            if (
+                wait_young
+                and happened is not None
+                and self._clock() - happened < self._options.session_grace_s
+            ):
+                raise _Retry("no session yet", retry_after_s=self._options.session_retry_s)
+            self._metrics.events.labels(event.kind, "no_session").inc()
+            log.info("outbound_no_session", kind=event.kind, contact_id=event.contact_id)
+        return session
+
+    # ------------------------------------------------------------ content
+
+    async def _content(self, event: MessageEvent | AttachmentEvent, dedup_key: str) -> None:
+        if not should_forward(
+            event,
+            forward_system=self._options.forward_system,
+            forward_bots=self._options.forward_bots,
+        ):
+            self._metrics.events.labels(event.kind, "not_forwarded").inc()
+            return
+        session = await self._session(event, wait_young=True)
+        if session is None:
+            return
+        item_id = event.item_id or dedup_key
+        if isinstance(event, MessageEvent):
+            for index, fields in enumerate(await self._message_parts(event)):
+                await self._send(
+                    session, event, f"{item_id}#{index}", functools.partial(dict, fields)
+                )
+            return
+        for attachment in event.attachments:
+            if not attachment.approved:
+                log.info("outbound_attachment_not_approved", status=attachment.status)
+                continue
+            await self._send_attachment(
+                session, event, f"{item_id}#{attachment.attachment_id}", attachment
+            )
+
+    async def _message_parts(self, event: MessageEvent) -> list[dict[str, Any]]:
+        if event.format is MessageFormat.INTERACTIVE:
+            try:
+                outbound = interactive_to_whatsapp(
+                    event.content, list_button_label=self._options.list_button_label
+                )
+            except MalformedInteractiveError:
+                log.warning("outbound_interactive_malformed")
+                return []
+            if outbound.type == "interactive":
+                return [outbound.message_fields()]
+            return [_text(part) for part in split_for_whatsapp(outbound.text or "")]
+        markdown = event.format is MessageFormat.MARKDOWN
+        return [
+            _text(part) for part in await formatted_for_whatsapp(event.content, markdown=markdown)
+        ]
+
+    async def _send_attachment(
+        self, session: Session, event: AttachmentEvent, key: str, attachment: Any
+    ) -> None:
+        media = self._media
+        if media is None:
+            log.warning("outbound_attachment_without_media_forwarder")
+            return
+
+        async def fields() -> dict[str, Any]:
+            async def build(token: str) -> dict[str, Any]:
+                return await media.message_fields(
+                    connection_token=token,
+                    attachment=attachment,
+                    origination_id=session.origination_id,
+                )
+
+            return await self._channel.call(session, build)
+
+        try:
+            await self._send(session, event, key, fields)
+        except MediaNotSendableError as exc:
+            self._metrics.failures.labels("media_not_sendable").inc()
+            await self._channel.note(session, NOTE_PREFIX + exc.reason, client_token=f"note-{key}")
+
+    async def _send(
+        self,
+        session: Session,
+        event: MessageEvent | AttachmentEvent,
+        key: str,
+        build: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
+    ) -> None:
+        claim = await self._claims.claim(key)
+        if claim.state is ClaimState.SENT:
+            self._metrics.duplicates.inc()
+            log.info("outbound_duplicate_skipped", contact_id=event.contact_id)
+            return
+        if claim.state is ClaimState.IN_PROGRESS:
+            raise _Retry("another worker is sending this item")
+        try:
+            result = await self._paced_send(session, build)
+        except MediaNotSendableError:
+            await self._claims.complete(key, whatsapp_message_id=None)
+            raise
+        except WhatsAppSendError as exc:
+            await self._refused(session, key, exc)
+            return
+        except BaseException:
+            # Nothing was sent (WhatsApp answered with an error, or we never got that far):
+            # give the claim up at once, or every retry would find it "in progress" until
+            # it expires, and the item would reach the DLQ without ever being tried again.
+            await self._claims.release(key)
+            raise
+        await self._sent(session, event, key, result)
+
+    async def _paced_send(
+        self,
+        session: Session,
+        build: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
+    ) -> tuple[str, dict[str, Any]]:
+        built = build()
+        fields = await built if isinstance(built, Awaitable) else built
+        message = {**_recipient(session).fields(), **fields}
+        reservation = self._pacer.reserve(session.business_phone_number_id, session.customer_key)
+        if not reservation.admitted:
+            raise _Retry("paced", retry_after_s=reservation.wait_s)
+        if reservation.wait_s > 0:
+            await asyncio.sleep(reservation.wait_s)
+        wamid = await self._whatsapp.send(origination_id=session.origination_id, message=message)
+        return wamid, message
+
+    async def _sent(
+        self,
+        session: Session,
+        event: MessageEvent | AttachmentEvent,
+        key: str,
+        result: tuple[str, dict[str, Any]],
+    ) -> None:
+        wamid, message = result
+        await self._claims.complete(key, whatsapp_message_id=wamid)
+        if event.item_id is not None:
+            await self._claims.remember(
+                SentMessage(
+                    whatsapp_message_id=wamid,
+                    initial_contact_id=session.initial_contact_id,
+                    connect_item_id=event.item_id,
+                    customer_key=session.customer_key,
+                    message=message,
+                )
+            )
+        self._metrics.messages.labels(str(message.get("type", "unknown"))).inc()
+        sent_at = _parse_time(event.absolute_time)
+        if sent_at is not None:
+            self._metrics.latency.observe(max(0.0, self._clock() - sent_at))
+        log.info("outbound_message_sent", type=message.get("type"), contact_id=event.contact_id)
+
+    async def _refused(self, session: Session, key: str, exc: WhatsAppSendError) -> None:
+        code = exc.meta_code
+        self._metrics.failures.labels(str(code) if code is not None else "unknown").inc()
+        if code in RATE_LIMITS:
+            self._pacer.slow_down(
+                session.business_phone_number_id,
+                session.customer_key if code == 131056 else None,  # noqa: PLR2004  pair rate
+            )
+            await self._claims.release(key)
+            raise _Retry(f"rate limited by WhatsApp ({code})")
+        # Permanent for this message: it is settled (nothing sent) and the agent is told.
+        await self._claims.complete(key, whatsapp_message_id=None)
+        log.warning("outbound_message_refused", code=code)
+        await self._channel.note(session, failure_note(code, None), client_token=f"note-{key}")
+
+    # ------------------------------------------------------------ lifecycle and signals
+
+    async def _chat_ended(self, event: ChatEndedEvent, dedup_key: str) -> None:
+        session = await self._session(event)
+        if session is None:
+            return
+        if self._options.closing_message:
+            key = f"{event.item_id or dedup_key}#closing"
+            claim = await self._claims.claim(key)
+            if claim.state is ClaimState.CLAIMED:
+                message = {**_recipient(session).fields(), **_text(self._options.closing_message)}
+                try:
+                    wamid = await self._whatsapp.send(
+                        origination_id=session.origination_id, message=message
+                    )
+                except BridgeError as exc:
+                    # The chat is over either way; a lost goodbye must not keep it alive.
+                    await self._claims.complete(key, whatsapp_message_id=None)
+                    log.warning("outbound_closing_message_failed", error=type(exc).__name__)
+                else:
+                    await self._claims.complete(key, whatsapp_message_id=wamid)
+                    self._metrics.messages.labels("text").inc()
+        await self._sessions.delete(
+            session.customer_key, initial_contact_id=session.initial_contact_id
+        )
+        self._last_typing.pop(session.initial_contact_id, None)
+        self._metrics.events.labels(event.kind, "session_ended").inc()
+
+    async def _agent_receipt(self, event: ReceiptEvent) -> None:
+        # Only the agent reading the customer's words counts; our own receipts echo back.
+        if event.receipt != "read" or event.participant_role == ParticipantRole.CUSTOMER:
+            return
+        if not self._options.mark_read_on_agent_read:
+            return
+        session = await self._session(event)
+        if session is None:
+            return
+        read_at = _parse_time(event.absolute_time)
+        last = await self._last_customer_message(session, not_after=read_at)
+        if last is None:
+            return
+        try:
+            await self._whatsapp.mark_read(
+                origination_id=session.origination_id, message_id=last.message_id
+            )
+        except PermanentError as exc:
+            log.warning("whatsapp_mark_read_failed", error=type(exc).__name__)
+            return
+        self._metrics.events.labels(event.kind, "marked_read").inc()
+
+    async def _typing(self, event: TypingEvent) -> None:
+        if not self._options.typing_indicators or not should_forward(
+            event,
+            forward_system=self._options.forward_system,
+            forward_bots=self._options.forward_bots,
+        ):
+            return
+        assert event.initial_contact_id is not None  # noqa: S101  grouped by it
+        now = self._monotonic()
+        last = self._last_typing.get(event.initial_contact_id)
+        if last is not None and now - last < self._options.typing_interval_s:
+            self._metrics.events.labels(event.kind, "rate_limited").inc()
+            return
+        session = await self._session(event)
+        if session is None:
+            return
+        message = await self._last_customer_message(session, not_after=None)
+        if message is None:
+            return
+        self._last_typing[event.initial_contact_id] = now
+        try:
+            await self._whatsapp.mark_read(
+                origination_id=session.origination_id, message_id=message.message_id, typing=True
+            )
+        except PermanentError as exc:
+            log.warning("whatsapp_typing_failed", error=type(exc).__name__)
+            return
+        self._metrics.events.labels(event.kind, "sent").inc()
+
+    async def _last_customer_message(
+        self, session: Session, *, not_after: float | None
+    ) -> InboundMessage | None:
+        messages = await self._history.messages(session.customer_key)
+        for message in reversed(messages):
+            if message.type in NOT_REACTABLE:
+                continue
+            if not_after is not None and message.timestamp > not_after:
+                continue
+            return message
+        return None
+
+
+# Connect's own limit for a chat message is 16 KiB; anything longer came from somewhere
+# else. Above this the text is converted in a worker thread so the event loop keeps
+# serving every other customer, and above the cap it is sent as written (split), since
+# converting a message nobody could type is not worth its CPU.
+_OFF_LOOP_CHARS: Final = 4096
+_MARKDOWN_MAX_CHARS: Final = 65_536
+
+
+async def formatted_for_whatsapp(content: str, *, markdown: bool) -> list[str]:
+    """WhatsApp text bodies for an agent's message, never blocking the loop for long."""
+    markdown = markdown and len(content) <= _MARKDOWN_MAX_CHARS
+    if len(content) <= _OFF_LOOP_CHARS:
+        return format_for_whatsapp(content, markdown=markdown)
+    return await asyncio.to_thread(format_for_whatsapp, content, markdown=markdown)
+
+
+def _text(body: str) -> dict[str, Any]:
+    return {"type": "text", "text": {"preview_url": False, "body": body}}
+
+
+def _recipient(session: Session) -> Recipient:
+    return Recipient(wa_id=session.wa_id, bsuid=session.bsuid)
+
+
+def _parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def _time_key(value: str | None) -> float:
+    # Events without a time keep their arrival order after the timed ones (sort is stable).
+    parsed = _parse_time(value)
+    return parsed if parsed is not None else float("inf")

@@ -1,0 +1,267 @@
+"""WhatsApp statuses of the bridge's sends → what the agent sees in the Connect chat.
+
+`delivered` / `read` become `message.delivered` / `message.read` receipts on the Connect
+item the WhatsApp message came from. `failed` becomes a note in the chat, in plain words.
+Connect offers a customer-side participant no other way to tell the agent something: the
+note is a text sent as the customer participant, with a clear prefix, and a deterministic
+ClientToken so a redelivered status adds no second note. Rate-limit failures (131056,
+130429) are not the agent's business: the message is sent again, paced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, TypeVar
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+
+from service.bridge.adapters.claims import ClaimState, SendClaims, SentMessage
+from service.bridge.policy.pacing import Pacer
+from service.errors import (
+    BridgeError,
+    ParticipantAccessDeniedError,
+    RefusedAfterReconnectError,
+    RetryableError,
+    SessionConflictError,
+    ThrottledError,
+)
+
+if TYPE_CHECKING:
+    from service.bridge.adapters.connect_chat import ConnectChat
+    from service.bridge.adapters.sessions import Session, SessionStore
+    from service.bridge.adapters.whatsapp import WhatsAppClient
+    from service.bridge.events.whatsapp import StatusUpdate
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+NOTE_PREFIX: Final = "⚠️ Not delivered to WhatsApp: "
+WINDOW_CLOSED: Final = 131047
+UNDELIVERABLE: Final = 131026
+RATE_LIMITS: Final = frozenset({131056, 130429})
+PAIR_RATE_LIMIT: Final = 131056
+_EXPLANATIONS: Final = {
+    WINDOW_CLOSED: (
+        "the customer has not written in the last 24 hours, so WhatsApp accepts only an"
+        " approved template now. The customer must write first, or send a template."
+    ),
+    UNDELIVERABLE: (
+        "WhatsApp cannot deliver to this customer (not a WhatsApp user, an outdated app,"
+        " or terms not accepted)."
+    ),
+}
+
+
+def failure_note(code: int | None, title: str | None) -> str:
+    """The note an agent reads when a message could not reach the customer."""
+    if code is not None and code in _EXPLANATIONS:
+        return NOTE_PREFIX + _EXPLANATIONS[code]
+    what = title or "WhatsApp reported an error"
+    return NOTE_PREFIX + (f"{what} (code {code})." if code is not None else f"{what}.")
+
+
+class AgentChannel:
+    """Calls into a live chat as its customer participant, refreshing the connection."""
+
+    def __init__(self, *, connect: ConnectChat, sessions: SessionStore) -> None:
+        self._connect = connect
+        self._sessions = sessions
+
+    async def call(self, session: Session, action: Callable[[str], Awaitable[T]]) -> T:
+        """Run `action(connection_token)`; on AccessDenied reconnect once and run it again.
+
+        Only a refused reconnect (CreateParticipantConnection AccessDenied) means the chat
+        is gone: it propagates as `ParticipantAccessDeniedError`. The action refused again
+        right after a reconnect succeeded is transient: `RefusedAfterReconnectError`, which
+        callers retry.
+        """
+        if session.connection_token:
+            try:
+                return await action(session.connection_token)
+            except ParticipantAccessDeniedError:
+                log.info("connect_connection_refresh", contact_id=session.contact_id)
+        connection = await self._connect.create_connection(
+            participant_token=session.participant_token
+        )
+        # On a conflict someone else refreshed it; our new token is valid all the same.
+        with contextlib.suppress(SessionConflictError):
+            await self._sessions.update_connection(
+                session.customer_key,
+                connection_token=connection.connection_token,
+                connection_expires_at=int(connection.expires_at.timestamp()),
+                expected_version=session.version,
+            )
+        try:
+            return await action(connection.connection_token)
+        except ParticipantAccessDeniedError as exc:
+            raise RefusedAfterReconnectError("refused after reconnect") from exc
+
+    async def receipt(self, session: Session, item_id: str, *, read: bool) -> None:
+        kind = "read" if read else "delivered"
+
+        async def send(token: str) -> object:
+            return await self._connect.send_receipt(
+                connection_token=token,
+                message_id=item_id,
+                read=read,
+                client_token=f"rcpt-{item_id}-{kind}",
+            )
+
+        await self.call(session, send)
+
+    async def note(self, session: Session, text: str, *, client_token: str) -> bool:
+        """Tell the agent `text`; False (logged) if the chat cannot take it."""
+
+        async def send(token: str) -> object:
+            return await self._connect.send_message(
+                connection_token=token, content=text, client_token=client_token
+            )
+
+        try:
+            await self.call(session, send)
+        except ParticipantAccessDeniedError:
+            log.warning("agent_note_chat_gone", contact_id=session.contact_id)
+            return False
+        log.info("agent_note_sent", contact_id=session.contact_id)
+        return True
+
+
+class FeedbackMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.receipts = Counter(
+            "bridge_connect_receipts_forwarded",
+            "WhatsApp delivered/read statuses forwarded to Connect, by kind and result",
+            ["kind", "result"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            "bridge_whatsapp_failed_statuses",
+            "Failed statuses of the bridge's WhatsApp messages, by Meta code and action",
+            ["code", "action"],
+            registry=registry,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    sent: SentMessage
+    session: Session
+
+
+class StatusFeedback:
+    """The `on_statuses` sink of the inbound queue handler."""
+
+    def __init__(
+        self,
+        *,
+        claims: SendClaims,
+        sessions: SessionStore,
+        channel: AgentChannel,
+        whatsapp: WhatsAppClient,
+        pacer: Pacer,
+        metrics: FeedbackMetrics,
+        forward_delivered: bool = True,
+        forward_read: bool = True,
+    ) -> None:
+        self._claims = claims
+        self._sessions = sessions
+        self._channel = channel
+        self._whatsapp = whatsapp
+        self._pacer = pacer
+        self._metrics = metrics
+        self._forward = {"delivered": forward_delivered, "read": forward_read}
+
+    async def __call__(self, statuses: Sequence[StatusUpdate]) -> None:
+        for update in statuses:
+            if update.status not in {"delivered", "read", "failed"}:
+                continue
+            context = await self._context(update)
+            if context is None:
+                continue
+            if update.failed:
+                await self._failed(update, context)
+            elif self._forward[update.status]:
+                await self._receipt(update, context)
+
+    async def _context(self, update: StatusUpdate) -> _Context | None:
+        sent = await self._claims.sent(update.message_id)
+        if sent is None:
+            # A read receipt or reaction of ours, or a record past its TTL.
+            return None
+        session = await self._sessions.find_by_initial_contact(sent.initial_contact_id)
+        if session is None:
+            log.info("whatsapp_status_chat_gone", status=update.status)
+            return None
+        return _Context(sent=sent, session=session)
+
+    async def _receipt(self, update: StatusUpdate, context: _Context) -> None:
+        try:
+            await self._channel.receipt(
+                context.session, context.sent.connect_item_id, read=update.status == "read"
+            )
+        except (ParticipantAccessDeniedError, BridgeError) as exc:
+            if isinstance(exc, RetryableError):
+                raise  # the inbound message is retried; the receipt is idempotent
+            self._metrics.receipts.labels(update.status, "failed").inc()
+            log.warning("connect_receipt_failed", status=update.status, error=type(exc).__name__)
+            return
+        self._metrics.receipts.labels(update.status, "sent").inc()
+
+    async def _failed(self, update: StatusUpdate, context: _Context) -> None:
+        error = update.errors[0] if update.errors else None
+        code = None if error is None else error.code
+        if code in RATE_LIMITS:
+            await self._resend(update, context, code)
+            return
+        self._metrics.failures.labels(str(code), "note").inc()
+        log.info("whatsapp_send_failed_async", code=code)
+        await self._channel.note(
+            context.session,
+            failure_note(code, None if error is None else error.title),
+            client_token=f"note-{update.message_id}",
+        )
+
+    async def _resend(self, update: StatusUpdate, context: _Context, code: int | None) -> None:
+        session = context.session
+        business = session.business_phone_number_id
+        self._pacer.slow_down(business, session.customer_key if code == PAIR_RATE_LIMIT else None)
+        key = f"resend#{update.message_id}"
+        claim = await self._claims.claim(key)
+        if claim.state is ClaimState.SENT:
+            return
+        if claim.state is ClaimState.IN_PROGRESS:
+            raise ThrottledError("a resend of this message is in progress")
+        reservation = self._pacer.reserve(business, session.customer_key)
+        if not reservation.admitted:
+            await self._claims.release(key)
+            raise ThrottledError("resend paced", retry_after_s=reservation.wait_s)
+        await _sleep(reservation.wait_s)
+        try:
+            wamid = await self._whatsapp.send(
+                origination_id=session.origination_id, message=context.sent.message
+            )
+        except BridgeError:
+            await self._claims.release(key)
+            raise
+        await self._claims.complete(key, whatsapp_message_id=wamid)
+        await self._claims.remember(
+            SentMessage(
+                whatsapp_message_id=wamid,
+                initial_contact_id=context.sent.initial_contact_id,
+                connect_item_id=context.sent.connect_item_id,
+                customer_key=context.sent.customer_key,
+                message=context.sent.message,
+            )
+        )
+        self._metrics.failures.labels(str(code), "resent").inc()
+        log.info("whatsapp_rate_limited_resent", code=code)
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)

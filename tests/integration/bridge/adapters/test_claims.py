@@ -1,0 +1,75 @@
+"""`SendClaims` against the idempotency table of the embedded AWS (moto)."""
+
+import pytest
+
+from service.aws import AwsClients
+from service.bridge.adapters.claims import Claim, ClaimState, SendClaims, SentMessage
+
+NOW = 1_772_360_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def claims(aws_clients: AwsClients, resources, clock: Clock) -> SendClaims:
+    return SendClaims(
+        dynamodb=aws_clients.dynamodb,
+        table=resources.names.idempotency_table,
+        in_progress_s=60,
+        clock=clock,
+    )
+
+
+async def test_the_first_claim_wins_and_a_second_waits(claims: SendClaims):
+    assert await claims.claim("item-1#0") == Claim(ClaimState.CLAIMED)
+    assert await claims.claim("item-1#0") == Claim(ClaimState.IN_PROGRESS)
+    assert await claims.claim("item-1#1") == Claim(ClaimState.CLAIMED)
+
+
+async def test_a_completed_claim_reads_as_sent_with_its_whatsapp_id(claims: SendClaims):
+    await claims.claim("item-1#0")
+    await claims.complete("item-1#0", whatsapp_message_id="wamid.A")
+    assert await claims.claim("item-1#0") == Claim(ClaimState.SENT, "wamid.A")
+
+
+async def test_an_expired_in_progress_claim_is_taken_over(claims: SendClaims, clock: Clock):
+    await claims.claim("item-1#0")
+    clock.now += 59
+    assert (await claims.claim("item-1#0")).state is ClaimState.IN_PROGRESS
+    clock.now += 2
+    assert (await claims.claim("item-1#0")).state is ClaimState.CLAIMED
+
+
+async def test_a_released_claim_can_be_claimed_again_but_a_complete_one_stays(
+    claims: SendClaims,
+):
+    await claims.claim("a")
+    await claims.release("a")
+    assert (await claims.claim("a")).state is ClaimState.CLAIMED
+    await claims.complete("a", whatsapp_message_id=None)
+    await claims.release("a")  # too late: it is settled
+    assert await claims.claim("a") == Claim(ClaimState.SENT, None)
+
+
+async def test_sent_messages_are_found_by_whatsapp_id(claims: SendClaims):
+    sent = SentMessage(
+        whatsapp_message_id="wamid.B",
+        initial_contact_id="ic-1",
+        connect_item_id="item-9",
+        customer_key="biz#cust",
+        message={"type": "text", "text": {"body": "hola ñ"}},
+    )
+    await claims.remember(sent)
+    assert await claims.sent("wamid.B") == sent
+    assert await claims.sent("wamid.unknown") is None

@@ -1,0 +1,253 @@
+"""`SessionStore` against the sessions table of the embedded AWS (moto)."""
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from service.aws import AwsClients
+from service.bridge.adapters.sessions import Session, SessionStore, session_expiry
+from service.errors import ConfigurationError, SessionConflictError
+
+BUSINESS = "200000000000002"
+NOW = 1_772_360_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = float(NOW)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(aws_clients: AwsClients, resources, clock) -> SessionStore:
+    return SessionStore(
+        dynamodb=aws_clients.dynamodb, table=resources.names.sessions_table, clock=clock
+    )
+
+
+def _session(wa_id: str | None = "5215512345678", contact: str = "c-1", **fields) -> Session:
+    values: dict[str, Any] = {
+        "customer_key": f"{BUSINESS}#{wa_id}",
+        "contact_id": contact,
+        "initial_contact_id": contact,
+        "participant_id": f"p-{contact}",
+        "participant_token": f"ptok-{contact}",
+        "display_name": "Ana",
+        "business_phone_number_id": BUSINESS,
+        "origination_id": "phone-number-id-bbbb2222",
+        "last_customer_message_at": NOW - 5,
+        "expires_at": session_expiry(NOW, 24 * 60),
+        "wa_id": wa_id,
+        "bsuid": "MX.1234567890",
+        "connection_token": f"ctok-{contact}",
+        "connection_expires_at": NOW + 86400,
+        "streaming_id": f"s-{contact}",
+    }
+    values.update(fields)
+    return Session(**values)
+
+
+async def _raw_item(aws_clients: AwsClients, resources, pk: str):
+    response = await aws_clients.dynamodb.get_item(
+        TableName=resources.names.sessions_table, Key={"pk": {"S": pk}}, ConsistentRead=True
+    )
+    return response.get("Item")
+
+
+async def test_create_then_get_round_trips_every_field(store, clock):
+    session = _session()
+
+    stored = await store.create(session)
+
+    assert stored == replace(session, version=1, created_at=NOW, updated_at=NOW)
+    assert await store.get(session.customer_key) == stored
+    assert await store.get(f"{BUSINESS}#5215500000000") is None
+
+
+async def test_optional_fields_may_be_absent(store):
+    session = _session(
+        wa_id=None,
+        customer_key=f"{BUSINESS}#MX.1234567890",
+        connection_token=None,
+        connection_expires_at=None,
+        streaming_id=None,
+    )
+
+    stored = await store.create(session)
+
+    assert await store.get(session.customer_key) == stored
+
+
+async def test_both_items_carry_the_ttl_attribute(store, aws_clients, resources):
+    session = _session()
+    await store.create(session)
+
+    session_item = await _raw_item(aws_clients, resources, f"session#{session.customer_key}")
+    contact_item = await _raw_item(aws_clients, resources, "contact#c-1")
+
+    expected = str(NOW + 24 * 3600 + 3600)
+    assert session_item["expires_at"] == {"N": expected}
+    assert contact_item["expires_at"] == {"N": expected}
+    assert contact_item["customer_key"] == {"S": session.customer_key}
+    description = await aws_clients.dynamodb.describe_time_to_live(
+        TableName=resources.names.sessions_table
+    )
+    assert description["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+
+
+async def test_a_second_create_for_the_same_customer_conflicts(store, aws_clients, resources):
+    await store.create(_session(contact="c-1"))
+
+    with pytest.raises(SessionConflictError):
+        await store.create(_session(contact="c-2"))
+
+    # The transaction wrote nothing: no mapping for the losing contact.
+    assert await _raw_item(aws_clients, resources, "contact#c-2") is None
+    assert (await store.get(_session().customer_key)).contact_id == "c-1"
+
+
+async def test_replacing_needs_the_version_that_was_read(store, aws_clients, resources, clock):
+    first = await store.create(_session(contact="c-1"))
+    clock.now += 60
+
+    second = await store.create(_session(contact="c-2"), replacing=first)
+
+    assert second.version == 2
+    assert second.created_at == NOW + 60
+    assert await store.get(first.customer_key) == second
+    assert await _raw_item(aws_clients, resources, "contact#c-1") is None
+    assert await store.find_by_initial_contact("c-2") == second
+    with pytest.raises(SessionConflictError):
+        await store.create(_session(contact="c-3"), replacing=first)
+    assert await _raw_item(aws_clients, resources, "contact#c-3") is None
+
+
+async def test_update_connection_is_optimistic(store, clock):
+    created = await store.create(_session())
+    clock.now += 10
+
+    updated = await store.update_connection(
+        created.customer_key,
+        connection_token="ctok-new",
+        connection_expires_at=NOW + 2 * 86400,
+        expected_version=created.version,
+    )
+
+    assert updated == replace(
+        created,
+        connection_token="ctok-new",
+        connection_expires_at=NOW + 2 * 86400,
+        updated_at=NOW + 10,
+        version=2,
+    )
+    assert await store.get(created.customer_key) == updated
+    with pytest.raises(SessionConflictError):
+        await store.update_connection(
+            created.customer_key,
+            connection_token="ctok-stale",
+            connection_expires_at=NOW,
+            expected_version=created.version,
+        )
+    with pytest.raises(SessionConflictError):
+        await store.update_connection(
+            f"{BUSINESS}#5215500000000",
+            connection_token="ctok-x",
+            connection_expires_at=NOW,
+            expected_version=1,
+        )
+    assert (await store.get(created.customer_key)).connection_token == "ctok-new"
+
+
+async def test_touch_only_moves_forward_and_never_creates(store):
+    created = await store.create(_session())
+    key = created.customer_key
+
+    assert await store.touch(key, NOW + 100) is True
+    assert await store.touch(key, NOW + 50) is False
+    assert await store.touch(f"{BUSINESS}#5215500000000", NOW) is False
+
+    current = await store.get(key)
+    assert current.last_customer_message_at == NOW + 100
+    assert current.version == created.version
+    assert await store.get(f"{BUSINESS}#5215500000000") is None
+
+
+async def test_find_by_initial_contact(store):
+    created = await store.create(_session(contact="c-1"))
+
+    assert await store.find_by_initial_contact("c-1") == created
+    assert await store.find_by_initial_contact("c-unknown") is None
+
+
+async def test_delete_removes_both_items(store, aws_clients, resources):
+    created = await store.create(_session())
+
+    assert await store.delete(created.customer_key) is True
+
+    assert await store.get(created.customer_key) is None
+    assert await _raw_item(aws_clients, resources, "contact#c-1") is None
+    assert await store.delete(created.customer_key) is False
+
+
+async def test_a_late_chat_end_does_not_delete_the_customers_newer_chat(
+    store, aws_clients, resources
+):
+    first = await store.create(_session(contact="c-1"))
+    # A stale mapping, as if left by a crash between the two chats.
+    await aws_clients.dynamodb.put_item(
+        TableName=resources.names.sessions_table,
+        Item={"pk": {"S": "contact#c-0"}, "customer_key": {"S": first.customer_key}},
+    )
+
+    assert await store.find_by_initial_contact("c-0") is None
+    assert await store.delete(first.customer_key, initial_contact_id="c-0") is False
+
+    assert await store.get(first.customer_key) == first
+    assert await _raw_item(aws_clients, resources, "contact#c-0") is None
+    assert await store.delete(first.customer_key, initial_contact_id="c-1") is True
+    assert await store.get(first.customer_key) is None
+
+
+async def test_list_pages_through_sessions_only(store):
+    created = [
+        await store.create(_session(wa_id=f"52155000000{i:02d}", contact=f"c-{i}"))
+        for i in range(7)
+    ]
+
+    seen = []
+    cursor = None
+    pages = 0
+    while True:
+        page = await store.list(limit=3, cursor=cursor)
+        assert len(page.sessions) <= 3
+        seen += page.sessions
+        pages += 1
+        cursor = page.cursor
+        if cursor is None:
+            break
+        assert pages < 20
+
+    assert sorted(seen, key=lambda s: s.customer_key) == created
+    assert pages >= 3
+
+
+async def test_list_refuses_a_forged_cursor(store):
+    with pytest.raises(ValueError, match="cursor"):
+        await store.list(cursor="bm90LWEta2V5")  # base64 of "not-a-key"
+
+
+async def test_a_missing_table_is_a_configuration_error(aws_clients, resources):
+    store = SessionStore(dynamodb=aws_clients.dynamodb, table="no-such-table")
+
+    with pytest.raises(ConfigurationError) as raised:
+        await store.get("anyone")
+    assert isinstance(raised.value.__cause__, ClientError)

@@ -1,0 +1,423 @@
+"""The SQS consumer against the embedded AWS: what is deleted, retried, parked and handed back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from service.consumers.sqs.consumer import (
+    DONE,
+    Outcome,
+    SqsConsumer,
+    SqsConsumerConfig,
+    SqsMetrics,
+    Verdict,
+)
+from service.consumers.sqs.message import QueueMessage
+
+
+@pytest.fixture
+async def queues(aws_clients):
+    sqs = aws_clients.sqs
+    dlq = (await sqs.create_queue(QueueName="q-dlq"))["QueueUrl"]
+    dlq_arn = (await sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"]))[
+        "Attributes"
+    ]["QueueArn"]
+    url = (
+        await sqs.create_queue(
+            QueueName="q",
+            Attributes={
+                "VisibilityTimeout": "30",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
+            },
+        )
+    )["QueueUrl"]
+    return url, dlq
+
+
+async def _send(sqs, url, *bodies):
+    for body in bodies:
+        await sqs.send_message(QueueUrl=url, MessageBody=body)
+
+
+async def _depth(sqs, url) -> int:
+    attrs = (
+        await sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+class Recorder:
+    """A handler whose verdicts a test scripts, recording every call."""
+
+    def __init__(self, verdict=DONE, *, gate: asyncio.Event | None = None) -> None:
+        self.verdict = verdict
+        self.gate = gate
+        self.seen: list[str] = []
+        self.calls = 0
+        self.concurrent = 0
+        self.max_concurrent = 0
+        self.started = asyncio.Event()
+
+    async def __call__(self, batch: Sequence[QueueMessage]) -> Mapping[str, Verdict]:
+        self.calls += 1
+        self.concurrent += 1
+        self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        self.started.set()
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            self.seen.extend(m.payload for m in batch)
+            if isinstance(self.verdict, Exception):
+                raise self.verdict
+            return {m.message_id: self.verdict for m in batch}
+        finally:
+            self.concurrent -= 1
+
+
+def _consumer(aws_clients, queues, handler, *, registry=None, **config):
+    url, dlq = queues
+    defaults = {"wait_time_s": 1, "drain_timeout_s": 2.0, "retry_base_s": 0.0}
+    return SqsConsumer(
+        name="test",
+        sqs=aws_clients.sqs,
+        queue_url=url,
+        dlq_url=dlq,
+        handler=handler,
+        metrics=SqsMetrics(registry or CollectorRegistry()),
+        config=SqsConsumerConfig(**(defaults | config)),
+    )
+
+
+async def _run_until(consumer, condition, timeout_s=15.0):
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not await condition():  # noqa: ASYNC110  polling AWS state, no event to wait on
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        async with asyncio.timeout(10):
+            await task
+
+
+async def test_handled_messages_are_deleted(aws_clients, queues):
+    url, _ = queues
+    await _send(aws_clients.sqs, url, "a", "b", "c")
+    handler = Recorder()
+    consumer = _consumer(aws_clients, queues, handler)
+
+    async def all_seen():
+        return len(handler.seen) == 3
+
+    await _run_until(consumer, all_seen)
+    assert sorted(handler.seen) == ["a", "b", "c"]
+    assert await _depth(aws_clients.sqs, url) == 0
+
+
+async def test_poison_goes_to_the_dlq_at_once_with_its_reason(aws_clients, queues):
+    url, dlq = queues
+    await _send(aws_clients.sqs, url, "bad")
+    consumer = _consumer(
+        aws_clients, queues, Recorder(Verdict(Outcome.POISON, "unparseable event"))
+    )
+
+    async def parked():
+        return await _depth(aws_clients.sqs, dlq) == 1
+
+    await _run_until(consumer, parked)
+    assert await _depth(aws_clients.sqs, url) == 0
+    got = await aws_clients.sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])
+    [message] = got["Messages"]
+    assert message["Body"] == "bad"
+    assert message["MessageAttributes"]["bridge_reason"]["StringValue"] == "unparseable event"
+    assert message["MessageAttributes"]["bridge_source"]["StringValue"] == "test"
+
+
+@pytest.mark.parametrize(
+    "verdict", [Verdict(Outcome.RETRY, "throttled", retry_after_s=0), RuntimeError("boom")]
+)
+async def test_retries_come_back_and_end_in_the_dlq_after_max_receives(
+    aws_clients, queues, verdict
+):
+    url, dlq = queues
+    await _send(aws_clients.sqs, url, "flaky")
+    handler = Recorder(verdict)
+    consumer = _consumer(aws_clients, queues, handler)
+
+    async def redriven():
+        return await _depth(aws_clients.sqs, dlq) == 1
+
+    await _run_until(consumer, redriven)
+    assert handler.seen == ["flaky"] * 3
+    assert await _depth(aws_clients.sqs, url) == 0
+
+
+async def test_concurrency_is_bounded(aws_clients, queues):
+    url, _ = queues
+    await _send(aws_clients.sqs, url, *[f"m{i}" for i in range(6)])
+
+    class Slow(Recorder):
+        async def __call__(self, batch):
+            result = await super().__call__(batch)
+            await asyncio.sleep(0.1)
+            return result
+
+    handler = Slow()
+    consumer = _consumer(aws_clients, queues, handler, batch_size=1, max_in_flight_batches=2)
+
+    async def all_seen():
+        return len(handler.seen) == 6
+
+    await _run_until(consumer, all_seen)
+    assert handler.max_concurrent <= 2
+
+
+async def test_shutdown_hands_unfinished_messages_back_at_once(aws_clients, queues):
+    url, _ = queues
+    await _send(aws_clients.sqs, url, "long job")
+    handler = Recorder(gate=asyncio.Event())  # never released: the work outlives the deadline
+    consumer = _consumer(aws_clients, queues, handler, drain_timeout_s=0.5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    async with asyncio.timeout(10):
+        await handler.started.wait()
+    stop.set()
+    async with asyncio.timeout(10):
+        await task
+    # Visible again now, not after the 30 s visibility timeout.
+    again = await aws_clients.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+    assert [m["Body"] for m in again["Messages"]] == ["long job"]
+
+
+async def test_shutdown_waits_for_work_that_finishes_within_the_deadline(aws_clients, queues):
+    url, _ = queues
+    await _send(aws_clients.sqs, url, "short job")
+    gate = asyncio.Event()
+    handler = Recorder(gate=gate)
+    consumer = _consumer(aws_clients, queues, handler, drain_timeout_s=5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    async with asyncio.timeout(10):
+        await handler.started.wait()
+    stop.set()
+    await asyncio.sleep(0.2)
+    gate.set()
+    async with asyncio.timeout(10):
+        await task
+    assert handler.seen == ["short job"]
+    assert await _depth(aws_clients.sqs, url) == 0
+
+
+async def test_visibility_heartbeat_keeps_long_work_invisible(aws_clients, queues):
+    url, _ = queues
+    await aws_clients.sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "2"})
+    await _send(aws_clients.sqs, url, "slow")
+    gate = asyncio.Event()
+    handler = Recorder(gate=gate)
+    consumer = _consumer(
+        aws_clients, queues, handler, visibility_timeout_s=2, heartbeat_interval_s=0.5
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    async with asyncio.timeout(10):
+        await handler.started.wait()
+    await asyncio.sleep(3.5)  # well past the queue's 2 s visibility timeout
+    stolen = await aws_clients.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
+    assert stolen.get("Messages", []) == []
+    gate.set()
+    stop.set()
+    async with asyncio.timeout(10):
+        await task
+    assert await _depth(aws_clients.sqs, url) == 0
+
+
+async def test_a_redelivery_during_work_is_not_handled_twice_and_is_deleted(aws_clients, queues):
+    url, _ = queues
+    await aws_clients.sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
+    await _send(aws_clients.sqs, url, "once")
+    gate = asyncio.Event()
+    handler = Recorder(gate=gate)
+    # No heartbeat in time: the message becomes visible again and is received a second time.
+    registry = CollectorRegistry()
+    consumer = _consumer(
+        aws_clients,
+        queues,
+        handler,
+        registry=registry,
+        heartbeat_interval_s=60,
+        max_in_flight_batches=2,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    async with asyncio.timeout(10):
+        await handler.started.wait()
+    await asyncio.sleep(2.5)
+    gate.set()
+    stop.set()
+    async with asyncio.timeout(10):
+        await task
+    redelivered = registry.get_sample_value(
+        "bridge_sqs_redelivered_in_flight_total", {"queue": "test"}
+    )
+    assert redelivered is not None
+    assert redelivered >= 1, "the scenario needs a redelivery during the work"
+    assert Counter(handler.seen) == {"once": 1}
+    assert handler.calls == 1
+    assert await _depth(aws_clients.sqs, url) == 0
+
+
+class _SlowVisibility:
+    """The real SQS client, but the answer to ChangeMessageVisibility comes back late.
+
+    SQS applies the change at once; only our view of it is delayed, which is when a
+    concurrent long poll can receive the message again.
+    """
+
+    def __init__(self, sqs, delay_s: float) -> None:
+        self._sqs = sqs
+        self._delay_s = delay_s
+
+    def __getattr__(self, name):
+        return getattr(self._sqs, name)
+
+    async def change_message_visibility(self, **kwargs):
+        result = await self._sqs.change_message_visibility(**kwargs)
+        await asyncio.sleep(self._delay_s)
+        return result
+
+
+async def test_a_message_handed_back_is_taken_again_by_a_concurrent_poll(aws_clients, queues):
+    url, dlq = queues
+    await _send(aws_clients.sqs, url, "again")
+    handler = Recorder(Verdict(Outcome.RETRY, "later", retry_after_s=0))
+    consumer = SqsConsumer(
+        name="test",
+        sqs=_SlowVisibility(aws_clients.sqs, delay_s=1.5),  # type: ignore[arg-type]
+        queue_url=url,
+        dlq_url=dlq,
+        handler=handler,
+        metrics=SqsMetrics(CollectorRegistry()),
+        config=SqsConsumerConfig(wait_time_s=1, max_in_flight_batches=2, drain_timeout_s=5),
+    )
+
+    async def redriven():
+        return await _depth(aws_clients.sqs, dlq) == 1
+
+    # With the 30 s visibility timeout, a message mistaken for a duplicate would be
+    # stranded far longer than this test waits.
+    await _run_until(consumer, redriven, timeout_s=20)
+    assert handler.seen == ["again"] * 3
+
+
+class _RaisesOn(Recorder):
+    """Raises for any batch holding `poison`: a bug that one message triggers."""
+
+    def __init__(self, poison: str) -> None:
+        super().__init__()
+        self.poison = poison
+
+    async def __call__(self, batch):
+        if any(m.payload == self.poison for m in batch):
+            self.calls += 1
+            raise RecursionError("maximum recursion depth exceeded")
+        return await super().__call__(batch)
+
+
+async def test_a_raising_handler_costs_only_the_message_that_made_it_raise(aws_clients, queues):
+    url, dlq = queues
+    await aws_clients.sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(["a", "bad", "b"])],
+    )
+    handler = _RaisesOn("bad")
+    registry = CollectorRegistry()
+    consumer = _consumer(aws_clients, queues, handler, registry=registry, max_receives=2)
+
+    async def settled():
+        return await _depth(aws_clients.sqs, url) == 0
+
+    await _run_until(consumer, settled)
+    # The good ones were handled and deleted the first time round, never retried.
+    assert Counter(handler.seen) == {"a": 1, "b": 1}
+    got = await aws_clients.sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])
+    [parked] = got["Messages"]
+    assert parked["Body"] == "bad"
+    assert parked["MessageAttributes"]["bridge_reason"]["StringValue"] == (
+        "still failing after 2 receives: handler raised RecursionError"
+    )
+
+
+async def test_a_retry_on_the_last_receive_is_parked_with_its_reason(aws_clients, queues):
+    url, dlq = queues
+    await _send(aws_clients.sqs, url, "stuck")
+    handler = Recorder(Verdict(Outcome.RETRY, "Connect throttled", retry_after_s=0))
+    registry = CollectorRegistry()
+    consumer = _consumer(aws_clients, queues, handler, registry=registry, max_receives=3)
+
+    async def parked():
+        return await _depth(aws_clients.sqs, dlq) == 1
+
+    await _run_until(consumer, parked)
+    assert handler.seen == ["stuck"] * 3
+    got = await aws_clients.sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])
+    [message] = got["Messages"]
+    assert message["MessageAttributes"]["bridge_reason"]["StringValue"] == (
+        "still failing after 3 receives: Connect throttled"
+    )
+    assert (
+        registry.get_sample_value(
+            "bridge_sqs_parked_total", {"queue": "test", "cause": "retries_exhausted"}
+        )
+        == 1
+    )
+
+
+async def test_the_parked_count_equals_the_messages_parked(aws_clients, queues):
+    url, dlq = queues
+    await _send(aws_clients.sqs, url, *[f"bad{i}" for i in range(7)])
+    handler = Recorder(Verdict(Outcome.POISON, "malformed EUM event: x", cause="malformed"))
+    registry = CollectorRegistry()
+    consumer = _consumer(aws_clients, queues, handler, registry=registry)
+
+    async def parked():
+        return await _depth(aws_clients.sqs, dlq) == 7
+
+    await _run_until(consumer, parked)
+    assert (
+        registry.get_sample_value(
+            "bridge_sqs_parked_total", {"queue": "test", "cause": "malformed"}
+        )
+        == 7
+    )
+
+
+async def test_a_poll_in_flight_at_stop_may_return_and_its_messages_are_handed_back(
+    aws_clients, queues
+):
+    url, _ = queues
+    handler = Recorder()
+    consumer = _consumer(aws_clients, queues, handler, wait_time_s=4, stop_grace_s=6)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await asyncio.sleep(1.0)  # the consumer is inside a long poll on an empty queue
+    stop.set()
+    # SQS hands this message to the poll that is already waiting. Cutting that poll short
+    # would leave the message invisible for the 30 s visibility timeout.
+    await _send(aws_clients.sqs, url, "arrived during shutdown")
+    async with asyncio.timeout(10):
+        await task
+    assert handler.seen == []
+    again = await aws_clients.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
+    assert [m["Body"] for m in again.get("Messages", [])] == ["arrived during shutdown"]
