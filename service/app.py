@@ -20,12 +20,12 @@ import contextlib
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import structlog
@@ -36,29 +36,39 @@ from service.admin.app import create_admin_app
 from service.admin.routes import sessions_router, worker_router
 from service.aws import AwsClientOptions, AwsClients, open_clients
 from service.bridge.adapters.claims import SendClaims
-from service.bridge.adapters.connect_chat import SUPPORTED_CONTENT_TYPES, ConnectChat
+from service.bridge.adapters.connect_chat import ConnectChat
 from service.bridge.adapters.connect_config import ConnectConfigStore, ConnectConfigUnavailableError
-from service.bridge.adapters.dead_letters import SqsDeadLetters
+from service.bridge.adapters.connection import ChatConnection
 from service.bridge.adapters.ledger import DeliveryLedger
 from service.bridge.adapters.media import MediaForwarder
 from service.bridge.adapters.raw_messages import RawMessageReader, RawMessageWriter, decode_image
 from service.bridge.adapters.sessions import SessionStore
 from service.bridge.adapters.whatsapp import WhatsAppClient
+from service.bridge.events.transport import Outcome, QueueItem, Settle, StreamItem
 from service.bridge.events.whatsapp import InboundMessage
+from service.bridge.flows.chat_admin import ChatAdmin
 from service.bridge.flows.deliver import InboundDelivery, InboundOptions
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
 from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
 from service.bridge.flows.reply import OutboundHandler, OutboundMetrics, OutboundOptions
-from service.bridge.flows.status import AgentChannel, FeedbackMetrics, StatusFeedback
+from service.bridge.flows.status import FeedbackMetrics, StatusFeedback
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
 from service.bridge.policy.pacing import Pacer, PacingConfig
 from service.bridge.policy.ratelimit import ConnectRateLimits
 from service.call_errors import CallErrors
 from service.cloudwatch_metrics import EmfReporter
-from service.consumers.sqs.consumer import BatchHandler, SqsConsumer, SqsConsumerConfig, SqsMetrics
+from service.consumers.dead_letters import DeadLetterQueue, StreamDeadLetters
+from service.consumers.sqs.consumer import (
+    BatchHandler,
+    SqsConsumer,
+    SqsConsumerConfig,
+    SqsMetrics,
+    Verdict,
+)
+from service.consumers.sqs.consumer import Outcome as SqsOutcome
+from service.consumers.sqs.message import QueueMessage
 from service.consumers.stream.config import StreamConsumerConfig
 from service.consumers.stream.consumer import StreamConsumer, make_worker_id
-from service.consumers.stream.records import StreamRecord
 from service.health import Health, Readiness
 from service.logs import bind_worker
 from service.metrics import new_registry
@@ -71,8 +81,6 @@ from service.settings import ResourceNames, Settings
 
 log = structlog.get_logger(__name__)
 
-# Connect's interactive type lets agents' list pickers and quick replies reach the bridge.
-_CONTENT_TYPES = (*SUPPORTED_CONTENT_TYPES, "application/vnd.amazonaws.connect.message.interactive")
 # Participant Service quotas are per Connect instance; the bridge serves one instance.
 _PARTICIPANT_SCOPE = "instance"
 # A queue consumer silent this long (its long poll is 20 s) fails /healthz.
@@ -220,7 +228,8 @@ async def run_bridge(
             status=status,
             routers=[
                 sessions_router(
-                    sessions=parts.sessions, buffer=parts.buffer, connect=parts.connect
+                    sessions=ChatAdmin(sessions=parts.sessions, connect=parts.connect),
+                    buffer=parts.buffer,
                 ),
                 worker_router(buffer=parts.buffer, stream=parts.stream),
             ],
@@ -328,7 +337,6 @@ async def _build(
         streaming_topic_arn=settings.outbound_topic_arn,
         participant_scope=_PARTICIPANT_SCOPE,
         http=http,
-        supported_content_types=_CONTENT_TYPES,
         errors=call_errors,
     )
     sessions = SessionStore(dynamodb=clients.dynamodb, table=names.sessions_table)
@@ -345,25 +353,24 @@ async def _build(
         ),
         registry=registry,
     )
+    connection = ChatConnection(connect=connect, sessions=sessions)
     delivery = InboundDelivery(
         connect=connect,
+        connection=connection,
         sessions=sessions,
         ledger=DeliveryLedger(dynamodb=clients.dynamodb, table=names.idempotency_table),
         config=config.current,
         options=InboundOptions(text_limit=settings.connect_text_limit),
         on_delivered=receipts.delivered,
     )
-    dead_letters = SqsDeadLetters(
-        sqs=clients.sqs, queue_url=urls[names.inbound_dlq], receipts=receipts
-    )
 
-    def decode(record: StreamRecord) -> InboundMessage:
+    def decode(record: StreamItem) -> InboundMessage:
         return decode_image(record.new_image)
 
     buffer = CustomerBuffer[InboundMessage](
         decode=decode,
         deliver=delivery.deliver,
-        dead_letters=dead_letters,
+        on_parked=receipts.failed,
         registry=registry,
         config=BufferConfig(
             quiet_s=settings.buffer_quiet_s,
@@ -388,7 +395,9 @@ async def _build(
         leases_table=names.leases_table,
         streams=clients.streams,
         handler=buffer,
-        dead_letters=dead_letters,
+        dead_letters=StreamDeadLetters(
+            DeadLetterQueue(sqs=clients.sqs, queue_url=urls[names.inbound_dlq])
+        ),
         registry=registry,
         worker_id=make_worker_id(worker_id),
     )
@@ -402,18 +411,17 @@ async def _build(
             number_burst=settings.pacing_number_rate_per_s,
         )
     )
-    channel = AgentChannel(connect=connect, sessions=sessions)
     sqs_metrics = SqsMetrics(registry)
 
     def queue_consumer(
-        name: str, queue: str, dlq: str, handler: BatchHandler, visibility_s: int
+        name: str, queue: str, dlq: str, flow: QueueFlow, visibility_s: int
     ) -> SqsConsumer:
         return SqsConsumer(
             name=name,
             sqs=clients.sqs,
             queue_url=urls[queue],
             dlq_url=urls[dlq],
-            handler=handler,
+            handler=as_batch_handler(flow),
             metrics=sqs_metrics,
             config=SqsConsumerConfig(
                 wait_time_s=settings.sqs_wait_time_s,
@@ -437,7 +445,7 @@ async def _build(
             whatsapp=whatsapp,
             claims=claims,
             pacer=pacer,
-            channel=channel,
+            channel=connection,
             history=RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table),
             metrics=OutboundMetrics(registry),
             media=MediaForwarder(
@@ -460,7 +468,7 @@ async def _build(
     feedback = StatusFeedback(
         claims=claims,
         sessions=sessions,
-        channel=channel,
+        channel=connection,
         whatsapp=whatsapp,
         pacer=pacer,
         metrics=FeedbackMetrics(registry),
@@ -485,6 +493,28 @@ async def _build(
         connect=connect,
         sessions=sessions,
     )
+
+
+QueueFlow = Callable[[Sequence[QueueItem]], Awaitable[Mapping[str, Outcome]]]
+_VERDICTS: Final = {
+    Settle.DONE: SqsOutcome.DONE,
+    Settle.RETRY: SqsOutcome.RETRY,
+    Settle.PARK: SqsOutcome.POISON,
+}
+
+
+def as_batch_handler(flow: QueueFlow) -> BatchHandler:
+    """A bridge flow as the SQS consumer's batch handler: the bridge answers in its own
+    outcomes, the consumer acts on its own verdicts (neither imports the other)."""
+
+    async def handle(batch: Sequence[QueueMessage]) -> Mapping[str, Verdict]:
+        outcomes = await flow(batch)
+        return {
+            message_id: Verdict(_VERDICTS[o.settle], o.reason, o.retry_after_s, o.cause)
+            for message_id, o in outcomes.items()
+        }
+
+    return handle
 
 
 async def _wait_started(server: _AdminServer, serving: asyncio.Task[None]) -> None:

@@ -16,12 +16,12 @@ import asyncio
 import contextlib
 import json
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TextIO
 
 from prometheus_client import CollectorRegistry
+
+from service.clock import SYSTEM_CLOCK, Clock
 
 NAMESPACE = "WhatsAppConnectBridge"
 DIMENSION = "NamePrefix"
@@ -88,19 +88,19 @@ class EmfReporter:
         name_prefix: str,
         interval_s: float,
         stream: TextIO | None = None,
-        wall_clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._registry = registry
         self._name_prefix = name_prefix
         self._interval_s = interval_s
         self._stream = stream
-        self._wall_clock = wall_clock
+        self._clock = clock
 
     def report(self) -> None:
         document = emf_document(
             self._registry,
             name_prefix=self._name_prefix,
-            now_ms=int(self._wall_clock() * 1000),
+            now_ms=int(self._clock.time() * 1000),
         )
         stream = self._stream or sys.stdout
         stream.write(json.dumps(document, separators=(",", ":")) + "\n")

@@ -1,4 +1,4 @@
-"""The bridge's error hierarchy: callers decide by class, never by an AWS error code.
+"""The service's typed errors: callers decide by class, never by an AWS error code.
 
 ::
 
@@ -7,12 +7,13 @@
     │   ├── ThrottledError             a rate limit (ours or AWS's); `retry_after_s` if known
     │   ├── ConnectQuotaError          StartChatContact LimitExceeded: the concurrent-chats
     │   │                              quota or its TPS throttle (AWS uses one code for both)
-    │   ├── DependencyUnavailableError 5xx, timeouts, connection errors
+    │   ├── DependencyUnavailableError 5xx, timeouts, connection errors, codes nobody knows
     │   └── RefusedAfterReconnectError AccessDenied right after a reconnect succeeded: the
     │                                  chat is alive (the reconnect proved it); try again
     ├── PermanentError                 the same call will fail again; park it, do not retry
     │   ├── InvalidRequestError        the request itself is wrong
-    │   │   └── MessageTooLargeError   a size ValidationException: split the text and resend
+    │   │   ├── MessageTooLargeError   a size ValidationException: split the text and resend
+    │   │   └── WhatsAppSendError      EUM or Meta refused the message (`meta_code` if named)
     │   ├── ConfigurationError         unknown instance/flow/table, access denied on the
     │   │                              Connect API itself (IAM): an operator must act
     │   ├── ContactNotFoundError       the contact id is unknown to Connect
@@ -21,17 +22,17 @@
     │                                  more than two participants)
     ├── ParticipantAccessDeniedError   the connection token is invalid/expired OR the chat
     │                                  ended; re-connect with the participant token to tell
-    └── SessionConflictError           the session changed under us; re-read, decide again
+    └── ConditionFailedError           a DynamoDB item changed under us (a condition or a
+                                       transaction conflict); re-read and decide again
 
-Only the AWS adapters look at `ClientError.response["Error"]["Code"]`; they raise these
-`from` the original error, and re-raise codes they do not know untouched.
+`service.aws_errors` is the one place that turns botocore errors into these.
 """
 
 from __future__ import annotations
 
 
 class BridgeError(Exception):
-    """Base of every error the bridge's adapters translate."""
+    """Base of every error the service's AWS boundary translates."""
 
 
 class RetryableError(BridgeError):
@@ -68,6 +69,14 @@ class MessageTooLargeError(InvalidRequestError):
     pass
 
 
+class WhatsAppSendError(InvalidRequestError):
+    """EUM or Meta refused the message; `meta_code` when the error names one."""
+
+    def __init__(self, message: str, *, meta_code: int | None) -> None:
+        super().__init__(message)
+        self.meta_code = meta_code
+
+
 class ConfigurationError(PermanentError):
     pass
 
@@ -88,5 +97,12 @@ class ParticipantAccessDeniedError(BridgeError):
     pass
 
 
-class SessionConflictError(BridgeError):
+class ConditionFailedError(BridgeError):
     pass
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether the same work may succeed later. Errors outside the hierarchy are retried
+    too: a transient failure nobody translated yet must not park a customer's messages on
+    the first try (the caller bounds its attempts)."""
+    return not isinstance(exc, PermanentError)

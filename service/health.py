@@ -12,11 +12,12 @@ not bring an AWS outage back, it only adds churn; readiness says the task cannot
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
+
+from service.clock import SYSTEM_CLOCK, Clock
 
 log = structlog.get_logger(__name__)
 
@@ -27,17 +28,17 @@ Check = Callable[[], Awaitable[object]]
 class Heartbeat:
     name: str
     stale_after_s: float
-    clock: Callable[[], float] = time.monotonic
+    clock: Clock = SYSTEM_CLOCK
     last: float = field(default=0.0)
 
     def __post_init__(self) -> None:
-        self.last = self.clock()
+        self.last = self.clock.monotonic()
 
     def beat(self) -> None:
-        self.last = self.clock()
+        self.last = self.clock.monotonic()
 
     def age_s(self) -> float:
-        return self.clock() - self.last
+        return self.clock.monotonic() - self.last
 
     @property
     def stale(self) -> bool:
@@ -45,7 +46,7 @@ class Heartbeat:
 
 
 class Health:
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._beats: dict[str, Heartbeat] = {}
         self.loop_lag_s = 0.0
@@ -69,13 +70,13 @@ class Health:
         """Measure how late the loop wakes us; a blocking call shows up here first."""
         beat = self.heartbeat("event_loop", stale_after_s=stale_after_s)
         while not stop.is_set():
-            started = self._clock()
+            started = self._clock.monotonic()
             try:
                 async with asyncio.timeout(interval_s):
                     await stop.wait()
             except TimeoutError:
                 pass
-            self.loop_lag_s = max(0.0, self._clock() - started - interval_s)
+            self.loop_lag_s = max(0.0, self._clock.monotonic() - started - interval_s)
             beat.beat()
 
 
@@ -103,7 +104,7 @@ class Readiness:
         timeout_s: float = 3.0,
         interval_s: float = 5.0,
         stale_after_s: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._checks: dict[str, Check] = {}
         self._timeout_s = timeout_s
@@ -131,7 +132,7 @@ class Readiness:
         if self._latest is None:
             return ReadinessResult(ready=False, failing={"probe": "not probed yet"}, checked=names)
         at, result = self._latest
-        age = max(0.0, self._clock() - at)
+        age = max(0.0, self._clock.monotonic() - at)
         if age > self._stale_after_s:
             failing = {**result.failing, "probe": f"last probe {age:.0f} s ago"}
             return ReadinessResult(ready=False, failing=failing, checked=names, age_s=age)
@@ -145,7 +146,7 @@ class Readiness:
             failing = {n: why for n, why in zip(names, outcomes, strict=True) if why is not None}
             result = ReadinessResult(ready=not failing, failing=failing, checked=names)
             previous = None if self._latest is None else self._latest[1]
-            self._latest = (self._clock(), result)
+            self._latest = (self._clock.monotonic(), result)
             if failing and (previous is None or previous.failing.keys() != failing.keys()):
                 log.warning("readiness_failing", failing=sorted(failing))
             elif not failing and previous is not None and not previous.ready:

@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry
 
 from service.cloudwatch_metrics import NAMESPACE, EmfReporter, emf_document
 from service.consumers.stream.metrics import StreamMetrics
+from tests.support.clock import FakeClock
 
 
 def _registry_with_two_shards() -> CollectorRegistry:
@@ -68,7 +69,7 @@ async def test_reporter_writes_one_json_line_per_interval_and_a_last_one_on_stop
         name_prefix="wa-bridge",
         interval_s=0.01,
         stream=out,
-        wall_clock=lambda: 1700000000.0,
+        clock=FakeClock(wall_start=1700000000.0),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(reporter.run(stop))

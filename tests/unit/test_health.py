@@ -4,6 +4,7 @@ import asyncio
 import time
 
 from service.health import Readiness
+from tests.support.clock import FakeClock
 
 
 async def _fine() -> None:
@@ -41,12 +42,12 @@ async def test_a_frozen_dependency_is_reported_within_the_timeout_and_answers_st
 
 
 async def test_a_stalled_prober_is_not_ready():
-    now = [0.0]
-    readiness = Readiness(timeout_s=1, interval_s=1, stale_after_s=5, clock=lambda: now[0])
+    clock = FakeClock()
+    readiness = Readiness(timeout_s=1, interval_s=1, stale_after_s=5, clock=clock)
     readiness.add("sns", _fine)
     await readiness.probe()
     assert readiness.current().ready is True
-    now[0] = 6.0
+    clock.tick(6.0)
     result = readiness.current()
     assert result.ready is False
     assert "probe" in result.failing

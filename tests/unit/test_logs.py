@@ -7,7 +7,8 @@ import logging
 import pytest
 import structlog
 
-from service.logs import REDACTED, Redactor, configure_logging
+from service.logs import configure_logging
+from service.redaction import REDACTED, Redactor
 
 PHONE = "5215512345678"
 BSUID = "MX.1234567890ABCDEF"

@@ -16,35 +16,26 @@ send WhatsApp later rejects for rate reasons can be repeated.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
-
-from service.errors import (
-    ConfigurationError,
-    DependencyUnavailableError,
-    ThrottledError,
-)
+from service import dynamo
+from service.aws_errors import translated
+from service.clock import SYSTEM_CLOCK, Clock
+from service.errors import ConditionFailedError
 from service.resources import TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
-    from types_aiobotocore_dynamodb.type_defs import AttributeValueTypeDef
 
 PREFIX: Final = "out#"
 _WAMID_PREFIX: Final = PREFIX + "wamid#"
 _INPROGRESS: Final = "INPROGRESS"
 _COMPLETE: Final = "COMPLETE"
-_THROTTLING: Final = frozenset(
-    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
-)
+_SERVICE: Final = "dynamodb"
 
 
 class ClaimState(StrEnum):
@@ -78,7 +69,7 @@ class SendClaims:
         table: str,
         in_progress_s: float = 60.0,
         retention_s: int = 3 * 24 * 3600,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table
@@ -87,17 +78,19 @@ class SendClaims:
         self._clock = clock
 
     async def claim(self, key: str) -> Claim:
-        now = self._clock()
+        now = self._clock.time()
         try:
-            with _translated("PutItem"):
+            with translated(_SERVICE, "PutItem"):
                 await self._dynamodb.put_item(
                     TableName=self._table,
-                    Item={
-                        "id": {"S": PREFIX + key},
-                        "status": {"S": _INPROGRESS},
-                        "in_progress_expiry": {"N": str(int((now + self._in_progress_s) * 1000))},
-                        TTL_ATTRIBUTE: {"N": str(int(now) + self._retention_s)},
-                    },
+                    Item=dynamo.encode(
+                        {
+                            "id": PREFIX + key,
+                            "status": _INPROGRESS,
+                            "in_progress_expiry": int((now + self._in_progress_s) * 1000),
+                            TTL_ATTRIBUTE: int(now) + self._retention_s,
+                        }
+                    ),
                     ConditionExpression=(
                         "attribute_not_exists(id)"
                         " OR (#status = :inprogress AND in_progress_expiry < :now)"
@@ -108,109 +101,80 @@ class SendClaims:
                         ":now": {"N": str(int(now * 1000))},
                     },
                 )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        except ConditionFailedError:
             return await self._existing(key)
         return Claim(ClaimState.CLAIMED)
 
     async def _existing(self, key: str) -> Claim:
-        with _translated("GetItem"):
+        with translated(_SERVICE, "GetItem"):
             response = await self._dynamodb.get_item(
-                TableName=self._table, Key={"id": {"S": PREFIX + key}}, ConsistentRead=True
+                TableName=self._table, Key=dynamo.encode({"id": PREFIX + key}), ConsistentRead=True
             )
-        item = response.get("Item")
-        if item is None:
+        item = dynamo.decode(response.get("Item") or {})
+        if not item:
             # Released between our put and this read: let the caller try again soon.
             return Claim(ClaimState.IN_PROGRESS)
-        if _s(item, "status") == _COMPLETE:
-            return Claim(ClaimState.SENT, _opt_s(item, "wamid"))
+        if item["status"] == _COMPLETE:
+            return Claim(ClaimState.SENT, item.get("wamid"))
         return Claim(ClaimState.IN_PROGRESS)
 
     async def complete(self, key: str, *, whatsapp_message_id: str | None) -> None:
         """Mark the claim's effect done; `None` when it ended without a WhatsApp message."""
-        item: dict[str, Any] = {
-            "id": {"S": PREFIX + key},
-            "status": {"S": _COMPLETE},
-            TTL_ATTRIBUTE: {"N": str(int(self._clock()) + self._retention_s)},
-        }
-        if whatsapp_message_id is not None:
-            item["wamid"] = {"S": whatsapp_message_id}
-        with _translated("PutItem"):
+        item = dynamo.encode(
+            {
+                "id": PREFIX + key,
+                "status": _COMPLETE,
+                "wamid": whatsapp_message_id,
+                TTL_ATTRIBUTE: int(self._clock.time()) + self._retention_s,
+            }
+        )
+        with translated(_SERVICE, "PutItem"):
             await self._dynamodb.put_item(TableName=self._table, Item=item)
 
     async def release(self, key: str) -> None:
         """Give up a claim whose send certainly did not happen, so a retry may send."""
         try:
-            with _translated("DeleteItem"):
+            with translated(_SERVICE, "DeleteItem"):
                 await self._dynamodb.delete_item(
                     TableName=self._table,
-                    Key={"id": {"S": PREFIX + key}},
+                    Key=dynamo.encode({"id": PREFIX + key}),
                     ConditionExpression="#status = :inprogress",
                     ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={":inprogress": {"S": _INPROGRESS}},
+                    ExpressionAttributeValues=dynamo.encode({":inprogress": _INPROGRESS}),
                 )
-        except ClientError as exc:
-            # Already complete (or gone): nothing of ours to give up.
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        except ConditionFailedError:
+            pass  # already complete (or gone): nothing of ours to give up
 
     async def remember(self, sent: SentMessage) -> None:
-        with _translated("PutItem"):
+        with translated(_SERVICE, "PutItem"):
             await self._dynamodb.put_item(
                 TableName=self._table,
-                Item={
-                    "id": {"S": _WAMID_PREFIX + sent.whatsapp_message_id},
-                    "initial_contact_id": {"S": sent.initial_contact_id},
-                    "connect_item_id": {"S": sent.connect_item_id},
-                    "customer_key": {"S": sent.customer_key},
-                    "message": {"S": json.dumps(sent.message, ensure_ascii=False)},
-                    TTL_ATTRIBUTE: {"N": str(int(self._clock()) + self._retention_s)},
-                },
+                Item=dynamo.encode(
+                    {
+                        "id": _WAMID_PREFIX + sent.whatsapp_message_id,
+                        "initial_contact_id": sent.initial_contact_id,
+                        "connect_item_id": sent.connect_item_id,
+                        "customer_key": sent.customer_key,
+                        "message": json.dumps(sent.message, ensure_ascii=False),
+                        TTL_ATTRIBUTE: int(self._clock.time()) + self._retention_s,
+                    }
+                ),
             )
 
     async def sent(self, whatsapp_message_id: str) -> SentMessage | None:
-        with _translated("GetItem"):
+        with translated(_SERVICE, "GetItem"):
             response = await self._dynamodb.get_item(
                 TableName=self._table,
-                Key={"id": {"S": _WAMID_PREFIX + whatsapp_message_id}},
+                Key=dynamo.encode({"id": _WAMID_PREFIX + whatsapp_message_id}),
                 ConsistentRead=True,
             )
-        item = response.get("Item")
-        if item is None:
+        item = dynamo.decode(response.get("Item") or {})
+        if not item:
             return None
         return SentMessage(
             whatsapp_message_id=whatsapp_message_id,
-            initial_contact_id=_s(item, "initial_contact_id"),
-            connect_item_id=_s(item, "connect_item_id"),
-            customer_key=_s(item, "customer_key"),
-            message=json.loads(_s(item, "message")),
+            initial_contact_id=item["initial_contact_id"],
+            connect_item_id=item["connect_item_id"],
+            customer_key=item["customer_key"],
+            message=json.loads(item["message"]),
         )
-
-
-def _s(item: Mapping[str, AttributeValueTypeDef], name: str) -> str:
-    return item[name]["S"]
-
-
-def _opt_s(item: Mapping[str, AttributeValueTypeDef], name: str) -> str | None:
-    value = item.get(name)
-    return None if value is None else value["S"]
-
-
-@contextlib.contextmanager
-def _translated(operation: str) -> Iterator[None]:
-    """Throttling and outages become retryable errors; a condition failure passes through."""
-    try:
-        yield
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _THROTTLING:
-            raise ThrottledError(f"{operation}: {code}") from exc
-        if code == "ResourceNotFoundException":
-            raise ConfigurationError(f"{operation}: idempotency table not found") from exc
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        if status >= 500:  # noqa: PLR2004  HTTP server error class
-            raise DependencyUnavailableError(f"{operation}: {code}") from exc
-        raise
-    except (HTTPClientError, BotocoreConnectionError) as exc:
-        raise DependencyUnavailableError(f"{operation}: {type(exc).__name__}") from exc

@@ -8,34 +8,23 @@ call is absorbed by Connect instead of repeated.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 import aiohttp
 import structlog
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from yarl import URL
 
+from service.aws_errors import translated
+from service.bridge.events import content_types as ct
 from service.bridge.policy.ratelimit import ACCOUNT_SCOPE, ConnectRateLimits
 from service.call_errors import CallErrors
 from service.errors import (
     AttachmentRejectedError,
-    BridgeError,
-    ConfigurationError,
-    ConflictError,
-    ConnectQuotaError,
-    ContactNotFoundError,
     DependencyUnavailableError,
-    InvalidRequestError,
-    MessageTooLargeError,
-    ParticipantAccessDeniedError,
-    ThrottledError,
 )
 
 if TYPE_CHECKING:
@@ -46,13 +35,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-EVENT_PREFIX: Final = "application/vnd.amazonaws.connect.event."
-TYPING: Final = EVENT_PREFIX + "typing"
-MESSAGE_DELIVERED: Final = EVENT_PREFIX + "message.delivered"
-MESSAGE_READ: Final = EVENT_PREFIX + "message.read"
-INTERACTIVE_RESPONSE: Final = "application/vnd.amazonaws.connect.message.interactive.response"
-SUPPORTED_CONTENT_TYPES: Final = ("text/plain", "text/markdown", INTERACTIVE_RESPONSE)
-
 ATTRIBUTES_MAX_BYTES: Final = 32768
 DISPLAY_NAME_MAX_CHARS: Final = 256
 DEFAULT_DISPLAY_NAME: Final = "Customer"
@@ -61,23 +43,7 @@ CHAT_DURATION_MINUTES: Final = range(60, 10080 + 1)
 _ELLIPSIS: Final = "…"
 _HTTP_SERVER_ERROR: Final = 500
 _HTTP_CLIENT_ERROR: Final = 400
-
-_THROTTLING_CODES: Final = frozenset({"ThrottlingException", "TooManyRequestsException"})
-_UNAVAILABLE_CODES: Final = frozenset(
-    {"InternalServiceException", "InternalServerException", "ServiceUnavailableException"}
-)
-_INVALID_CODES: Final = frozenset(
-    {
-        "InvalidParameterException",
-        "InvalidRequestException",
-        "ValidationException",
-        "IdempotencyException",
-    }
-)
-# How a size rejection reads: "Content is too long", "Member must have length less than or
-# equal to 1024", "... exceeds the maximum size".
-_SIZE_WORDS: Final = re.compile(r"too long|too large|length|size", re.IGNORECASE)
-_TEXT_OPERATIONS: Final = frozenset({"StartChatContact", "SendMessage"})
+_PARTICIPANT: Final = "connectparticipant"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +94,7 @@ class ConnectChat:
         participant_scope: str,
         http: aiohttp.ClientSession,
         upload_timeout_s: float = 60.0,
-        supported_content_types: Sequence[str] = SUPPORTED_CONTENT_TYPES,
+        supported_content_types: Sequence[str] = ct.SUPPORTED_BY_BRIDGE,
         errors: CallErrors | None = None,
     ) -> None:
         if "text/plain" not in supported_content_types:
@@ -176,7 +142,7 @@ class ConnectChat:
         if customer_id is not None:
             request["CustomerId"] = customer_id[:CUSTOMER_ID_MAX_CHARS]
         await self._limits.acquire("StartChatContact", ACCOUNT_SCOPE)
-        with _translated("StartChatContact", self._errors):
+        with translated("connect", "StartChatContact", self._errors):
             response = await self._connect.start_chat_contact(**request)
         log.info("connect_chat_started", contact_id=response["ContactId"])
         return StartedChat(
@@ -187,7 +153,7 @@ class ConnectChat:
 
     async def start_streaming(self, *, instance_id: str, contact_id: str, client_token: str) -> str:
         await self._limits.acquire("StartContactStreaming", ACCOUNT_SCOPE)
-        with _translated("StartContactStreaming", self._errors):
+        with translated("connect", "StartContactStreaming", self._errors):
             response = await self._connect.start_contact_streaming(
                 InstanceId=instance_id,
                 ContactId=contact_id,
@@ -198,7 +164,7 @@ class ConnectChat:
 
     async def create_connection(self, *, participant_token: str) -> Connection:
         await self._limits.acquire("CreateParticipantConnection", self._scope)
-        with _translated("CreateParticipantConnection", self._errors):
+        with translated(_PARTICIPANT, "CreateParticipantConnection", self._errors):
             response = await self._participant.create_participant_connection(
                 ParticipantToken=participant_token,
                 Type=["CONNECTION_CREDENTIALS"],
@@ -220,7 +186,7 @@ class ConnectChat:
         content_type: str = "text/plain",
     ) -> SentItem:
         await self._limits.acquire("SendMessage", self._scope)
-        with _translated("SendMessage", self._errors):
+        with translated(_PARTICIPANT, "SendMessage", self._errors):
             response = await self._participant.send_message(
                 ConnectionToken=connection_token,
                 ContentType=content_type,
@@ -238,7 +204,7 @@ class ConnectChat:
         content: str | None = None,
     ) -> SentItem:
         await self._limits.acquire("SendEvent", self._scope)
-        with _translated("SendEvent", self._errors):
+        with translated(_PARTICIPANT, "SendEvent", self._errors):
             if content is None:
                 response = await self._participant.send_event(
                     ConnectionToken=connection_token,
@@ -260,7 +226,7 @@ class ConnectChat:
         """Tell the agent a Connect item reached (or was read by) the customer."""
         return await self.send_event(
             connection_token=connection_token,
-            content_type=MESSAGE_READ if read else MESSAGE_DELIVERED,
+            content_type=ct.MESSAGE_READ if read else ct.MESSAGE_DELIVERED,
             content=json.dumps({"messageId": message_id}),
             client_token=client_token,
         )
@@ -280,7 +246,7 @@ class ConnectChat:
         a retry after a crash resumes the same attachment instead of adding another.
         """
         await self._limits.acquire("StartAttachmentUpload", self._scope)
-        with _translated("StartAttachmentUpload", self._errors):
+        with translated(_PARTICIPANT, "StartAttachmentUpload", self._errors):
             started = await self._participant.start_attachment_upload(
                 ConnectionToken=connection_token,
                 ContentType=content_type,
@@ -295,7 +261,7 @@ class ConnectChat:
             raise DependencyUnavailableError("StartAttachmentUpload returned no upload URL")
         await self._upload(url, data, metadata.get("HeadersToInclude", {}))
         await self._limits.acquire("CompleteAttachmentUpload", self._scope)
-        with _translated("CompleteAttachmentUpload", self._errors):
+        with translated(_PARTICIPANT, "CompleteAttachmentUpload", self._errors):
             await self._participant.complete_attachment_upload(
                 ConnectionToken=connection_token,
                 AttachmentIds=[attachment_id],
@@ -327,7 +293,7 @@ class ConnectChat:
     ) -> AttachmentDownload:
         """A short-lived URL of a chat attachment (`url_expiry_s` within 5..300)."""
         await self._limits.acquire("GetAttachment", self._scope)
-        with _translated("GetAttachment", self._errors):
+        with translated(_PARTICIPANT, "GetAttachment", self._errors):
             response = await self._participant.get_attachment(
                 ConnectionToken=connection_token,
                 AttachmentId=attachment_id,
@@ -340,7 +306,7 @@ class ConnectChat:
 
     async def disconnect(self, *, connection_token: str, client_token: str) -> None:
         await self._limits.acquire("DisconnectParticipant", self._scope)
-        with _translated("DisconnectParticipant", self._errors):
+        with translated(_PARTICIPANT, "DisconnectParticipant", self._errors):
             await self._participant.disconnect_participant(
                 ConnectionToken=connection_token, ClientToken=client_token
             )
@@ -350,7 +316,7 @@ class ConnectChat:
     ) -> TranscriptPage:
         """One page, oldest first."""
         await self._limits.acquire("GetTranscript", self._scope)
-        with _translated("GetTranscript", self._errors):
+        with translated(_PARTICIPANT, "GetTranscript", self._errors):
             if next_token is None:
                 response = await self._participant.get_transcript(
                     ConnectionToken=connection_token,
@@ -426,91 +392,3 @@ def _sent_item(item_id: str | None, absolute_time: str | None) -> SentItem:
     if not item_id:
         raise DependencyUnavailableError("Connect returned no item id")
     return SentItem(id=item_id, absolute_time=_parse_time(absolute_time) if absolute_time else None)
-
-
-# Operations of the `connect` API; every other call here is the Participant Service.
-_CONNECT_OPERATIONS: Final = frozenset({"StartChatContact", "StartContactStreaming"})
-
-
-@contextlib.contextmanager
-def _translated(operation: str, errors: CallErrors | None = None) -> Iterator[None]:
-    try:
-        yield
-    except ClientError as exc:
-        if errors is not None:
-            service = "connect" if operation in _CONNECT_OPERATIONS else "connectparticipant"
-            errors.record(service, operation, exc.response.get("Error", {}).get("Code", ""))
-        error = translate_client_error(exc, operation=operation)
-        if error is None:
-            raise
-        log.info(
-            "connect_call_failed",
-            operation=operation,
-            code=exc.response.get("Error", {}).get("Code"),
-            error=type(error).__name__,
-        )
-        raise error from exc
-    except (HTTPClientError, BotocoreConnectionError) as exc:
-        if errors is not None:
-            errors.record("connect", operation, type(exc).__name__)
-        raise DependencyUnavailableError(f"{operation}: {type(exc).__name__}") from exc
-
-
-def translate_client_error(exc: ClientError, *, operation: str) -> BridgeError | None:
-    """Our error for a Connect / Participant `ClientError`; None for codes we do not know."""
-    code = exc.response.get("Error", {}).get("Code", "")
-    message = f"{operation}: {exc.response.get('Error', {}).get('Message', code)}"
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-    participant_call = operation not in _CONNECT_OPERATIONS
-    error: BridgeError | None = None
-    if code in _THROTTLING_CODES:
-        error = ThrottledError(message, retry_after_s=_retry_after(exc))
-    elif code == "LimitExceededException":
-        # StartChatContact uses it for the concurrent-chats quota and for its TPS quota.
-        error = (
-            ConnectQuotaError(message)
-            if operation == "StartChatContact"
-            else ThrottledError(message, retry_after_s=_retry_after(exc))
-        )
-    elif code == "AccessDeniedException":
-        error = (
-            ParticipantAccessDeniedError(message)
-            if participant_call
-            else ConfigurationError(message)
-        )
-    elif code == "ResourceNotFoundException":
-        # The instance and flow ids are configuration; a contact id comes from a live chat.
-        error = (
-            ConfigurationError(message)
-            if operation == "StartChatContact"
-            else ContactNotFoundError(message)
-        )
-    elif code in _INVALID_CODES:
-        error = _invalid(operation, code, message)
-    elif code == "ServiceQuotaExceededException":
-        error = AttachmentRejectedError(message)
-    elif code == "ConflictException":
-        error = ConflictError(message)
-    elif code in _UNAVAILABLE_CODES or status >= _HTTP_SERVER_ERROR:
-        error = DependencyUnavailableError(message)
-    return error
-
-
-def _invalid(operation: str, code: str, message: str) -> BridgeError:
-    if operation in _TEXT_OPERATIONS and _SIZE_WORDS.search(message):
-        return MessageTooLargeError(message)
-    if operation == "StartAttachmentUpload" and code == "ValidationException":
-        # Its only inputs are the file's name, type and size: the file is what is refused.
-        return AttachmentRejectedError(message)
-    return InvalidRequestError(message)
-
-
-def _retry_after(exc: ClientError) -> float | None:
-    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

@@ -16,8 +16,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from service.aws_errors import translated
+from service.errors import BridgeError
 
 if TYPE_CHECKING:
     from types_aiobotocore_ssm import SSMClient
@@ -103,11 +105,12 @@ class ConnectConfigStore:
     async def refresh(self) -> ConnectConfig:
         """Load the parameter now; keep the previous value if the new one is unusable."""
         try:
-            response = await self._ssm.get_parameter(Name=self._parameter)
+            with translated("ssm", "GetParameter"):
+                response = await self._ssm.get_parameter(Name=self._parameter)
             value = response["Parameter"]["Value"]
             version = response["Parameter"].get("Version")
             config = parse_connect_config(value)
-        except (ClientError, BotoCoreError, InvalidConnectConfigError) as exc:
+        except (BridgeError, InvalidConnectConfigError) as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"[:300]
             log.warning(
                 "connect_config_rejected",

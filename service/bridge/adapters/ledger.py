@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from botocore.exceptions import ClientError
 
+from service import dynamo
+from service.aws_errors import translated
+from service.clock import SYSTEM_CLOCK, Clock
 from service.resources import TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -43,8 +44,7 @@ MAX_MESSAGES_PER_DELIVERY = 99
 _BATCH_GET_LIMIT = 100
 
 
-class LedgerConflictError(Exception):
-    """Some message ids were claimed concurrently; re-read and decide again."""
+_SERVICE = "dynamodb"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ class DeliveryLedger:
         dynamodb: DynamoDBClient,
         table: str,
         retention_s: int = RETENTION_S,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table
@@ -97,9 +97,9 @@ class DeliveryLedger:
         claims = await self._get_many([_claim_id(customer_key, m) for m in message_ids])
         by_token: dict[str, list[str]] = {}
         for item in claims:
-            by_token.setdefault(item["delivery"]["S"], []).append(item["message_id"]["S"])
+            by_token.setdefault(item["delivery"], []).append(item["message_id"])
         deliveries = {
-            item["token"]["S"]: _from_item(item)
+            item["token"]: _from_item(item)
             for item in await self._get_many([_delivery_id(t) for t in by_token])
         }
         result: dict[str, Delivery] = {}
@@ -124,49 +124,37 @@ class DeliveryLedger:
             message_ids=tuple(message_ids),
             parts=tuple(parts),
         )
-        now = int(self._clock())
-        expires = {"N": str(now + self._retention_s)}
-        record = {
-            "id": {"S": _delivery_id(delivery.token)},
-            "token": {"S": delivery.token},
-            "customer": {"S": customer_key},
-            "message_ids": {"L": [{"S": m} for m in message_ids]},
-            "parts": {"S": json.dumps(list(parts))},
-            "progress": {"N": "0"},
-            "status": {"S": "INPROGRESS"},
-            "created_at": {"N": str(now)},
+        now = int(self._clock.time())
+        expires = now + self._retention_s
+        record: dict[str, Any] = {
+            "id": _delivery_id(delivery.token),
+            "token": delivery.token,
+            "customer": customer_key,
+            "message_ids": list(message_ids),
+            "parts": json.dumps(list(parts)),
+            "progress": 0,
+            "status": "INPROGRESS",
+            "created_at": now,
             TTL_ATTRIBUTE: expires,
         }
+        claims: list[dict[str, Any]] = [
+            {"id": _claim_id(customer_key, m), "message_id": m, "delivery": delivery.token}
+            for m in message_ids
+        ]
         items: list[Any] = [
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": record,
+                    "Item": dynamo.encode(item | {TTL_ATTRIBUTE: expires}),
                     "ConditionExpression": "attribute_not_exists(id)",
                 }
             }
+            for item in (record, *claims)
         ]
-        items += [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {
-                        "id": {"S": _claim_id(customer_key, m)},
-                        "message_id": {"S": m},
-                        "delivery": {"S": delivery.token},
-                        TTL_ATTRIBUTE: expires,
-                    },
-                    "ConditionExpression": "attribute_not_exists(id)",
-                }
-            }
-            for m in message_ids
-        ]
-        try:
+        # A condition failure means some message ids were claimed at the same moment
+        # (ConditionFailedError: re-read and decide again); throttling is retried as such.
+        with translated(_SERVICE, "TransactWriteItems"):
             await self._dynamodb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                raise LedgerConflictError(delivery.token) from exc
-            raise
         return delivery
 
     async def advance(
@@ -174,53 +162,55 @@ class DeliveryLedger:
     ) -> Delivery:
         """Record that parts before `progress` are with Connect (in `contact_id`)."""
         names = {"#p": "progress"}
-        values: dict[str, Any] = {":p": {"N": str(progress)}}
+        values: dict[str, Any] = {":p": progress}
         update = "SET #p = :p"
         if contact_id is not None:
             update += ", contact_id = :c"
-            values[":c"] = {"S": contact_id}
-        await self._dynamodb.update_item(
-            TableName=self._table,
-            Key={"id": {"S": _delivery_id(delivery.token)}},
-            UpdateExpression=update,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+            values[":c"] = contact_id
+        with translated(_SERVICE, "UpdateItem"):
+            await self._dynamodb.update_item(
+                TableName=self._table,
+                Key=dynamo.encode({"id": _delivery_id(delivery.token)}),
+                UpdateExpression=update,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=dynamo.encode(values),
+            )
         return replace(delivery, progress=progress, contact_id=contact_id or delivery.contact_id)
 
     async def complete(self, delivery: Delivery) -> Delivery:
-        await self._dynamodb.update_item(
-            TableName=self._table,
-            Key={"id": {"S": _delivery_id(delivery.token)}},
-            UpdateExpression="SET #s = :done, #p = :n",
-            ExpressionAttributeNames={"#s": "status", "#p": "progress"},
-            ExpressionAttributeValues={
-                ":done": {"S": "COMPLETE"},
-                ":n": {"N": str(len(delivery.parts))},
-            },
-        )
+        with translated(_SERVICE, "UpdateItem"):
+            await self._dynamodb.update_item(
+                TableName=self._table,
+                Key=dynamo.encode({"id": _delivery_id(delivery.token)}),
+                UpdateExpression="SET #s = :done, #p = :n",
+                ExpressionAttributeNames={"#s": "status", "#p": "progress"},
+                ExpressionAttributeValues=dynamo.encode(
+                    {":done": "COMPLETE", ":n": len(delivery.parts)}
+                ),
+            )
         return replace(delivery, complete=True, progress=len(delivery.parts))
 
     async def _get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            keys: list[Any] = [{"id": {"S": i}} for i in unique[start : start + _BATCH_GET_LIMIT]]
+            keys = [dynamo.encode({"id": i}) for i in unique[start : start + _BATCH_GET_LIMIT]]
             request: Any = {self._table: {"Keys": keys, "ConsistentRead": True}}
             while request:
-                response = await self._dynamodb.batch_get_item(RequestItems=request)
-                found.extend(response.get("Responses", {}).get(self._table, []))
+                with translated(_SERVICE, "BatchGetItem"):
+                    response = await self._dynamodb.batch_get_item(RequestItems=request)
+                found.extend(map(dynamo.decode, response.get("Responses", {}).get(self._table, [])))
                 request = response.get("UnprocessedKeys") or None
         return found
 
 
 def _from_item(item: dict[str, Any]) -> Delivery:
     return Delivery(
-        token=item["token"]["S"],
-        customer_key=item["customer"]["S"],
-        message_ids=tuple(v["S"] for v in item["message_ids"]["L"]),
-        parts=tuple(json.loads(item["parts"]["S"])),
-        progress=int(item["progress"]["N"]),
-        complete=item["status"]["S"] == "COMPLETE",
-        contact_id=item.get("contact_id", {}).get("S"),
+        token=item["token"],
+        customer_key=item["customer"],
+        message_ids=tuple(item["message_ids"]),
+        parts=tuple(json.loads(item["parts"])),
+        progress=item["progress"],
+        complete=item["status"] == "COMPLETE",
+        contact_id=item.get("contact_id"),
     )

@@ -11,21 +11,15 @@ Meta fetches links when it pleases.
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 import structlog
-from botocore.exceptions import BotoCoreError, ClientError
 
-from service.bridge.adapters.whatsapp import meta_code
-from service.errors import (
-    DependencyUnavailableError,
-    ThrottledError,
-)
+from service.aws_errors import translated
+from service.errors import DependencyUnavailableError, WhatsAppSendError
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -38,7 +32,6 @@ log = structlog.get_logger(__name__)
 
 MIB: Final = 1024 * 1024
 _HTTP_OK: Final = 200
-_MEDIA_UPLOAD_ERROR: Final = 131053
 _UNSAFE_NAME: Final = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -134,12 +127,12 @@ class MediaForwarder:
             raise MediaNotSendableError(_too_large(name, len(data), kind))
         key = f"{self._prefix}{attachment.attachment_id}/{_UNSAFE_NAME.sub('_', name)}"
         content_type = attachment.content_type or "application/octet-stream"
-        with _translated("PutObject"):
+        with translated("s3", "PutObject"):
             await self._s3.put_object(
                 Bucket=self._bucket, Key=key, Body=data, ContentType=content_type
             )
         if kind.by_link:
-            with _translated("GeneratePresignedUrl"):
+            with translated("s3", "GeneratePresignedUrl"):
                 link = await self._s3.generate_presigned_url(
                     "get_object",
                     Params={"Bucket": self._bucket, "Key": key},
@@ -172,25 +165,14 @@ class MediaForwarder:
 
     async def _upload(self, origination_id: str, key: str) -> str:
         try:
-            response = await self._social.post_whatsapp_message_media(
-                originationPhoneNumberId=origination_id,
-                sourceS3File={"bucketName": self._bucket, "key": key},
-            )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            text = str(exc.response.get("Error", {}).get("Message", ""))
-            if code == "ThrottledRequestException":
-                raise ThrottledError("PostWhatsAppMessageMedia throttled") from exc
-            if meta_code(text) == _MEDIA_UPLOAD_ERROR or code in {
-                "ValidationException",
-                "InvalidParametersException",
-            }:
-                raise MediaNotSendableError("WhatsApp refused the file.") from exc
-            raise DependencyUnavailableError(f"PostWhatsAppMessageMedia {code}") from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailableError(
-                f"PostWhatsAppMessageMedia: {type(exc).__name__}"
-            ) from exc
+            with translated("socialmessaging", "PostWhatsAppMessageMedia"):
+                response = await self._social.post_whatsapp_message_media(
+                    originationPhoneNumberId=origination_id,
+                    sourceS3File={"bucketName": self._bucket, "key": key},
+                )
+        except WhatsAppSendError as exc:
+            # 131053 (media upload error) or a validation error: the file itself.
+            raise MediaNotSendableError("WhatsApp refused the file.") from exc
         return response["mediaId"]
 
 
@@ -199,11 +181,3 @@ def _too_large(name: str, size: int, kind: MediaKind) -> str:
         f"{name} is {_megabytes(size)}; WhatsApp takes at most"
         f" {_megabytes(kind.limit_bytes)} for a file sent as {kind.whatsapp_type}."
     )
-
-
-@contextlib.contextmanager
-def _translated(operation: str) -> Iterator[None]:
-    try:
-        yield
-    except (ClientError, BotoCoreError) as exc:
-        raise DependencyUnavailableError(f"{operation}: {type(exc).__name__}") from exc

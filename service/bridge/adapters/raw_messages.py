@@ -13,18 +13,21 @@ written here: a status written back would feed the table's own stream.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.bridge.events.whatsapp import InboundMessage, from_compact, to_compact
+from service import dynamo
+from service.aws_errors import ErrorKind, classify, translated
+from service.backoff import Backoff
+from service.bridge.events.codec import from_compact, to_compact
+from service.bridge.events.whatsapp import InboundMessage
+from service.clock import SYSTEM_CLOCK, Clock
 from service.resources import RAW_MESSAGE_TTL_S, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 _BATCH_LIMIT = 25
+_BACKOFF = Backoff(base_s=0.05, max_s=2.0)
 
 
 # DynamoDB's own limits (reference limits.md §3): a write naming an item beyond them is
@@ -65,14 +69,16 @@ def raw_item(message: InboundMessage, *, received_at_ms: int) -> dict[str, Any]:
     # ensure_ascii=False: escaping every non-ASCII character as \uXXXX would make a
     # customer's Chinese or Arabic text six times its size against the 400 KB item limit.
     compact = json.dumps(to_compact(message), separators=(",", ":"), ensure_ascii=False)
-    return {
-        "customer": {"S": message.customer_key},
-        "message_id": {"S": message.message_id},
-        "message": {"S": compact},
-        "wa_timestamp": {"N": str(message.timestamp)},
-        "received_at_ms": {"N": str(received_at_ms)},
-        TTL_ATTRIBUTE: {"N": str(received_at_ms // 1000 + RAW_MESSAGE_TTL_S)},
-    }
+    return dynamo.encode(
+        {
+            "customer": message.customer_key,
+            "message_id": message.message_id,
+            "message": compact,
+            "wa_timestamp": message.timestamp,
+            "received_at_ms": received_at_ms,
+            TTL_ATTRIBUTE: received_at_ms // 1000 + RAW_MESSAGE_TTL_S,
+        }
+    )
 
 
 def item_problem(item: Mapping[str, Any]) -> str | None:
@@ -92,13 +98,14 @@ def item_problem(item: Mapping[str, Any]) -> str | None:
 def decode_image(image: Mapping[str, Any]) -> InboundMessage:
     """A stream record's NewImage back into the typed message; ValueError if unusable."""
     try:
-        return from_compact(json.loads(image["message"]["S"]))
-    except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
+        return from_compact(json.loads(dynamo.decode(image)["message"]))
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"raw item without a usable message: {type(exc).__name__}") from exc
 
 
 def _key(item: Mapping[str, Any]) -> Key:
-    return (item["customer"]["S"], item["message_id"]["S"])
+    values = dynamo.decode(item)
+    return (values["customer"], values["message_id"])
 
 
 class RawMessageWriter:
@@ -108,16 +115,18 @@ class RawMessageWriter:
         dynamodb: DynamoDBClient,
         table: str,
         max_attempts: int = 6,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table
         self._max_attempts = max_attempts
         self._clock = clock
+        self._rng = rng or random.Random()
 
     async def write(self, messages: Sequence[InboundMessage]) -> WriteReport:
         """Write every message durably; the report names those that were not written."""
-        now_ms = int(self._clock() * 1000)
+        now_ms = int(self._clock.time() * 1000)
         report = WriteReport()
         # One request per key: BatchWriteItem refuses duplicates within a call.
         unique = {(m.customer_key, m.message_id): m for m in messages}
@@ -136,26 +145,22 @@ class RawMessageWriter:
     async def _write_chunk(self, items: list[dict[str, Any]], report: WriteReport) -> None:
         try:
             left = await self._batch_write(items)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "ValidationException" and len(items) > 1:
+        except (ClientError, BotoCoreError) as exc:
+            failure = classify(exc, service="dynamodb", operation="BatchWriteItem")
+            if failure.kind is ErrorKind.INVALID and len(items) > 1:
                 # One item DynamoDB refuses fails the whole batch: find it, alone.
                 for item in items:
                     await self._write_chunk([item], report)
                 return
-            why = f"raw write failed: {code or type(exc).__name__}"
-            target = report.rejected if code == "ValidationException" else report.unwritten
+            why = f"raw write failed: {failure.code}"
+            target = report.rejected if failure.kind is ErrorKind.INVALID else report.unwritten
             target.update(dict.fromkeys(map(_key, items), why))
-            return
-        except BotoCoreError as exc:
-            why = f"raw write failed: {type(exc).__name__}"
-            report.unwritten.update(dict.fromkeys(map(_key, items), why))
             return
         report.unwritten.update(dict.fromkeys(map(_key, left), "raw write throttled"))
 
     async def _batch_write(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         pending = items
-        for attempt in range(self._max_attempts):
+        for attempt in range(1, self._max_attempts + 1):
             response = await self._dynamodb.batch_write_item(
                 RequestItems={self._table: [{"PutRequest": {"Item": item}} for item in pending]}
             )
@@ -164,7 +169,7 @@ class RawMessageWriter:
             if not pending:
                 return []
             # Unprocessed items mean throttling: back off before resubmitting them.
-            await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+            await self._clock.sleep(_BACKOFF.delay(attempt, self._rng))
         log.warning("raw_write_unprocessed", items=len(pending))
         return pending
 
@@ -189,21 +194,21 @@ class RawMessageReader:
             request: dict[str, Any] = {
                 "TableName": self._table,
                 "KeyConditionExpression": "customer = :customer",
-                "ExpressionAttributeValues": {":customer": {"S": customer_key}},
+                "ExpressionAttributeValues": dynamo.encode({":customer": customer_key}),
                 "ProjectionExpression": "message, wa_timestamp, received_at_ms",
                 "ConsistentRead": True,
             }
             if start is not None:
                 request["ExclusiveStartKey"] = start
-            response = await self._dynamodb.query(**request)
+            with translated("dynamodb", "Query"):
+                response = await self._dynamodb.query(**request)
             for item in response.get("Items", []):
                 try:
                     message = decode_image(item)
                 except ValueError:
                     continue
-                found.append(
-                    (int(item["wa_timestamp"]["N"]), int(item["received_at_ms"]["N"]), message)
-                )
+                values = dynamo.decode(item)
+                found.append((values["wa_timestamp"], values["received_at_ms"], message))
             start = response.get("LastEvaluatedKey")
             if not start:
                 break

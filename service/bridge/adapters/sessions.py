@@ -14,24 +14,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Final
 
 import structlog
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from service.errors import (
-    BridgeError,
-    ConfigurationError,
-    DependencyUnavailableError,
-    InvalidRequestError,
-    SessionConflictError,
-    ThrottledError,
-)
+from service import dynamo
+from service.aws_errors import translated
+from service.clock import SYSTEM_CLOCK, Clock
+from service.errors import ConditionFailedError
+from service.redaction import REDACTED, mask, mask_customer, mask_name
 from service.resources import TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -40,7 +33,6 @@ if TYPE_CHECKING:
         AttributeValueTypeDef,
         ScanInputTypeDef,
         TransactWriteItemTypeDef,
-        UniversalAttributeValueTypeDef,
     )
 
 log = structlog.get_logger(__name__)
@@ -50,24 +42,7 @@ CONTACT_PREFIX: Final = "contact#"
 DEFAULT_CHAT_DURATION_MINUTES: Final = 25 * 60
 # The item outlives the chat a little so a late `chat.ended` still finds its session.
 EXPIRY_MARGIN_S: Final = 3600
-REDACTED: Final = "[redacted]"
-_MASK: Final = "•"
-_VISIBLE_DIGITS: Final = 4
-_HTTP_SERVER_ERROR: Final = 500
-_ERRORS_BY_CODE: Final[Mapping[str, type[BridgeError]]] = {
-    "ConditionalCheckFailedException": SessionConflictError,
-    "ProvisionedThroughputExceededException": ThrottledError,
-    "ThrottlingException": ThrottledError,
-    "RequestLimitExceeded": ThrottledError,
-    "ResourceNotFoundException": ConfigurationError,
-    "ValidationException": InvalidRequestError,
-}
-_ERRORS_BY_REASON: Final[Mapping[str, type[BridgeError]]] = {
-    "ConditionalCheckFailed": SessionConflictError,
-    "TransactionConflict": SessionConflictError,
-    "ThrottlingError": ThrottledError,
-    "ProvisionedThroughputExceeded": ThrottledError,
-}
+_SERVICE: Final = "dynamodb"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,16 +71,15 @@ class Session:
 
     def redacted(self) -> dict[str, str | int | None]:
         """A view for the admin API: no tokens, customer identities masked."""
-        business, _, customer = self.customer_key.partition("#")
         return {
-            "customer_key": f"{business}#{mask(customer)}" if customer else mask(business),
+            "customer_key": mask_customer(self.customer_key),
             "contact_id": self.contact_id,
             "initial_contact_id": self.initial_contact_id,
             "participant_id": self.participant_id,
             "participant_token": REDACTED,
             "connection_token": None if self.connection_token is None else REDACTED,
             "connection_expires_at": self.connection_expires_at,
-            "display_name": self.display_name[:1] + _MASK * 3 if self.display_name else "",
+            "display_name": mask_name(self.display_name),
             "wa_id": None if self.wa_id is None else mask(self.wa_id),
             "bsuid": None if self.bsuid is None else mask(self.bsuid),
             "business_phone_number_id": self.business_phone_number_id,
@@ -125,13 +99,6 @@ class SessionPage:
     cursor: str | None
 
 
-def mask(value: str) -> str:
-    """All but the last 4 characters hidden; short values entirely."""
-    if len(value) <= _VISIBLE_DIGITS:
-        return _MASK * len(value)
-    return _MASK * (len(value) - _VISIBLE_DIGITS) + value[-_VISIBLE_DIGITS:]
-
-
 def session_expiry(
     started_at: float,
     chat_duration_minutes: int | None = None,
@@ -149,7 +116,7 @@ class SessionStore:
         *,
         dynamodb: DynamoDBClient,
         table: str,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table
@@ -161,7 +128,7 @@ class SessionStore:
 
     async def _read(self, pk: str) -> Mapping[str, AttributeValueTypeDef] | None:
         # Always strongly consistent: the outbound path must see a session just written.
-        with _translated("GetItem"):
+        with translated(_SERVICE, "GetItem"):
             response = await self._dynamodb.get_item(
                 TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True
             )
@@ -173,9 +140,9 @@ class SessionStore:
         With `replacing` (the session as last read), the write succeeds only if the stored
         session is still that one, and its contact mapping is removed in the same
         transaction; without, only if the customer has no session. Otherwise
-        `SessionConflictError`: someone else changed it; re-read and decide again.
+        `ConditionFailedError`: someone else changed it; re-read and decide again.
         """
-        now = int(self._clock())
+        now = int(self._clock.time())
         stored = replace(
             session,
             version=1 if replacing is None else replacing.version + 1,
@@ -200,7 +167,7 @@ class SessionStore:
         ]
         if replacing is not None and replacing.initial_contact_id != stored.initial_contact_id:
             items.append({"Delete": {"TableName": self._table, "Key": _contact_key(replacing)}})
-        with _translated("TransactWriteItems"):
+        with translated(_SERVICE, "TransactWriteItems"):
             await self._dynamodb.transact_write_items(TransactItems=items)
         log.info(
             "session_stored",
@@ -218,7 +185,7 @@ class SessionStore:
         connection_expires_at: int,
         expected_version: int,
     ) -> Session:
-        with _translated("UpdateItem"):
+        with translated(_SERVICE, "UpdateItem"):
             response = await self._dynamodb.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": SESSION_PREFIX + customer_key}},
@@ -230,7 +197,7 @@ class SessionStore:
                 ExpressionAttributeValues={
                     ":token": {"S": connection_token},
                     ":expiry": {"N": str(connection_expires_at)},
-                    ":now": {"N": str(int(self._clock()))},
+                    ":now": {"N": str(int(self._clock.time()))},
                     ":one": {"N": "1"},
                     ":expected": {"N": str(expected_version)},
                 },
@@ -245,7 +212,7 @@ class SessionStore:
         them conflict.
         """
         try:
-            with _translated("UpdateItem"):
+            with translated(_SERVICE, "UpdateItem"):
                 await self._dynamodb.update_item(
                     TableName=self._table,
                     Key={"pk": {"S": SESSION_PREFIX + customer_key}},
@@ -256,10 +223,10 @@ class SessionStore:
                     ),
                     ExpressionAttributeValues={
                         ":at": {"N": str(last_customer_message_at)},
-                        ":now": {"N": str(int(self._clock()))},
+                        ":now": {"N": str(int(self._clock.time()))},
                     },
                 )
-        except SessionConflictError:
+        except ConditionFailedError:
             return False
         return True
 
@@ -267,7 +234,7 @@ class SessionStore:
         item = await self._read(CONTACT_PREFIX + initial_contact_id)
         if item is None:
             return None
-        session = await self.get(_s(item, "customer_key"))
+        session = await self.get(str(dynamo.decode(item)["customer_key"]))
         # The customer may already be in a newer chat; this contact's session is gone.
         if session is None or session.initial_contact_id != initial_contact_id:
             return None
@@ -285,11 +252,9 @@ class SessionStore:
             if current is None:
                 return False
             initial_contact_id = current.initial_contact_id
-        contact_key: Mapping[str, UniversalAttributeValueTypeDef] = {
-            "pk": {"S": CONTACT_PREFIX + initial_contact_id}
-        }
+        contact_key = dynamo.encode({"pk": CONTACT_PREFIX + initial_contact_id})
         try:
-            with _translated("TransactWriteItems"):
+            with translated(_SERVICE, "TransactWriteItems"):
                 await self._dynamodb.transact_write_items(
                     TransactItems=[
                         {
@@ -305,8 +270,8 @@ class SessionStore:
                         {"Delete": {"TableName": self._table, "Key": contact_key}},
                     ]
                 )
-        except SessionConflictError:
-            with _translated("DeleteItem"):
+        except ConditionFailedError:
+            with translated(_SERVICE, "DeleteItem"):
                 await self._dynamodb.delete_item(TableName=self._table, Key=contact_key)
             return False
         log.info("session_deleted", initial_contact_id=initial_contact_id)
@@ -332,101 +297,40 @@ class SessionStore:
             }
             if start is not None:
                 request["ExclusiveStartKey"] = {"pk": {"S": start}}
-            with _translated("Scan"):
+            with translated(_SERVICE, "Scan"):
                 response = await self._dynamodb.scan(**request)
             sessions += [_session_from_item(item) for item in response.get("Items", [])]
             last = response.get("LastEvaluatedKey")
-            start = None if last is None else _s(last, "pk")
+            start = None if last is None else str(dynamo.decode(last)["pk"])
             if start is None or len(sessions) >= limit:
                 break
         return SessionPage(sessions, None if start is None else _encode_cursor(start))
 
 
-def _session_item(session: Session) -> dict[str, UniversalAttributeValueTypeDef]:
-    item: dict[str, UniversalAttributeValueTypeDef] = {
-        "pk": {"S": SESSION_PREFIX + session.customer_key},
-        "customer_key": {"S": session.customer_key},
-        "contact_id": {"S": session.contact_id},
-        "initial_contact_id": {"S": session.initial_contact_id},
-        "participant_id": {"S": session.participant_id},
-        "participant_token": {"S": session.participant_token},
-        "display_name": {"S": session.display_name},
-        "business_phone_number_id": {"S": session.business_phone_number_id},
-        "origination_id": {"S": session.origination_id},
-        "last_customer_message_at": {"N": str(session.last_customer_message_at)},
-        "created_at": {"N": str(session.created_at)},
-        "updated_at": {"N": str(session.updated_at)},
-        "version": {"N": str(session.version)},
-        TTL_ATTRIBUTE: {"N": str(session.expires_at)},
-    }
-    optional_strings = {
-        "wa_id": session.wa_id,
-        "bsuid": session.bsuid,
-        "connection_token": session.connection_token,
-        "streaming_id": session.streaming_id,
-    }
-    for name, value in optional_strings.items():
-        if value is not None:
-            item[name] = {"S": value}
-    if session.connection_expires_at is not None:
-        item["connection_expires_at"] = {"N": str(session.connection_expires_at)}
-    if session.chat_ends_at is not None:
-        item["chat_ends_at"] = {"N": str(session.chat_ends_at)}
-    return item
+# Attribute names of a session item: its fields, but the TTL under the table's TTL name.
+_RENAMED: Final = {"expires_at": TTL_ATTRIBUTE}
 
 
-def _contact_key(session: Session) -> dict[str, UniversalAttributeValueTypeDef]:
-    return {"pk": {"S": CONTACT_PREFIX + session.initial_contact_id}}
+def _session_item(session: Session) -> dict[str, Any]:
+    values = {_RENAMED.get(f.name, f.name): getattr(session, f.name) for f in fields(session)}
+    return dynamo.encode({"pk": SESSION_PREFIX + session.customer_key, **values})
 
 
-def _contact_item(session: Session) -> dict[str, UniversalAttributeValueTypeDef]:
+def _contact_key(session: Session) -> dict[str, Any]:
+    return dynamo.encode({"pk": CONTACT_PREFIX + session.initial_contact_id})
+
+
+def _contact_item(session: Session) -> dict[str, Any]:
     return {
         **_contact_key(session),
-        "customer_key": {"S": session.customer_key},
-        TTL_ATTRIBUTE: {"N": str(session.expires_at)},
+        **dynamo.encode({"customer_key": session.customer_key, TTL_ATTRIBUTE: session.expires_at}),
     }
 
 
-def _s(item: Mapping[str, AttributeValueTypeDef], name: str) -> str:
-    return item[name]["S"]
-
-
-def _opt_s(item: Mapping[str, AttributeValueTypeDef], name: str) -> str | None:
-    value = item.get(name)
-    return None if value is None else value["S"]
-
-
-def _n(item: Mapping[str, AttributeValueTypeDef], name: str) -> int:
-    return int(item[name]["N"])
-
-
-def _opt_n(item: Mapping[str, AttributeValueTypeDef], name: str) -> int | None:
-    value = item.get(name)
-    return None if value is None else int(value["N"])
-
-
-def _session_from_item(item: Mapping[str, AttributeValueTypeDef]) -> Session:
-    return Session(
-        customer_key=_s(item, "customer_key"),
-        contact_id=_s(item, "contact_id"),
-        initial_contact_id=_s(item, "initial_contact_id"),
-        participant_id=_s(item, "participant_id"),
-        participant_token=_s(item, "participant_token"),
-        display_name=_s(item, "display_name"),
-        business_phone_number_id=_s(item, "business_phone_number_id"),
-        origination_id=_s(item, "origination_id"),
-        last_customer_message_at=_n(item, "last_customer_message_at"),
-        expires_at=_n(item, TTL_ATTRIBUTE),
-        wa_id=_opt_s(item, "wa_id"),
-        bsuid=_opt_s(item, "bsuid"),
-        connection_token=_opt_s(item, "connection_token"),
-        connection_expires_at=_opt_n(item, "connection_expires_at"),
-        streaming_id=_opt_s(item, "streaming_id"),
-        chat_ends_at=_opt_n(item, "chat_ends_at"),
-        created_at=_n(item, "created_at"),
-        updated_at=_n(item, "updated_at"),
-        version=_n(item, "version"),
-    )
+def _session_from_item(item: Mapping[str, Any]) -> Session:
+    values = dynamo.decode(item)
+    stored = {f.name: _RENAMED.get(f.name, f.name) for f in fields(Session)}
+    return Session(**{name: values[attr] for name, attr in stored.items() if attr in values})
 
 
 def _encode_cursor(pk: str) -> str:
@@ -441,33 +345,3 @@ def _decode_cursor(cursor: str) -> str:
     if not pk.startswith((SESSION_PREFIX, CONTACT_PREFIX)):
         raise ValueError("not a session cursor")
     return pk
-
-
-@contextlib.contextmanager
-def _translated(operation: str) -> Iterator[None]:
-    try:
-        yield
-    except ClientError as exc:
-        error = _translate(exc, operation)
-        if error is None:
-            raise
-        raise error from exc
-    except (HTTPClientError, BotocoreConnectionError) as exc:
-        raise DependencyUnavailableError(f"{operation}: {type(exc).__name__}") from exc
-
-
-def _translate(exc: ClientError, operation: str) -> BridgeError | None:
-    code = exc.response.get("Error", {}).get("Code", "")
-    message = f"{operation}: {exc.response.get('Error', {}).get('Message', code)}"
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-    error_class: type[BridgeError] | None
-    if code == "TransactionCanceledException":
-        # The transaction's code says nothing; each item's reason ("None" if it was fine)
-        # says why it failed.
-        reasons = [reason.get("Code", "") for reason in exc.response.get("CancellationReasons", [])]
-        error_class = next((_ERRORS_BY_REASON[r] for r in reasons if r in _ERRORS_BY_REASON), None)
-    else:
-        error_class = _ERRORS_BY_CODE.get(code)
-        if error_class is None and status >= _HTTP_SERVER_ERROR:
-            error_class = DependencyUnavailableError
-    return None if error_class is None else error_class(message)

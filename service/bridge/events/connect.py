@@ -14,15 +14,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-_PREFIX: Final = "application/vnd.amazonaws.connect."
-CONTENT_INTERACTIVE: Final = _PREFIX + "message.interactive"
-CONTENT_INTERACTIVE_RESPONSE: Final = _PREFIX + "message.interactive.response"
-CONTENT_TYPING: Final = _PREFIX + "event.typing"
-CONTENT_DELIVERED: Final = _PREFIX + "event.message.delivered"
-CONTENT_READ: Final = _PREFIX + "event.message.read"
-CONTENT_CHAT_ENDED: Final = _PREFIX + "event.chat.ended"
-CONTENT_TRANSFER_SUCCEEDED: Final = _PREFIX + "event.transfer.succeeded"
-CONTENT_PARTICIPANT_PREFIX: Final = _PREFIX + "event.participant."
+from service.bridge.events import content_types as ct
 
 
 class MalformedStreamingEventError(ValueError):
@@ -44,11 +36,11 @@ class Visibility(StrEnum):
 
 
 class MessageFormat(StrEnum):
-    PLAIN = "text/plain"
-    MARKDOWN = "text/markdown"
-    JSON = "application/json"
-    INTERACTIVE = CONTENT_INTERACTIVE
-    INTERACTIVE_RESPONSE = CONTENT_INTERACTIVE_RESPONSE
+    PLAIN = ct.PLAIN
+    MARKDOWN = ct.MARKDOWN
+    JSON = ct.JSON
+    INTERACTIVE = ct.INTERACTIVE
+    INTERACTIVE_RESPONSE = ct.INTERACTIVE_RESPONSE
 
 
 class _Model(BaseModel):
@@ -190,13 +182,13 @@ def _receipt_message_id(body: Mapping[str, Any]) -> str | None:
 
 
 _SIMPLE_EVENTS: Final[Mapping[str, type[TypingEvent | ChatEndedEvent | TransferSucceededEvent]]] = {
-    CONTENT_TYPING: TypingEvent,
-    CONTENT_CHAT_ENDED: ChatEndedEvent,
-    CONTENT_TRANSFER_SUCCEEDED: TransferSucceededEvent,
+    ct.TYPING: TypingEvent,
+    ct.CHAT_ENDED: ChatEndedEvent,
+    ct.TRANSFER_SUCCEEDED: TransferSucceededEvent,
 }
 _RECEIPTS: Final[Mapping[str, Literal["delivered", "read"]]] = {
-    CONTENT_DELIVERED: "delivered",
-    CONTENT_READ: "read",
+    ct.MESSAGE_DELIVERED: "delivered",
+    ct.MESSAGE_READ: "read",
 }
 
 
@@ -232,8 +224,8 @@ def _classify(body: Mapping[str, Any], base: dict[str, Any]) -> ConnectEvent:
     if content_type in _RECEIPTS:
         message_id = _receipt_message_id(body)
         return ReceiptEvent(**base, receipt=_RECEIPTS[content_type], message_id=message_id)
-    if content_type.startswith(CONTENT_PARTICIPANT_PREFIX):
-        action = content_type.removeprefix(CONTENT_PARTICIPANT_PREFIX)
+    if content_type.startswith(ct.PARTICIPANT_PREFIX):
+        action = content_type.removeprefix(ct.PARTICIPANT_PREFIX)
         return ParticipantEvent(**base, action=action)
     return OtherEvent(**base)
 

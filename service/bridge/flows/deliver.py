@@ -20,7 +20,6 @@ with backoff and parks the burst after a bounded number of attempts.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,23 +28,23 @@ import structlog
 
 from service.bridge.adapters.connect_chat import ConnectChat
 from service.bridge.adapters.connect_config import ConnectConfig
-from service.bridge.adapters.ledger import Delivery, DeliveryLedger, LedgerConflictError
+from service.bridge.adapters.connection import ChatConnection
+from service.bridge.adapters.ledger import Delivery, DeliveryLedger
 from service.bridge.adapters.sessions import Session, SessionStore, session_expiry
 from service.bridge.events.whatsapp import InboundMessage
 from service.bridge.text.render import TextPart, render_burst
 from service.bridge.text.split import split_text
+from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import (
+    ConditionFailedError,
     InvalidRequestError,
     MessageTooLargeError,
     ParticipantAccessDeniedError,
-    RefusedAfterReconnectError,
     RetryableError,
 )
 
 log = structlog.get_logger(__name__)
 
-# Renew a connection token this long before it expires rather than fail a send on it.
-_CONNECTION_MARGIN_S = 300
 # A part is split at most down to this size after size rejections.
 _MIN_SPLIT_CHARS = 64
 
@@ -72,14 +71,16 @@ class InboundDelivery:
         self,
         *,
         connect: ConnectChat,
+        connection: ChatConnection,
         sessions: SessionStore,
         ledger: DeliveryLedger,
         config: Callable[[], ConnectConfig],
         options: InboundOptions | None = None,
         on_delivered: Callable[[Sequence[InboundMessage]], Awaitable[None]] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._connect = connect
+        self._connection = connection
         self._sessions = sessions
         self._ledger = ledger
         self._config = config
@@ -124,7 +125,7 @@ class InboundDelivery:
             return
         try:
             delivery = await self._ledger.open(customer.key, [m.message_id for m in fresh], texts)
-        except LedgerConflictError as exc:
+        except ConditionFailedError as exc:
             raise ConcurrentClaimError("messages claimed concurrently; re-read on retry") from exc
         await self._execute(delivery, customer)
 
@@ -156,7 +157,7 @@ class InboundDelivery:
         session = await self._sessions.get(customer.key)
         if session is None:
             return None
-        if session.chat_ends_at is not None and session.chat_ends_at <= self._clock():
+        if session.chat_ends_at is not None and session.chat_ends_at <= self._clock.time():
             # The chat's duration has passed: Connect has ended it, whether or not the
             # chat.ended event reached us.
             await self._sessions.delete(customer.key, initial_contact_id=session.initial_contact_id)
@@ -167,62 +168,32 @@ class InboundDelivery:
         self, session: Session, customer: _Customer, delivery: Delivery, index: int
     ) -> bool:
         """Send part `index` into the session's chat; False when that chat has ended."""
-        expires_at = session.connection_expires_at or 0
-        if session.connection_token is None or expires_at - self._clock() < _CONNECTION_MARGIN_S:
-            renewed = await self._reconnect(session, customer)
-            if renewed is None:
-                return False
-            session = renewed
+
+        async def send(token: str) -> None:
+            await self._send_text(token, delivery.parts[index], delivery.part_token(index))
+
         try:
-            await self._send_text(session, delivery.parts[index], delivery.part_token(index))
+            await self._connection.call(session, send)
         except ParticipantAccessDeniedError:
-            renewed = await self._reconnect(session, customer)
-            if renewed is None:
-                return False
-            try:
-                await self._send_text(renewed, delivery.parts[index], delivery.part_token(index))
-            except ParticipantAccessDeniedError as exc:
-                # The participant token was just accepted, so the chat is alive: a refusal
-                # now is transient (Connect propagating the new connection). Ending the
-                # session here would strand the agent in the old chat; the buffer retries
-                # the burst with backoff and the ledger resumes at this very part.
-                raise RefusedAfterReconnectError("SendMessage refused after reconnect") from exc
+            await self._end_session(customer, session, "participant token refused")
+            return False
         return True
 
-    async def _send_text(self, session: Session, text: str, token: str) -> None:
-        if session.connection_token is None:
-            raise ParticipantAccessDeniedError("session has no connection")
+    async def _send_text(self, connection_token: str, text: str, token: str) -> None:
         try:
             await self._connect.send_message(
-                connection_token=session.connection_token, content=text, client_token=token
+                connection_token=connection_token, content=text, client_token=token
             )
         except MessageTooLargeError:
             pieces = self._smaller(text)
             log.info("part_split_after_size_rejection", chars=len(text), pieces=len(pieces))
             for number, piece in enumerate(pieces):
-                await self._send_text(session, piece, f"{token}-{number}")
+                await self._send_text(connection_token, piece, f"{token}-{number}")
 
     def _smaller(self, text: str) -> list[str]:
         if len(text) <= _MIN_SPLIT_CHARS:
             raise MessageTooLargeError("Connect refuses even the smallest piece of this text")
         return split_text(text, max(_MIN_SPLIT_CHARS, len(text) // 2))
-
-    async def _reconnect(self, session: Session, customer: _Customer) -> Session | None:
-        try:
-            connection = await self._connect.create_connection(
-                participant_token=session.participant_token
-            )
-        except ParticipantAccessDeniedError:
-            await self._end_session(customer, session, "participant token refused")
-            return None
-        renewed = await self._sessions.update_connection(
-            customer.key,
-            connection_token=connection.connection_token,
-            connection_expires_at=int(connection.expires_at.timestamp()),
-            expected_version=session.version,
-        )
-        log.info("connection_renewed", customer=customer.key, contact_id=session.contact_id)
-        return renewed
 
     async def _end_session(self, customer: _Customer, session: Session, why: str) -> None:
         log.info("chat_gone", customer=customer.key, contact_id=session.contact_id, reason=why)
@@ -272,7 +243,7 @@ class InboundDelivery:
                 "chat_ended_before_connect", customer=customer.key, contact_id=started.contact_id
             )
             return started.contact_id
-        now = self._clock()
+        now = self._clock.time()
         chat_ends_at = int(now + config.chat_duration_minutes * 60)
         session = await self._sessions.create(
             Session(

@@ -16,15 +16,14 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 
 from service.bridge.adapters.raw_messages import RawMessageWriter
+from service.bridge.events.eum import parse_eum_event
+from service.bridge.events.transport import DONE, Outcome, QueueItem, Settle
 from service.bridge.events.whatsapp import (
     InboundMessage,
     MalformedEventError,
     ParsedEvent,
     StatusUpdate,
-    parse_eum_event,
 )
-from service.consumers.sqs.consumer import DONE, Outcome, Verdict
-from service.consumers.sqs.message import QueueMessage
 from service.errors import RetryableError, ThrottledError
 
 log = structlog.get_logger(__name__)
@@ -49,8 +48,8 @@ class InboundMetrics:
         )
 
 
-def _malformed(reason: str) -> Verdict:
-    return Verdict(Outcome.POISON, f"malformed EUM event: {reason}", cause="malformed")
+def _malformed(reason: str) -> Outcome:
+    return Outcome(Settle.PARK, f"malformed EUM event: {reason}", cause="malformed")
 
 
 class InboundQueueHandler:
@@ -69,8 +68,8 @@ class InboundQueueHandler:
         self._on_statuses = on_statuses
         self._on_received = on_received
 
-    async def __call__(self, batch: Sequence[QueueMessage]) -> Mapping[str, Verdict]:
-        verdicts: dict[str, Verdict] = {}
+    async def __call__(self, batch: Sequence[QueueItem]) -> Mapping[str, Outcome]:
+        verdicts: dict[str, Outcome] = {}
         parsed: dict[str, ParsedEvent] = {}
         for message in batch:
             parsed_event = self._parse(message, verdicts)
@@ -87,7 +86,7 @@ class InboundQueueHandler:
                 log.exception("inbound_received_hook_failed")
         return verdicts
 
-    def _parse(self, message: QueueMessage, verdicts: dict[str, Verdict]) -> ParsedEvent | None:
+    def _parse(self, message: QueueItem, verdicts: dict[str, Outcome]) -> ParsedEvent | None:
         try:
             return parse_eum_event(message.payload)
         except MalformedEventError as exc:
@@ -101,7 +100,7 @@ class InboundQueueHandler:
         )
         return None
 
-    async def _statuses(self, event: ParsedEvent) -> Verdict:
+    async def _statuses(self, event: ParsedEvent) -> Outcome:
         if not event.statuses:
             return DONE
         for update in event.statuses:
@@ -112,14 +111,14 @@ class InboundQueueHandler:
             await self._on_statuses(event.statuses)
         except RetryableError as exc:
             retry_after = exc.retry_after_s if isinstance(exc, ThrottledError) else None
-            return Verdict(Outcome.RETRY, f"status feedback: {type(exc).__name__}", retry_after)
+            return Outcome(Settle.RETRY, f"status feedback: {type(exc).__name__}", retry_after)
         except Exception as exc:
             log.exception("inbound_statuses_failed")
-            return Verdict(Outcome.RETRY, f"status feedback raised {type(exc).__name__}")
+            return Outcome(Settle.RETRY, f"status feedback raised {type(exc).__name__}")
         return DONE
 
     async def _store(
-        self, parsed: Mapping[str, ParsedEvent], verdicts: dict[str, Verdict]
+        self, parsed: Mapping[str, ParsedEvent], verdicts: dict[str, Outcome]
     ) -> list[InboundMessage]:
         messages = [m for event in parsed.values() for m in event.messages]
         if not messages:
@@ -130,10 +129,10 @@ class InboundQueueHandler:
             rejected = next((report.rejected[k] for k in keys if k in report.rejected), None)
             unwritten = next((report.unwritten[k] for k in keys if k in report.unwritten), None)
             if rejected is not None:
-                verdicts[sqs_id] = Verdict(Outcome.POISON, rejected, cause="rejected")
+                verdicts[sqs_id] = Outcome(Settle.PARK, rejected, cause="rejected")
             elif unwritten is not None:
                 # Only the SQS messages whose items are missing are retried; the others are safe.
-                verdicts[sqs_id] = Verdict(Outcome.RETRY, unwritten)
+                verdicts[sqs_id] = Outcome(Settle.RETRY, unwritten)
         stored = [m for m in messages if not report.failed((m.customer_key, m.message_id))]
         for message in stored:
             self._metrics.messages.labels(message.type.value).inc()

@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from service.bridge.adapters.claims import ClaimState, SendClaims, SentMessage
 from service.bridge.adapters.media import MediaNotSendableError
-from service.bridge.adapters.whatsapp import Recipient, WhatsAppSendError
+from service.bridge.adapters.whatsapp import Recipient
 from service.bridge.events.connect import (
     AttachmentEvent,
     ChatEndedEvent,
@@ -44,28 +44,28 @@ from service.bridge.events.connect import (
     parse_streaming_record,
     should_forward,
 )
+from service.bridge.events.transport import DONE, Outcome, QueueItem, Settle
 from service.bridge.flows.receipts import NOT_REACTABLE
 from service.bridge.flows.status import NOTE_PREFIX, RATE_LIMITS, failure_note
 from service.bridge.text.interactive import MalformedInteractiveError, interactive_to_whatsapp
 from service.bridge.text.markdown import format_for_whatsapp, split_for_whatsapp
-from service.consumers.sqs.consumer import DONE, Outcome, Verdict
 from service.errors import (
     BridgeError,
     ParticipantAccessDeniedError,
     PermanentError,
     RetryableError,
     ThrottledError,
+    WhatsAppSendError,
 )
 
 if TYPE_CHECKING:
+    from service.bridge.adapters.connection import ChatConnection
     from service.bridge.adapters.media import MediaForwarder
     from service.bridge.adapters.raw_messages import RawMessageReader
     from service.bridge.adapters.sessions import Session, SessionStore
     from service.bridge.adapters.whatsapp import WhatsAppClient
     from service.bridge.events.whatsapp import InboundMessage
-    from service.bridge.flows.status import AgentChannel
     from service.bridge.policy.pacing import Pacer
-    from service.consumers.sqs.message import QueueMessage
 
 log = structlog.get_logger(__name__)
 
@@ -124,7 +124,7 @@ class OutboundMetrics:
 class _Retry(Exception):  # noqa: N818  control flow inside one chat, never escapes
     def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
         super().__init__(reason)
-        self.verdict = Verdict(Outcome.RETRY, reason, retry_after_s)
+        self.verdict = Outcome(Settle.RETRY, reason, retry_after_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +144,7 @@ class OutboundHandler:
         whatsapp: WhatsAppClient,
         claims: SendClaims,
         pacer: Pacer,
-        channel: AgentChannel,
+        channel: ChatConnection,
         history: RawMessageReader,
         metrics: OutboundMetrics,
         media: MediaForwarder | None = None,
@@ -167,8 +167,8 @@ class OutboundHandler:
         self._lock_users: dict[str, int] = {}
         self._last_typing: dict[str, float] = {}
 
-    async def __call__(self, batch: Sequence[QueueMessage]) -> Mapping[str, Verdict]:
-        verdicts: dict[str, Verdict] = {}
+    async def __call__(self, batch: Sequence[QueueItem]) -> Mapping[str, Outcome]:
+        verdicts: dict[str, Outcome] = {}
         chats: dict[str, list[_Queued]] = {}
         for message in batch:
             try:
@@ -182,8 +182,8 @@ class OutboundHandler:
                     else f"parser raised {type(exc).__name__}"
                 )
                 log.warning("outbound_event_malformed", message_id=message.message_id)
-                verdicts[message.message_id] = Verdict(
-                    Outcome.POISON, f"malformed streaming event: {reason}", cause="malformed"
+                verdicts[message.message_id] = Outcome(
+                    Settle.PARK, f"malformed streaming event: {reason}", cause="malformed"
                 )
                 continue
             if event.initial_contact_id is None:
@@ -212,25 +212,25 @@ class OutboundHandler:
                 del self._locks[contact]
 
     async def _chat(
-        self, contact: str, queued: list[_Queued], verdicts: dict[str, Verdict]
+        self, contact: str, queued: list[_Queued], verdicts: dict[str, Outcome]
     ) -> None:
         ordered = sorted(queued, key=lambda q: _time_key(q.event.absolute_time))
-        held: Verdict | None = None
+        held: Outcome | None = None
         with self._lock_count(contact) as lock:
             async with lock:
                 for entry in ordered:
                     content = isinstance(entry.event, MessageEvent | AttachmentEvent)
                     if held is not None and content:
-                        verdicts[entry.message_id] = Verdict(
-                            Outcome.RETRY, "held behind an earlier message", held.retry_after_s
+                        verdicts[entry.message_id] = Outcome(
+                            Settle.RETRY, "held behind an earlier message", held.retry_after_s
                         )
                         continue
                     verdict = await self._one(entry)
                     verdicts[entry.message_id] = verdict
-                    if content and verdict.outcome is Outcome.RETRY:
+                    if content and verdict.settle is Settle.RETRY:
                         held = verdict
 
-    async def _one(self, entry: _Queued) -> Verdict:
+    async def _one(self, entry: _Queued) -> Outcome:
         event = entry.event
         try:
             await self._dispatch(event, entry.dedup_key)
@@ -241,11 +241,11 @@ class OutboundHandler:
             self._metrics.events.labels(event.kind, "retry").inc()
             log.info("outbound_event_retry", kind=event.kind, error=type(exc).__name__)
             retry_after = exc.retry_after_s if isinstance(exc, ThrottledError) else None
-            return Verdict(Outcome.RETRY, type(exc).__name__, retry_after)
+            return Outcome(Settle.RETRY, type(exc).__name__, retry_after)
         except PermanentError as exc:
             self._metrics.events.labels(event.kind, "failed").inc()
             log.warning("outbound_event_failed", kind=event.kind, error=type(exc).__name__)
-            return Verdict(Outcome.POISON, type(exc).__name__)
+            return Outcome(Settle.PARK, type(exc).__name__)
         except ParticipantAccessDeniedError:
             # Even a fresh connection is refused: the chat is over, nobody to deliver for.
             self._metrics.events.labels(event.kind, "chat_gone").inc()
@@ -253,7 +253,7 @@ class OutboundHandler:
         except Exception as exc:
             self._metrics.events.labels(event.kind, "retry").inc()
             log.exception("outbound_event_crashed", kind=event.kind)
-            return Verdict(Outcome.RETRY, f"handling raised {type(exc).__name__}")
+            return Outcome(Settle.RETRY, f"handling raised {type(exc).__name__}")
         return DONE
 
     async def _dispatch(self, event: ConnectEvent, dedup_key: str) -> None:

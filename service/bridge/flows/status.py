@@ -11,8 +11,7 @@ ClientToken so a redelivered status adds no second note. Rate-limit failures (13
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, TypeVar
 
@@ -24,14 +23,12 @@ from service.bridge.policy.pacing import Pacer
 from service.errors import (
     BridgeError,
     ParticipantAccessDeniedError,
-    RefusedAfterReconnectError,
     RetryableError,
-    SessionConflictError,
     ThrottledError,
 )
 
 if TYPE_CHECKING:
-    from service.bridge.adapters.connect_chat import ConnectChat
+    from service.bridge.adapters.connection import ChatConnection
     from service.bridge.adapters.sessions import Session, SessionStore
     from service.bridge.adapters.whatsapp import WhatsAppClient
     from service.bridge.events.whatsapp import StatusUpdate
@@ -65,72 +62,6 @@ def failure_note(code: int | None, title: str | None) -> str:
     return NOTE_PREFIX + (f"{what} (code {code})." if code is not None else f"{what}.")
 
 
-class AgentChannel:
-    """Calls into a live chat as its customer participant, refreshing the connection."""
-
-    def __init__(self, *, connect: ConnectChat, sessions: SessionStore) -> None:
-        self._connect = connect
-        self._sessions = sessions
-
-    async def call(self, session: Session, action: Callable[[str], Awaitable[T]]) -> T:
-        """Run `action(connection_token)`; on AccessDenied reconnect once and run it again.
-
-        Only a refused reconnect (CreateParticipantConnection AccessDenied) means the chat
-        is gone: it propagates as `ParticipantAccessDeniedError`. The action refused again
-        right after a reconnect succeeded is transient: `RefusedAfterReconnectError`, which
-        callers retry.
-        """
-        if session.connection_token:
-            try:
-                return await action(session.connection_token)
-            except ParticipantAccessDeniedError:
-                log.info("connect_connection_refresh", contact_id=session.contact_id)
-        connection = await self._connect.create_connection(
-            participant_token=session.participant_token
-        )
-        # On a conflict someone else refreshed it; our new token is valid all the same.
-        with contextlib.suppress(SessionConflictError):
-            await self._sessions.update_connection(
-                session.customer_key,
-                connection_token=connection.connection_token,
-                connection_expires_at=int(connection.expires_at.timestamp()),
-                expected_version=session.version,
-            )
-        try:
-            return await action(connection.connection_token)
-        except ParticipantAccessDeniedError as exc:
-            raise RefusedAfterReconnectError("refused after reconnect") from exc
-
-    async def receipt(self, session: Session, item_id: str, *, read: bool) -> None:
-        kind = "read" if read else "delivered"
-
-        async def send(token: str) -> object:
-            return await self._connect.send_receipt(
-                connection_token=token,
-                message_id=item_id,
-                read=read,
-                client_token=f"rcpt-{item_id}-{kind}",
-            )
-
-        await self.call(session, send)
-
-    async def note(self, session: Session, text: str, *, client_token: str) -> bool:
-        """Tell the agent `text`; False (logged) if the chat cannot take it."""
-
-        async def send(token: str) -> object:
-            return await self._connect.send_message(
-                connection_token=token, content=text, client_token=client_token
-            )
-
-        try:
-            await self.call(session, send)
-        except ParticipantAccessDeniedError:
-            log.warning("agent_note_chat_gone", contact_id=session.contact_id)
-            return False
-        log.info("agent_note_sent", contact_id=session.contact_id)
-        return True
-
-
 class FeedbackMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.receipts = Counter(
@@ -161,7 +92,7 @@ class StatusFeedback:
         *,
         claims: SendClaims,
         sessions: SessionStore,
-        channel: AgentChannel,
+        channel: ChatConnection,
         whatsapp: WhatsAppClient,
         pacer: Pacer,
         metrics: FeedbackMetrics,

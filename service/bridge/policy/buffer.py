@@ -14,7 +14,6 @@ meanwhile start the next burst without being handed over.
 import asyncio
 import itertools
 import random
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -23,8 +22,10 @@ from typing import Final, Generic, Protocol, TypedDict, TypeVar
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from service.consumers.stream.records import Ack, DeadLetters, StreamRecord
-from service.errors import BridgeError, PermanentError, ThrottledError
+from service.backoff import Backoff
+from service.bridge.events.transport import Acknowledgement, StreamItem
+from service.clock import SYSTEM_CLOCK, Clock
+from service.errors import BridgeError, ThrottledError, is_retryable
 
 log = structlog.get_logger(__name__)
 
@@ -48,30 +49,6 @@ class BufferedMessage(Protocol):
 
 
 M = TypeVar("M", bound=BufferedMessage)
-
-
-class Clock(Protocol):
-    """The buffer's only source of time, so tests can run quiet windows without waiting."""
-
-    def now(self) -> float: ...
-
-    async def wait(self, event: asyncio.Event, deadline: float) -> None:
-        """Return once `event` is set or `now()` reached `deadline`, whichever comes first."""
-
-
-class MonotonicClock:
-    def now(self) -> float:
-        return time.monotonic()
-
-    async def wait(self, event: asyncio.Event, deadline: float) -> None:
-        delay = deadline - self.now()
-        if event.is_set() or delay <= 0:
-            return
-        try:
-            async with asyncio.timeout(delay):
-                await event.wait()
-        except TimeoutError:
-            return
 
 
 class FlushReason(StrEnum):
@@ -178,8 +155,8 @@ class _Waiter:
 
 @dataclass(slots=True, eq=False)
 class _Entry(Generic[M]):
-    record: StreamRecord
-    ack: Ack
+    record: StreamItem
+    ack: Acknowledgement
     message: M
     arrival: int
     arrived_at: float
@@ -215,20 +192,22 @@ class CustomerBuffer(Generic[M]):
     def __init__(
         self,
         *,
-        decode: Callable[[StreamRecord], M],
+        decode: Callable[[StreamItem], M],
         # Receives one customer's burst, ordered by (message order key, arrival here).
         deliver: Callable[[Sequence[M]], Awaitable[None]],
-        dead_letters: DeadLetters,
         registry: CollectorRegistry,
+        # Told of messages parked after failed deliveries (the customer sees a ❌).
+        on_parked: Callable[[Sequence[M]], Awaitable[None]] | None = None,
         config: BufferConfig | None = None,
-        clock: Clock | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
         self._decode = decode
         self._deliver = deliver
-        self._dead_letters = dead_letters
+        self._on_parked = on_parked
         self._config = config or BufferConfig()
-        self._clock: Clock = clock or MonotonicClock()
+        self._clock = clock
+        self._backoff = Backoff(base_s=self._config.retry_base_s, max_s=self._config.retry_max_s)
         self._rng = rng or random.Random()
         self._metrics = BufferMetrics(registry)
         self._customers: dict[str, _Customer[M]] = {}
@@ -272,7 +251,7 @@ class CustomerBuffer(Generic[M]):
 
     # ------------------------------------------------------------------ StreamRecordHandler
 
-    async def submit(self, record: StreamRecord, ack: Ack) -> None:
+    async def submit(self, record: StreamItem, ack: Acknowledgement) -> None:
         self._check_running()
         try:
             message = self._decode(record)
@@ -302,7 +281,7 @@ class CustomerBuffer(Generic[M]):
             ack=ack,
             message=message,
             arrival=self._arrivals,
-            arrived_at=self._clock.now(),
+            arrived_at=self._clock.monotonic(),
         )
         customer.pending.append(entry)
         self._held += 1
@@ -363,7 +342,7 @@ class CustomerBuffer(Generic[M]):
         return True
 
     def snapshot(self) -> list[BufferSnapshot]:
-        now = self._clock.now()
+        now = self._clock.monotonic()
         rows: list[BufferSnapshot] = []
         for customer in self._customers.values():
             held = list(customer.held())
@@ -407,7 +386,7 @@ class CustomerBuffer(Generic[M]):
 
     async def _serve_until_empty(self, customer: _Customer[M]) -> None:
         while customer.pending:
-            now = self._clock.now()
+            now = self._clock.monotonic()
             due = self._due(customer, now)
             if due is None:  # pragma: no cover - pending is not empty
                 return
@@ -451,7 +430,7 @@ class CustomerBuffer(Generic[M]):
         customer.attempts = 0
         customer.hurry.clear()
         burst = tuple(e.message for e in entries)
-        started = self._clock.now()
+        started = self._clock.monotonic()
         try:
             while not all(e.dropped for e in entries):
                 customer.attempts += 1
@@ -463,7 +442,7 @@ class CustomerBuffer(Generic[M]):
                         await self._park_burst(customer, entries, exc)
                         return
                     self._log_retry(customer, exc, delay)
-                    await self._clock.wait(customer.hurry, self._clock.now() + delay)
+                    await self._clock.wait(customer.hurry, self._clock.monotonic() + delay)
                     customer.hurry.clear()
                     continue
                 self._delivered(customer, entries, reason)
@@ -480,12 +459,10 @@ class CustomerBuffer(Generic[M]):
     def _retry_delay(self, exc: Exception, *, attempts: int, started: float) -> float | None:
         """Seconds before the next attempt, or None to park the burst."""
         config = self._config
-        remaining = started + config.max_retry_s - self._clock.now()
+        remaining = started + config.max_retry_s - self._clock.monotonic()
         if not is_retryable(exc) or attempts >= config.max_attempts or remaining <= 0:
             return None
-        ceiling = min(config.retry_max_s, config.retry_base_s * 2.0 ** (attempts - 1))
-        # Half fixed, half random: spreads the retries of customers hit by one outage.
-        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        delay = self._backoff.delay(attempts, self._rng)
         if isinstance(exc, ThrottledError) and exc.retry_after_s is not None:
             delay = max(delay, exc.retry_after_s)
         return min(delay, remaining)
@@ -510,7 +487,7 @@ class CustomerBuffer(Generic[M]):
     ) -> None:
         for entry in entries:
             entry.ack.delivered()
-        latency = max(0.0, self._clock.now() - max(e.arrived_at for e in entries))
+        latency = max(0.0, self._clock.monotonic() - max(e.arrived_at for e in entries))
         self._metrics.bursts_delivered.inc()
         self._metrics.burst_messages.observe(len(entries))
         self._metrics.burst_latency.observe(latency)
@@ -541,13 +518,22 @@ class CustomerBuffer(Generic[M]):
             error=type(exc).__name__,
         )
         await self._park([(e.record, e.ack) for e in entries], reason=reason)
-
-    async def _park(self, records: list[tuple[StreamRecord, Ack]], *, reason: str) -> None:
-        for record, ack in records:
+        if self._on_parked is not None:
             try:
-                await self._dead_letters.park(record, reason=reason)
+                await self._on_parked([e.message for e in entries])
             except Exception:
-                # Without an ack the checkpoint stays before this record, so the shard's
+                log.exception("buffer_on_parked_failed", customer=customer.key)
+
+    async def _park(
+        self, entries: Sequence[tuple[StreamItem, Acknowledgement]], *, reason: str
+    ) -> None:
+        # Each ack writes its record to the dead-letter queue before the checkpoint may
+        # pass it.
+        for record, ack in entries:
+            try:
+                await ack.park(reason)
+            except Exception:
+                # Unacknowledged, the checkpoint stays before this record, so the shard's
                 # next reading (after a restart or handoff) tries it again.
                 log.exception(
                     "record_park_failed",
@@ -555,7 +541,6 @@ class CustomerBuffer(Generic[M]):
                     sequence_number=record.sequence_number,
                 )
                 continue
-            ack.parked()
             self._metrics.parked.inc()
 
     # ------------------------------------------------------------------ bookkeeping
@@ -607,9 +592,3 @@ class CustomerBuffer(Generic[M]):
     def _update_gauges(self) -> None:
         self._metrics.customers.set(len(self._customers))
         self._metrics.messages.set(self._held)
-
-
-def is_retryable(exc: Exception) -> bool:
-    # Errors outside the bridge's hierarchy are retried too: a transient failure nobody
-    # translated yet must not park a customer's messages on the first try.
-    return not isinstance(exc, PermanentError)

@@ -14,10 +14,11 @@ worker at a time, which the per-customer ordering mostly, not strictly, ensures.
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from service.bridge.policy.token_bucket import TokenBucket
+from service.clock import SYSTEM_CLOCK, Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,39 +33,6 @@ class PacingConfig:
     max_pairs: int = 100_000
 
 
-class TokenBucket:
-    def __init__(self, *, rate_per_s: float, burst: float, now: float) -> None:
-        if rate_per_s <= 0 or burst < 1:
-            raise ValueError("a token bucket needs a positive rate and a burst of at least 1")
-        self._rate = rate_per_s
-        self._burst = burst
-        self._tokens = burst
-        self._at = now
-
-    def _refill(self, now: float) -> None:
-        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
-        self._at = max(self._at, now)
-
-    def delay(self, now: float) -> float:
-        """Seconds until a token would be available."""
-        self._refill(now)
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
-
-    def take(self, now: float) -> None:
-        """Take a token; it may go negative (a reservation the caller waits out)."""
-        self._refill(now)
-        self._tokens -= 1
-
-    def drain(self, now: float) -> None:
-        """Empty the bucket: the remote side says we are going too fast."""
-        self._refill(now)
-        self._tokens = min(self._tokens, 0.0)
-
-    def full(self, now: float) -> bool:
-        self._refill(now)
-        return self._tokens >= self._burst
-
-
 @dataclass(frozen=True, slots=True)
 class Reservation:
     admitted: bool
@@ -76,7 +44,7 @@ class Pacer:
         self,
         config: PacingConfig | None = None,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._config = config or PacingConfig()
         self._clock = clock
@@ -123,7 +91,7 @@ class Pacer:
 
     def reserve(self, business: str, customer: str) -> Reservation:
         """Reserve one send to `customer` from `business`; wait `wait_s` before sending."""
-        now = self._clock()
+        now = self._clock.monotonic()
         pair = self._pair(business, customer, now)
         number = self._number(business, now)
         wait = max(pair.delay(now), number.delay(now))
@@ -135,7 +103,7 @@ class Pacer:
 
     def slow_down(self, business: str, customer: str | None = None) -> None:
         """Meta reported a rate limit: empty the customer's bucket, or the number's."""
-        now = self._clock()
+        now = self._clock.monotonic()
         if customer is None:
             self._number(business, now).drain(now)
         else:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter
+
+from service.bridge.policy.token_bucket import TokenBucket
+from service.clock import SYSTEM_CLOCK, Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,27 +31,8 @@ class Rate:
             raise ValueError("burst must be at least 1")
 
 
-_TOLERANCE: Final = 1e-6
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class LoopClock:
-    """The running event loop's monotonic clock."""
-
-    def now(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-class TokenBucket:
-    """`burst` tokens, refilled at `per_second`; each `acquire` takes one, waiting if none.
+class Limiter:
+    """One quota's bucket; each `acquire` takes a token, waiting its turn if there is none.
 
     Waiters queue on a FIFO lock and the head sleeps exactly until its token is due, so
     there is no polling and a cancelled waiter gives its place up without taking a token.
@@ -57,35 +41,23 @@ class TokenBucket:
     def __init__(self, rate: Rate, *, clock: Clock) -> None:
         self.rate = rate
         self._clock = clock
-        self._tokens = float(rate.burst)
-        self._stamp: float | None = None
+        self._bucket = TokenBucket(
+            rate_per_s=rate.per_second, burst=rate.burst, now=clock.monotonic()
+        )
         self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = self._clock.now()
-        if self._stamp is not None:
-            elapsed = max(0.0, now - self._stamp)
-            self._tokens = min(
-                float(self.rate.burst), self._tokens + elapsed * self.rate.per_second
-            )
-        self._stamp = now
 
     async def acquire(self) -> float:
         """Take a token; returns the seconds waited for it."""
         waited = 0.0
         async with self._lock:
             while True:
-                self._refill()
-                # The tolerance absorbs float rounding: after sleeping exactly the computed
-                # delay the bucket may hold 0.9999999 tokens, and a sleep of 1e-16 s would
-                # not move the clock.
-                if self._tokens >= 1.0 - _TOLERANCE:
-                    self._tokens -= 1.0
+                now = self._clock.monotonic()
+                delay = self._bucket.delay(now)
+                if delay <= 0:
+                    self._bucket.take(now)
                     return waited
-                delay = (1.0 - self._tokens) / self.rate.per_second
-                before = self._clock.now()
                 await self._clock.sleep(delay)
-                waited += max(0.0, self._clock.now() - before)
+                waited += max(0.0, self._clock.monotonic() - now)
 
 
 # Connect Service quotas are per account and Region, Participant Service quotas per
@@ -117,15 +89,15 @@ class ConnectRateLimits:
         *,
         registry: CollectorRegistry,
         overrides: Mapping[str, Rate] | None = None,
-        clock: Clock | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         overrides = dict(overrides or {})
         shared = sorted(set(overrides) & set(SHARED_QUOTAS))
         if shared:
             raise ValueError(f"{shared} share another API's quota; override that one instead")
         self._rates = {**DEFAULT_RATES, **overrides}
-        self._clock: Clock = clock or LoopClock()
-        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._clock = clock
+        self._buckets: dict[tuple[str, str], Limiter] = {}
         self._waits = Counter(
             "bridge_connect_ratelimit_waits",
             "Connect API calls that waited for the client-side rate limiter",
@@ -146,12 +118,12 @@ class ConnectRateLimits:
         except KeyError:
             raise ValueError(f"no rate is configured for {api}") from None
 
-    def bucket(self, api: str, scope: str) -> TokenBucket:
+    def bucket(self, api: str, scope: str) -> Limiter:
         quota = SHARED_QUOTAS.get(api, api)
         key = (quota, scope)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = TokenBucket(self.rate(api), clock=self._clock)
+            bucket = Limiter(self.rate(api), clock=self._clock)
             self._buckets[key] = bucket
         return bucket
 

@@ -20,7 +20,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from service.bridge.events.connect import CONTENT_INTERACTIVE_RESPONSE
+from service.bridge.events.content_types import INTERACTIVE_RESPONSE
 from service.bridge.events.whatsapp import ButtonPayload, InteractiveReplyPayload
 from service.bridge.text.markdown import markdown_to_whatsapp
 
@@ -359,6 +359,6 @@ def reply_to_connect(
         "data": {"content": selected},
     }
     return ConnectReply(
-        content_type=CONTENT_INTERACTIVE_RESPONSE,
+        content_type=INTERACTIVE_RESPONSE,
         content=json.dumps(document, ensure_ascii=False, separators=(",", ":")),
     )

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -38,7 +37,12 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from service.aws_errors import classify
+from service.backoff import Backoff
+from service.clock import SYSTEM_CLOCK, Clock
+from service.consumers.dead_letters import DeadLetterQueue
 from service.consumers.sqs.message import QueueMessage, from_sqs
+from service.errors import BridgeError
 from service.health import Heartbeat
 
 if TYPE_CHECKING:
@@ -55,7 +59,6 @@ T = TypeVar("T")
 # SQS limits: 10 entries per batch call; visibility can never exceed 12 h from receive.
 _BATCH_LIMIT = 10
 _MAX_VISIBILITY_S = 12 * 3600
-_MAX_ATTRIBUTE_LEN = 256
 
 
 class Outcome(StrEnum):
@@ -171,17 +174,23 @@ class SqsConsumer:
         metrics: SqsMetrics,
         config: SqsConsumerConfig | None = None,
         heartbeat: Heartbeat | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
     ) -> None:
         self.name = name
         self._sqs = sqs
         self._queue_url = queue_url
-        self._dlq_url = dlq_url
+        self._dead_letters = DeadLetterQueue(sqs=sqs, queue_url=dlq_url, clock=clock)
         self._handler = handler
         self._metrics = metrics
         self._config = config or SqsConsumerConfig()
         self._heartbeat = heartbeat
         self._clock = clock
+        self._rng = rng or random.Random()
+        self._error_backoff = Backoff(base_s=1.0, max_s=self._config.error_backoff_max_s)
+        self._retry_backoff = Backoff(
+            base_s=self._config.retry_base_s, max_s=self._config.retry_max_s
+        )
         self._in_flight: dict[str, _InFlight] = {}
         self._slots = asyncio.Semaphore(self._config.max_in_flight_batches)
         self._batches: set[asyncio.Task[None]] = set()
@@ -215,14 +224,14 @@ class SqsConsumer:
                 self._slots.release()
                 errors += 1
                 self._metrics.receive_errors.labels(self.name).inc()
-                delay = min(self._config.error_backoff_max_s, 2 ** min(errors, 6)) * random.uniform(
-                    0.5, 1
-                )
-                fields = {"error": type(exc).__name__, "retry_in_s": round(delay, 1)}
+                delay = self._error_backoff.delay(errors, self._rng)
                 if isinstance(exc, ClientError | BotoCoreError):
-                    self._log.warning("sqs_receive_failed", **fields)
+                    failure = classify(exc, service="sqs", operation="ReceiveMessage")
+                    self._log.warning(
+                        "sqs_receive_failed", code=failure.code, retry_in_s=round(delay, 1)
+                    )
                 else:
-                    self._log.error("sqs_receive_failed", exc_info=exc, **fields)
+                    self._log.error("sqs_receive_failed", exc_info=exc, retry_in_s=round(delay, 1))
                 await _until_stopped(asyncio.sleep(delay), stop)
                 continue
             errors = 0
@@ -260,7 +269,7 @@ class SqsConsumer:
     async def _hand_back_received(self, raw: list[Any]) -> None:
         if not raw:
             return
-        now = self._clock()
+        now = self._clock.monotonic()
         messages = [from_sqs(item, received_at=now) for item in raw]
         await self._change_visibility(messages, 0)
         self._metrics.released.labels(self.name).inc(len(messages))
@@ -277,7 +286,7 @@ class SqsConsumer:
         return list(response.get("Messages", []))
 
     def _admit(self, raw: list[Any]) -> list[QueueMessage]:
-        now = self._clock()
+        now = self._clock.monotonic()
         batch = []
         for item in raw:
             message = from_sqs(item, received_at=now)
@@ -293,7 +302,7 @@ class SqsConsumer:
         return batch
 
     async def _handle(self, batch: list[QueueMessage]) -> None:
-        started = self._clock()
+        started = self._clock.monotonic()
         try:
             verdicts = await self._verdicts(batch)
             await self._settle(batch, verdicts)
@@ -301,7 +310,8 @@ class SqsConsumer:
             for message in batch:
                 self._in_flight.pop(message.message_id, None)
             self._metrics.in_flight.labels(self.name).set(len(self._in_flight))
-            self._metrics.handle_seconds.labels(self.name).observe(self._clock() - started)
+            took = self._clock.monotonic() - started
+            self._metrics.handle_seconds.labels(self.name).observe(took)
             self._slots.release()
 
     async def _verdicts(self, batch: list[QueueMessage]) -> Mapping[str, Verdict]:
@@ -350,19 +360,11 @@ class SqsConsumer:
     async def _park(self, message: QueueMessage, verdict: Verdict) -> bool:
         reason = verdict.reason
         try:
-            await self._sqs.send_message(
-                QueueUrl=self._dlq_url,
-                MessageBody=message.body,
-                MessageAttributes={
-                    "bridge_reason": {
-                        "DataType": "String",
-                        "StringValue": (reason or "unspecified")[:_MAX_ATTRIBUTE_LEN],
-                    },
-                    "bridge_source": {"DataType": "String", "StringValue": self.name},
-                },
+            await self._dead_letters.park(
+                message.body, reason=reason, source=self.name, cause=verdict.cause
             )
-        except (ClientError, BotoCoreError) as exc:
-            # Not deleted, so not lost: it comes back and the redrive policy parks it.
+        except BridgeError as exc:
+            # Not deleted, so not lost: it comes back and is parked on a later receive.
             self._log.warning(
                 "sqs_park_failed", message_id=message.message_id, error=type(exc).__name__
             )
@@ -381,8 +383,7 @@ class SqsConsumer:
         if verdict.retry_after_s is not None:
             delay = verdict.retry_after_s
         else:
-            backoff = self._config.retry_base_s * 2 ** max(0, message.receive_count - 1)
-            delay = min(self._config.retry_max_s, backoff) * random.uniform(0.8, 1.2)
+            delay = self._retry_backoff.delay(message.receive_count, self._rng)
         self._log.info(
             "sqs_message_retry",
             message_id=message.message_id,
@@ -431,7 +432,7 @@ class SqsConsumer:
         while not stop.is_set():
             if await _until_stopped(asyncio.sleep(interval), stop) is STOPPED:
                 return
-            now = self._clock()
+            now = self._clock.monotonic()
             due = [
                 f.message
                 for f in self._in_flight.values()

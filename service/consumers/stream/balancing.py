@@ -7,10 +7,10 @@ between tasks cannot cause a wrongful takeover.
 
 import math
 import random
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from service.clock import SYSTEM_CLOCK, Clock
 from service.consumers.stream.leases import Lease
 
 # Leases expired this many durations ago are orphans: take them even above the target.
@@ -25,12 +25,12 @@ class _Seen:
 
 
 class ExpiryObserver:
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._seen: dict[str, _Seen] = {}
 
     def observe(self, leases: Iterable[Lease]) -> None:
-        now = self._clock()
+        now = self._clock.monotonic()
         present: set[str] = set()
         for lease in leases:
             present.add(lease.key)
@@ -45,7 +45,7 @@ class ExpiryObserver:
         seen = self._seen.get(lease.key)
         if seen is None or seen.counter != lease.counter or seen.owner != lease.owner:
             return 0.0
-        return self._clock() - seen.at
+        return self._clock.monotonic() - seen.at
 
     def is_expired(self, lease: Lease, *, duration_s: float) -> bool:
         return lease.owner is None or self.unchanged_for(lease) >= duration_s

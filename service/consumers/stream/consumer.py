@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from service.clock import SYSTEM_CLOCK, Clock
 from service.consumers.stream.balancing import ExpiryObserver, plan_leases
 from service.consumers.stream.errors import (
     LeaseLostError,
@@ -99,9 +99,7 @@ class StreamConsumer:
         dead_letters: DeadLetters,
         registry: CollectorRegistry,
         worker_id: str,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
         self._config = config
@@ -113,14 +111,12 @@ class StreamConsumer:
         self._metrics = StreamMetrics(registry)
         self._me = worker_id
         self._clock = clock
-        self._wall_clock = wall_clock
-        self._sleep = sleep
         self._rng = rng or random.Random()
         self._store = LeaseStore(
             client=dynamodb,
             table_name=leases_table,
             finished_retention_s=config.finished_lease_retention_s,
-            wall_clock=wall_clock,
+            clock=clock,
         )
         self._discovery = ShardDiscovery(
             streams=streams, stream_arn=stream_arn, page_limit=config.describe_page_limit
@@ -168,7 +164,7 @@ class StreamConsumer:
     # ------------------------------------------------------------------ shutdown
 
     async def _shutdown(self) -> None:
-        deadline = self._clock() + self._config.drain_deadline_s
+        deadline = self._clock.monotonic() + self._config.drain_deadline_s
         flushed = asyncio.Event()
         sessions = list(self._sessions.values())
         log.info("stream_consumer_stopping", shards=len(sessions), leases=len(self._held))
@@ -176,10 +172,10 @@ class StreamConsumer:
             session.request_stop(StopMode.SHUTDOWN, flushed=flushed, deadline=deadline)
         # Flush only once no reader can add records behind the flush.
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(max(0.0, deadline - self._clock())):
+            async with asyncio.timeout(max(0.0, deadline - self._clock.monotonic())):
                 await asyncio.gather(*(session.reader_stopped.wait() for session in sessions))
         try:
-            async with asyncio.timeout(max(0.0, deadline - self._clock())):
+            async with asyncio.timeout(max(0.0, deadline - self._clock.monotonic())):
                 await self._handler.flush_all()
         except TimeoutError:
             log.warning("stream_flush_deadline_passed")
@@ -206,7 +202,7 @@ class StreamConsumer:
 
     async def _renew_loop(self) -> None:
         while True:
-            await self._sleep(self._config.renew_interval_s)
+            await self._clock.sleep(self._config.renew_interval_s)
             held = list(self._held.values())
             try:
                 await asyncio.gather(*(self._renew_one(lease) for lease in held))
@@ -314,7 +310,7 @@ class StreamConsumer:
 
     async def _create_missing(self, view: StreamView, leases: list[Lease]) -> bool:
         known = {lease.shard_id for lease in leases}
-        now = self._wall_clock()
+        now = self._clock.time()
         created = False
         for shard in sorted(view.shards.values(), key=lambda info: info.shard_id):
             if shard.shard_id in known:
@@ -366,7 +362,7 @@ class StreamConsumer:
         if lease is None or lease.owner != pending.owner or lease.handoff_to != self._me:
             self._pending_handoff = None  # handed over, released, or taken by someone else
             return False
-        if self._clock() - pending.requested_at < self._config.handoff_deadline_s:
+        if self._clock.monotonic() - pending.requested_at < self._config.handoff_deadline_s:
             return True
         # The owner did not let go in time (hung, or ignoring requests): take it by force.
         # Its next write fails its condition and it drops the shard. The request stays
@@ -388,12 +384,12 @@ class StreamConsumer:
         if asked and lease.owner is not None:
             self._metrics.handoffs.labels("requested").inc()
             log.info("stream_handoff_requested", shard_id=lease.shard_id)
-            self._pending_handoff = _PendingHandoff(lease.key, lease.owner, self._clock())
+            self._pending_handoff = _PendingHandoff(lease.key, lease.owner, self._clock.monotonic())
 
     async def _take(self, lease: Lease) -> bool:
         if self._stopping or lease.key in self._held:
             return False
-        sent_at = self._clock()
+        sent_at = self._clock.monotonic()
         try:
             taken = await self._store.take(lease, owner=self._me)
         except LeaseMissingError:
@@ -441,7 +437,7 @@ class StreamConsumer:
         if self._stopping:
             return
         by_shard = {lease.shard_id: lease for lease in self._leases.values()}
-        now = self._wall_clock()
+        now = self._clock.time()
         for key, held in list(self._held.items()):
             if key in self._sessions or held.lost:
                 continue
@@ -466,8 +462,6 @@ class StreamConsumer:
             config=self._config,
             metrics=self._metrics,
             clock=self._clock,
-            wall_clock=self._wall_clock,
-            sleep=self._sleep,
             rng=self._rng,
         )
         self._sessions[held.key] = session
@@ -561,7 +555,7 @@ class StreamConsumer:
     def snapshot(self) -> list[ShardSnapshot]:
         """Every known shard of the stream, for `GET /admin/shards` (read-only)."""
         by_shard = {lease.shard_id: lease for lease in self._leases.values()}
-        now = self._wall_clock()
+        now = self._clock.time()
         shards: list[ShardSnapshot] = []
         for key, lease in sorted(self._leases.items()):
             held = self._held.get(key)
@@ -601,4 +595,4 @@ class StreamConsumer:
 
     def _lag(self, session: ShardSession) -> float:
         oldest = session.tracker.oldest_pending_created_at
-        return 0.0 if oldest is None else max(0.0, self._wall_clock() - oldest)
+        return 0.0 if oldest is None else max(0.0, self._clock.time() - oldest)

@@ -1,9 +1,9 @@
 """A lease this worker holds: writes serialised, fenced when renewals stop succeeding."""
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
+from service.clock import SYSTEM_CLOCK, Clock
 from service.consumers.stream.errors import LeaseLostError, LeaseMissingError
 from service.consumers.stream.leases import Lease, LeaseStore
 
@@ -17,7 +17,7 @@ class HeldLease:
         owner: str,
         valid_for_s: float,
         acquired_at: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         # `valid_for_s` is the lease duration minus a safety margin: past it, another
         # worker may already judge the lease expired, so this one stops trusting it.
@@ -50,7 +50,7 @@ class HeldLease:
 
     @property
     def fenced(self) -> bool:
-        return self._lost or self._clock() - self._last_renewed >= self._valid_for
+        return self._lost or self._clock.monotonic() - self._last_renewed >= self._valid_for
 
     def mark_lost(self) -> None:
         self._lost = True
@@ -90,7 +90,7 @@ class HeldLease:
             if self.fenced:
                 raise LeaseLostError(f"lease {self._lease.key} is fenced")
             # Validity counts from when the request left, not when the answer came back.
-            sent_at = self._clock()
+            sent_at = self._clock.monotonic()
             try:
                 lease = await write(self._lease)
             except LeaseLostError as exc:

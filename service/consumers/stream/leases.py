@@ -8,7 +8,6 @@ orphan every checkpoint.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -16,6 +15,9 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from service import dynamo
+from service.aws_errors import ErrorKind, classify
+from service.clock import SYSTEM_CLOCK, Clock
 from service.consumers.stream.errors import (
     LeaseLostError,
     LeaseMissingError,
@@ -24,7 +26,6 @@ from service.consumers.stream.errors import (
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
-    from types_aiobotocore_dynamodb.type_defs import AttributeValueTypeDef
 
 log = structlog.get_logger(__name__)
 
@@ -32,8 +33,6 @@ TRIM_HORIZON: Final = "TRIM_HORIZON"
 LATEST: Final = "LATEST"
 SHARD_END: Final = "SHARD_END"
 SENTINELS: Final = frozenset({TRIM_HORIZON, LATEST, SHARD_END})
-
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def stream_label(stream_arn: str) -> str:
@@ -62,29 +61,23 @@ class Lease:
 
 
 def _lease_from_item(item: Mapping[str, Any]) -> Lease:
-    def text(name: str) -> str | None:
-        value = item.get(name)
-        return None if value is None else str(value["S"])
-
-    children = item.get("child_shard_ids", {}).get("L", [])
+    values = dynamo.decode(item)
     return Lease(
-        key=str(item["lease_key"]["S"]),
-        shard_id=str(item["shard_id"]["S"]),
-        counter=int(item["counter"]["N"]),
-        owner=text("owner"),
-        checkpoint=text("checkpoint") or TRIM_HORIZON,
-        parent_shard_id=text("parent_shard_id"),
-        child_shard_ids=tuple(str(child["S"]) for child in children),
-        handoff_to=text("handoff_to"),
-        owner_switches=int(item.get("owner_switches", {}).get("N", "0")),
+        key=values["lease_key"],
+        shard_id=values["shard_id"],
+        counter=values["counter"],
+        owner=values.get("owner"),
+        checkpoint=values.get("checkpoint") or TRIM_HORIZON,
+        parent_shard_id=values.get("parent_shard_id"),
+        child_shard_ids=tuple(values.get("child_shard_ids", ())),
+        handoff_to=values.get("handoff_to"),
+        owner_switches=values.get("owner_switches", 0),
     )
 
 
-def _is_throttle_or_transport(exc: Exception) -> bool:
-    return isinstance(exc, BotoCoreError) or (
-        isinstance(exc, ClientError)
-        and exc.response.get("Error", {}).get("Code") != _CONDITION_FAILED
-    )
+def _condition_failed(exc: BotoCoreError | ClientError, operation: str) -> bool:
+    failure = classify(exc, service="dynamodb", operation=operation)
+    return failure.kind is ErrorKind.CONDITION_FAILED
 
 
 class LeaseStore:
@@ -101,16 +94,16 @@ class LeaseStore:
         client: DynamoDBClient,
         table_name: str,
         finished_retention_s: float,
-        wall_clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._client = client
         self._table = table_name
         self._finished_retention_s = finished_retention_s
-        self._wall_clock = wall_clock
+        self._clock = clock
 
     async def list_leases(self, label: str) -> list[Lease]:
         leases: list[Lease] = []
-        start_key: dict[str, AttributeValueTypeDef] | None = None
+        start_key: dict[str, Any] | None = None
         while True:
             try:
                 if start_key is None:
@@ -118,14 +111,14 @@ class LeaseStore:
                         TableName=self._table,
                         ConsistentRead=True,
                         FilterExpression="begins_with(lease_key, :prefix)",
-                        ExpressionAttributeValues={":prefix": {"S": f"{label}#"}},
+                        ExpressionAttributeValues=dynamo.encode({":prefix": f"{label}#"}),
                     )
                 else:
                     page = await self._client.scan(
                         TableName=self._table,
                         ConsistentRead=True,
                         FilterExpression="begins_with(lease_key, :prefix)",
-                        ExpressionAttributeValues={":prefix": {"S": f"{label}#"}},
+                        ExpressionAttributeValues=dynamo.encode({":prefix": f"{label}#"}),
                         ExclusiveStartKey=start_key,
                     )
             except (BotoCoreError, ClientError) as exc:
@@ -138,7 +131,7 @@ class LeaseStore:
     async def get(self, key: str) -> Lease | None:
         try:
             response = await self._client.get_item(
-                TableName=self._table, Key={"lease_key": {"S": key}}, ConsistentRead=True
+                TableName=self._table, Key=dynamo.encode({"lease_key": key}), ConsistentRead=True
             )
         except (BotoCoreError, ClientError) as exc:
             raise LeaseStoreUnavailableError("reading a lease failed") from exc
@@ -149,28 +142,27 @@ class LeaseStore:
         self, *, label: str, shard_id: str, parent_shard_id: str | None, checkpoint: str
     ) -> bool:
         """Create an unowned lease unless one exists; returns whether this call created it."""
-        item: dict[str, AttributeValueTypeDef] = {
-            "lease_key": {"S": lease_key(label, shard_id)},
-            "stream_label": {"S": label},
-            "shard_id": {"S": shard_id},
-            "counter": {"N": "0"},
-            "checkpoint": {"S": checkpoint},
-            "owner_switches": {"N": "0"},
-            "updated_at": {"N": self._now()},
-        }
-        if parent_shard_id is not None:
-            item["parent_shard_id"] = {"S": parent_shard_id}
+        item = dynamo.encode(
+            {
+                "lease_key": lease_key(label, shard_id),
+                "stream_label": label,
+                "shard_id": shard_id,
+                "counter": 0,
+                "checkpoint": checkpoint,
+                "owner_switches": 0,
+                "updated_at": self._now(),
+                "parent_shard_id": parent_shard_id,
+            }
+        )
         try:
             await self._client.put_item(
                 TableName=self._table,
                 Item=item,
                 ConditionExpression="attribute_not_exists(lease_key)",
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+        except (BotoCoreError, ClientError) as exc:
+            if _condition_failed(exc, "PutItem"):
                 return False
-            raise LeaseStoreUnavailableError("creating a lease failed") from exc
-        except BotoCoreError as exc:
             raise LeaseStoreUnavailableError("creating a lease failed") from exc
         return True
 
@@ -193,7 +185,7 @@ class LeaseStore:
                 "owner_switches = if_not_exists(owner_switches, :zero) + :one "
                 "REMOVE handoff_to"
             ),
-            values={":me": {"S": owner}, ":zero": {"N": "0"}},
+            values={":me": owner, ":zero": 0},
             accept=lambda now: now.owner == owner,
             extra_condition="checkpoint <> :shard_end",
         )
@@ -206,13 +198,13 @@ class LeaseStore:
                 "SET #counter = #counter + :one, updated_at = :now, checkpoint = :cp, "
                 "owner_switches = :zero"
             ),
-            values={":cp": {"S": checkpoint}, ":zero": {"N": "0"}},
+            values={":cp": checkpoint, ":zero": 0},
             accept=lambda now: now.owner == owner and now.checkpoint == checkpoint,
         )
 
     async def finish(self, lease: Lease, *, owner: str, child_shard_ids: list[str]) -> Lease:
         """Write SHARD_END and let go; the row expires once its lineage cannot be replayed."""
-        expires_at = int(self._wall_clock() + self._finished_retention_s)
+        expires_at = int(self._clock.time() + self._finished_retention_s)
         return await self._update(
             lease,
             owner=owner,
@@ -220,10 +212,7 @@ class LeaseStore:
                 "SET #counter = #counter + :one, updated_at = :now, checkpoint = :shard_end, "
                 "child_shard_ids = :children, expires_at = :expires REMOVE #owner, handoff_to"
             ),
-            values={
-                ":children": {"L": [{"S": child} for child in child_shard_ids]},
-                ":expires": {"N": str(expires_at)},
-            },
+            values={":children": list(child_shard_ids), ":expires": expires_at},
             accept=lambda now: now.finished,
         )
 
@@ -232,13 +221,13 @@ class LeaseStore:
     ) -> Lease:
         """Let go of a lease, optionally writing a final checkpoint and naming the next owner."""
         sets = ["#counter = #counter + :one", "updated_at = :now"]
-        values: dict[str, AttributeValueTypeDef] = {}
+        values: dict[str, Any] = {}
         if checkpoint is not None:
             sets.append("checkpoint = :cp")
-            values[":cp"] = {"S": checkpoint}
+            values[":cp"] = checkpoint
         if to is not None:
             sets.append("#owner = :to")
-            values[":to"] = {"S": to}
+            values[":to"] = to
         removes = ["handoff_to"] if to is not None else ["#owner", "handoff_to"]
         update = f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
         return await self._update(
@@ -258,21 +247,17 @@ class LeaseStore:
         try:
             await self._client.update_item(
                 TableName=self._table,
-                Key={"lease_key": {"S": lease.key}},
+                Key=dynamo.encode({"lease_key": lease.key}),
                 UpdateExpression="SET handoff_to = :me, updated_at = :now",
                 ConditionExpression="#owner = :owner AND attribute_not_exists(handoff_to)",
                 ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={
-                    ":me": {"S": requester},
-                    ":owner": {"S": lease.owner},
-                    ":now": {"N": self._now()},
-                },
+                ExpressionAttributeValues=dynamo.encode(
+                    {":me": requester, ":owner": lease.owner, ":now": self._now()}
+                ),
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+        except (BotoCoreError, ClientError) as exc:
+            if _condition_failed(exc, "UpdateItem"):
                 return False
-            raise LeaseStoreUnavailableError("requesting a handoff failed") from exc
-        except BotoCoreError as exc:
             raise LeaseStoreUnavailableError("requesting a handoff failed") from exc
         return True
 
@@ -282,7 +267,7 @@ class LeaseStore:
         *,
         owner: str | None,
         update: str,
-        values: dict[str, AttributeValueTypeDef],
+        values: dict[str, Any],
         accept: Callable[[Lease], bool],
         extra_condition: str | None = None,
     ) -> Lease:
@@ -290,39 +275,37 @@ class LeaseStore:
         names = {"#counter": "counter"}
         if "#owner" in update or owner is not None:
             names["#owner"] = "owner"
-        all_values: dict[str, AttributeValueTypeDef] = {
-            ":expected": {"N": str(lease.counter)},
-            ":one": {"N": "1"},
-            ":now": {"N": self._now()},
+        all_values: dict[str, Any] = {
+            ":expected": lease.counter,
+            ":one": 1,
+            ":now": self._now(),
             **values,
         }
         if owner is not None:
             condition += " AND #owner = :owner"
-            all_values[":owner"] = {"S": owner}
+            all_values[":owner"] = owner
         if extra_condition is not None:
             condition += f" AND {extra_condition}"
         if ":shard_end" in update or (extra_condition and ":shard_end" in extra_condition):
-            all_values[":shard_end"] = {"S": SHARD_END}
+            all_values[":shard_end"] = SHARD_END
         try:
             response = await self._client.update_item(
                 TableName=self._table,
-                Key={"lease_key": {"S": lease.key}},
+                Key=dynamo.encode({"lease_key": lease.key}),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=all_values,
+                ExpressionAttributeValues=dynamo.encode(all_values),
                 ReturnValues="ALL_NEW",
             )
-        except ClientError as exc:
-            if _is_throttle_or_transport(exc):
+        except (BotoCoreError, ClientError) as exc:
+            if not _condition_failed(exc, "UpdateItem"):
                 raise LeaseStoreUnavailableError("updating a lease failed") from exc
             return await self._confirm(lease, accept, exc)
-        except BotoCoreError as exc:
-            raise LeaseStoreUnavailableError("updating a lease failed") from exc
         return _lease_from_item(response["Attributes"])
 
     async def _confirm(
-        self, lease: Lease, accept: Callable[[Lease], bool], exc: ClientError
+        self, lease: Lease, accept: Callable[[Lease], bool], exc: Exception
     ) -> Lease:
         current = await self.get(lease.key)
         if current is None:
@@ -332,6 +315,6 @@ class LeaseStore:
             return current
         raise LeaseLostError(f"lease {lease.key} changed underneath us") from exc
 
-    def _now(self) -> str:
+    def _now(self) -> int:
         # For humans and dashboards only: no decision ever compares hosts' wall clocks.
-        return str(int(self._wall_clock()))
+        return int(self._clock.time())

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from service.aws_errors import ErrorKind, classify
+from service.backoff import Attempts, Backoff
+from service.clock import SYSTEM_CLOCK, Clock
 from service.consumers.stream.leases import LATEST, SENTINELS, TRIM_HORIZON
 from service.consumers.stream.records import (
     Ack,
@@ -20,7 +22,7 @@ from service.consumers.stream.records import (
     StreamRecordHandler,
     parse_new_message,
 )
-from service.consumers.stream.shards import THROTTLING_CODES, StreamsClient, error_code
+from service.consumers.stream.shards import StreamsClient
 
 if TYPE_CHECKING:
     from service.consumers.stream.config import StreamConsumerConfig
@@ -28,24 +30,6 @@ if TYPE_CHECKING:
     from service.consumers.stream.tracker import RecordTracker
 
 log = structlog.get_logger(__name__)
-
-
-class Backoff:
-    """Exponential backoff with full jitter, so workers that failed together retry apart."""
-
-    def __init__(self, *, base_s: float, max_s: float, rng: random.Random) -> None:
-        self._base = base_s
-        self._max = max_s
-        self._rng = rng
-        self._attempt = 0
-
-    def reset(self) -> None:
-        self._attempt = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self._max, self._base * 2.0**self._attempt)
-        self._attempt = min(self._attempt + 1, 32)
-        return self._rng.uniform(0.0, ceiling)
 
 
 class ShardReader:
@@ -63,9 +47,7 @@ class ShardReader:
         on_ack: Callable[[str, AckOutcome], None],
         config: StreamConsumerConfig,
         metrics: StreamMetrics,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
         self._streams = streams
@@ -79,10 +61,9 @@ class ShardReader:
         self._config = config
         self._metrics = metrics
         self._clock = clock
-        self._wall_clock = wall_clock
-        self._sleep = sleep
-        self._backoff = Backoff(
-            base_s=config.backoff_base_s, max_s=config.backoff_max_s, rng=rng or random.Random()
+        self._backoff = Attempts(
+            Backoff(base_s=config.backoff_base_s, max_s=config.backoff_max_s),
+            rng or random.Random(),
         )
         # Where reading resumes: after the last record read, never after the checkpoint,
         # so an iterator rebuilt mid-shard neither skips nor repeats anything.
@@ -99,9 +80,8 @@ class ShardReader:
         """Read until the shard is closed and fully read; cancel to stop."""
         iterator: str | None = None
         while True:
-            if iterator is not None and (
-                self._clock() - self._iterator_issued_at >= self._config.iterator_refresh_s
-            ):
+            age = self._clock.monotonic() - self._iterator_issued_at
+            if iterator is not None and age >= self._config.iterator_refresh_s:
                 iterator = None
             if iterator is None:
                 iterator = await self._new_iterator()
@@ -114,7 +94,7 @@ class ShardReader:
                 continue
             self._backoff.reset()
             records: Sequence[Mapping[str, Any]] = response.get("Records", [])
-            issued_at = self._clock()
+            issued_at = self._clock.monotonic()
             await self._consume(records)
             following = response.get("NextShardIterator")
             if not following:
@@ -125,7 +105,7 @@ class ShardReader:
             iterator = following
             self._iterator_issued_at = issued_at
             if len(records) < self._config.batch_limit:
-                await self._sleep(self._config.idle_poll_interval_s)
+                await self._clock.sleep(self._config.idle_poll_interval_s)
 
     async def _get_records(self, iterator: str) -> tuple[Mapping[str, Any] | None, bool]:
         """The response, or None and whether the iterator must be rebuilt before a retry."""
@@ -133,33 +113,28 @@ class ShardReader:
             response = await self._streams.get_records(
                 ShardIterator=iterator, Limit=self._config.batch_limit
             )
-        except ClientError as exc:
-            code = error_code(exc)
-            if code == "ExpiredIteratorException":
+        except (BotoCoreError, ClientError) as exc:
+            failure = classify(exc, service="dynamodbstreams", operation="GetRecords")
+            if failure.kind is ErrorKind.ITERATOR_EXPIRED:
                 self._metrics.expired_iterators.inc()
                 log.info("stream_iterator_expired", shard_id=self._shard_id)
                 return None, True
-            if code == "TrimmedDataAccessException":
+            if failure.kind is ErrorKind.DATA_TRIMMED:
                 self._on_trimmed()
                 return None, True
-            if code in THROTTLING_CODES:
+            if failure.kind is ErrorKind.THROTTLED:
                 # The iterator stays valid: throttling says nothing about our position.
                 self._metrics.throttled.labels("get_records").inc()
-                await self._sleep(self._backoff.next_delay())
+                await self._clock.sleep(self._backoff.next_delay())
                 return None, False
-            if code == "ResourceNotFoundException":
+            if failure.kind is ErrorKind.NOT_FOUND:
                 self._on_vanished()
                 return None, True
             self._metrics.errors.labels("get_records").inc()
-            log.warning("stream_get_records_failed", shard_id=self._shard_id, code=code)
-        except BotoCoreError as exc:
-            self._metrics.errors.labels("get_records").inc()
-            log.warning(
-                "stream_get_records_failed", shard_id=self._shard_id, error=type(exc).__name__
-            )
+            log.warning("stream_get_records_failed", shard_id=self._shard_id, code=failure.code)
         else:
             return response, False
-        await self._sleep(self._backoff.next_delay())
+        await self._clock.sleep(self._backoff.next_delay())
         return None, True
 
     async def _new_iterator(self) -> str | None:
@@ -177,28 +152,25 @@ class ShardReader:
                         ShardIteratorType="AFTER_SEQUENCE_NUMBER",
                         SequenceNumber=sequence,
                     )
-            except ClientError as exc:
-                code = error_code(exc)
-                if code == "TrimmedDataAccessException":
+            except (BotoCoreError, ClientError) as exc:
+                failure = classify(exc, service="dynamodbstreams", operation="GetShardIterator")
+                if failure.kind is ErrorKind.DATA_TRIMMED:
                     self._on_trimmed()
                     continue
-                if code == "ResourceNotFoundException":
+                if failure.kind is ErrorKind.NOT_FOUND:
                     self._on_vanished()
                     return None
-                if code in THROTTLING_CODES:
+                if failure.kind is ErrorKind.THROTTLED:
                     self._metrics.throttled.labels("get_shard_iterator").inc()
                 else:
                     self._metrics.errors.labels("get_shard_iterator").inc()
-                    log.warning("stream_get_iterator_failed", shard_id=self._shard_id, code=code)
-            except BotoCoreError as exc:
-                self._metrics.errors.labels("get_shard_iterator").inc()
-                log.warning(
-                    "stream_get_iterator_failed", shard_id=self._shard_id, error=type(exc).__name__
-                )
+                    log.warning(
+                        "stream_get_iterator_failed", shard_id=self._shard_id, code=failure.code
+                    )
             else:
-                self._iterator_issued_at = self._clock()
+                self._iterator_issued_at = self._clock.monotonic()
                 return response["ShardIterator"]
-            await self._sleep(self._backoff.next_delay())
+            await self._clock.sleep(self._backoff.next_delay())
 
     def _position(self) -> tuple[Any, str | None]:
         if self._from_trim_horizon:
@@ -252,25 +224,26 @@ class ShardReader:
                 raise
         if newest_created is not None:
             self._metrics.iterator_age.labels(self._key).set(
-                max(0.0, self._wall_clock() - newest_created)
+                max(0.0, self._clock.time() - newest_created)
             )
         elif not records:
             self._metrics.iterator_age.labels(self._key).set(0.0)
 
     async def _submit(self, record: StreamRecord) -> None:
-        ack = Ack(sequence_number=record.sequence_number, on_done=self._on_ack)
+        async def park(reason: str) -> None:
+            await self._park(record, reason=reason)
+
+        ack = Ack(sequence_number=record.sequence_number, on_done=self._on_ack, parker=park)
         try:
             await self._handler.submit(record, ack)
         except Exception as exc:
             log.exception("stream_record_rejected", shard_id=self._shard_id)
-            await self._park(record, reason=f"handler raised {type(exc).__name__}")
-            ack.parked()
+            await ack.park(f"handler raised {type(exc).__name__}")
 
     async def _park(self, record: StreamRecord, *, reason: str) -> None:
-        backoff = Backoff(
-            base_s=self._config.backoff_base_s,
-            max_s=self._config.backoff_max_s,
-            rng=random.Random(),
+        backoff = Attempts(
+            Backoff(base_s=self._config.backoff_base_s, max_s=self._config.backoff_max_s),
+            random.Random(),
         )
         while True:
             try:
@@ -278,7 +251,7 @@ class ShardReader:
             except Exception:
                 self._metrics.errors.labels("dead_letters").inc()
                 log.exception("stream_record_park_failed", shard_id=self._shard_id)
-                await self._sleep(backoff.next_delay())
+                await self._clock.sleep(backoff.next_delay())
             else:
                 self._metrics.records.labels("parked").inc()
                 return

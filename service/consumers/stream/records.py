@@ -1,6 +1,6 @@
 """What the stream consumer hands to the bridge, and how the bridge acknowledges it."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -31,11 +31,18 @@ class Ack:
     ignores it, because the next owner re-reads the record from the checkpoint.
     """
 
-    __slots__ = ("_on_done", "_outcome", "_sequence_number")
+    __slots__ = ("_on_done", "_outcome", "_parker", "_sequence_number")
 
-    def __init__(self, *, sequence_number: str, on_done: Callable[[str, AckOutcome], None]) -> None:
+    def __init__(
+        self,
+        *,
+        sequence_number: str,
+        on_done: Callable[[str, AckOutcome], None],
+        parker: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self._sequence_number = sequence_number
         self._on_done = on_done
+        self._parker = parker
         self._outcome: AckOutcome | None = None
 
     @property
@@ -49,8 +56,16 @@ class Ack:
     def delivered(self) -> None:
         self._resolve(AckOutcome.DELIVERED)
 
-    def parked(self) -> None:
-        """The record was written to a dead-letter queue and will not be retried here."""
+    async def park(self, reason: str) -> None:
+        """Write the record to the dead-letter queue with `reason`, then resolve it.
+
+        The consumer retries the write until it succeeds (or the shard is lost): a record
+        is never counted done before it is durably parked.
+        """
+        if self._outcome is not None:
+            return
+        if self._parker is not None:
+            await self._parker(reason)
         self._resolve(AckOutcome.PARKED)
 
     def _resolve(self, outcome: AckOutcome) -> None:
@@ -64,7 +79,8 @@ class StreamRecordHandler(Protocol):
     """The bridge's buffer, as the stream consumer sees it."""
 
     async def submit(self, record: StreamRecord, ack: Ack) -> None:
-        """Take a record; may block to apply backpressure. Resolve `ack` later."""
+        """Take a record; may block to apply backpressure. Resolve `ack` later (delivered,
+        or parked with a reason)."""
 
     async def flush_shard(self, shard_key: str) -> None:
         """Deliver this shard's buffered records now (graceful handoff)."""

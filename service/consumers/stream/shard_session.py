@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from service.clock import SYSTEM_CLOCK, Clock
 from service.consumers.stream.errors import (
     LeaseLostError,
     LeaseStoreUnavailableError,
@@ -72,9 +71,7 @@ class ShardSession:
         dead_letters: DeadLetters,
         config: StreamConsumerConfig,
         metrics: StreamMetrics,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
         self._held = held
@@ -83,7 +80,6 @@ class ShardSession:
         self._config = config
         self._metrics = metrics
         self._clock = clock
-        self._wall_clock = wall_clock
         lease = held.lease
         self.shard_key = lease.key
         self.shard_id = lease.shard_id
@@ -102,8 +98,6 @@ class ShardSession:
             config=config,
             metrics=metrics,
             clock=clock,
-            wall_clock=wall_clock,
-            sleep=sleep,
             rng=rng,
         )
         self._stop_requested = asyncio.Event()
@@ -237,9 +231,9 @@ class ShardSession:
     async def _let_go(self, stop: _StopRequest) -> SessionResult:
         deadline = stop.deadline
         if deadline is None:
-            deadline = self._clock() + self._config.handoff_flush_deadline_s
+            deadline = self._clock.monotonic() + self._config.handoff_flush_deadline_s
         try:
-            async with asyncio.timeout(max(0.0, deadline - self._clock())):
+            async with asyncio.timeout(max(0.0, deadline - self._clock.monotonic())):
                 if stop.mode is StopMode.HANDOFF:
                     await self._handler.flush_shard(self.shard_key)
                 elif stop.flushed is not None:
@@ -277,7 +271,7 @@ class ShardSession:
     def _update_gauges(self) -> None:
         self._metrics.checkpoint_lag_records.labels(self.shard_key).set(self.tracker.pending)
         oldest = self.tracker.oldest_pending_created_at
-        lag = 0.0 if oldest is None else max(0.0, self._wall_clock() - oldest)
+        lag = 0.0 if oldest is None else max(0.0, self._clock.time() - oldest)
         self._metrics.checkpoint_lag_seconds.labels(self.shard_key).set(lag)
 
     @property

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol, Unpack
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from service.aws_errors import ErrorKind, classify
 from service.consumers.stream.errors import StreamThrottledError, StreamUnavailableError
 from service.consumers.stream.leases import Lease
 
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 _SHARD_ID_TIME = re.compile(r"^shardId-(\d{20})-")
-THROTTLING_CODES = frozenset(
-    {"LimitExceededException", "ThrottlingException", "RequestLimitExceeded"}
-)
 
 
 class StreamsClient(Protocol):
@@ -65,10 +63,6 @@ def shard_created_at(shard_id: str) -> float | None:
     """Creation time (epoch seconds) embedded in a shard id, when it has the usual form."""
     match = _SHARD_ID_TIME.match(shard_id)
     return None if match is None else int(match.group(1)) / 1000.0
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _shard_info(shard: ShardTypeDef) -> ShardInfo | None:
@@ -149,12 +143,11 @@ class ShardDiscovery:
                     StreamArn=self._arn, Limit=self._page_limit, ExclusiveStartShardId=start
                 )
             return await self._streams.describe_stream(StreamArn=self._arn, Limit=self._page_limit)
-        except ClientError as exc:
-            if error_code(exc) in THROTTLING_CODES:
+        except (BotoCoreError, ClientError) as exc:
+            failure = classify(exc, service="dynamodbstreams", operation="DescribeStream")
+            if failure.kind is ErrorKind.THROTTLED:
                 raise StreamThrottledError("DescribeStream throttled") from exc
-            raise StreamUnavailableError(f"DescribeStream failed: {error_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StreamUnavailableError("DescribeStream failed") from exc
+            raise StreamUnavailableError(f"DescribeStream failed: {failure.code}") from exc
 
 
 def parent_blocks(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ from aiobotocore.session import get_session
 from prometheus_client import CollectorRegistry
 
 from service.aws import AwsClientOptions, client_config
+from service.clock import SYSTEM_CLOCK, Clock
 from service.consumers.stream.consumer import StreamConsumer
 from service.consumers.stream.leases import LeaseStore
 from tests.fakes.stream_cluster import FAST, Cluster, Worker
@@ -52,8 +52,7 @@ async def cluster(aws_clients, resources) -> AsyncIterator[Cluster]:
         *,
         config: StreamConsumerConfig = FAST,
         mode: str = "now",
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         dynamodb: Any = None,
         fake: FakeStreams | None = None,
     ) -> Worker:
@@ -72,7 +71,6 @@ async def cluster(aws_clients, resources) -> AsyncIterator[Cluster]:
             registry=registry,
             worker_id=f"{name}/test",
             clock=clock,
-            wall_clock=wall_clock,
         )
         return Worker(consumer, handler, dead_letters, registry)
 

@@ -4,25 +4,18 @@ import pytest
 
 from service.aws import AwsClients
 from service.bridge.adapters.claims import Claim, ClaimState, SendClaims, SentMessage
+from tests.support.clock import FakeClock
 
 NOW = 1_772_360_000.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(wall_start=NOW)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def claims(aws_clients: AwsClients, resources, clock: Clock) -> SendClaims:
+def claims(aws_clients: AwsClients, resources, clock: FakeClock) -> SendClaims:
     return SendClaims(
         dynamodb=aws_clients.dynamodb,
         table=resources.names.idempotency_table,
@@ -43,11 +36,11 @@ async def test_a_completed_claim_reads_as_sent_with_its_whatsapp_id(claims: Send
     assert await claims.claim("item-1#0") == Claim(ClaimState.SENT, "wamid.A")
 
 
-async def test_an_expired_in_progress_claim_is_taken_over(claims: SendClaims, clock: Clock):
+async def test_an_expired_in_progress_claim_is_taken_over(claims: SendClaims, clock: FakeClock):
     await claims.claim("item-1#0")
-    clock.now += 59
+    clock.tick(59)
     assert (await claims.claim("item-1#0")).state is ClaimState.IN_PROGRESS
-    clock.now += 2
+    clock.tick(2)
     assert (await claims.claim("item-1#0")).state is ClaimState.CLAIMED
 
 

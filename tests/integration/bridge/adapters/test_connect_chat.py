@@ -12,10 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from service.bridge.adapters.connect_chat import (
     ATTRIBUTES_MAX_BYTES,
-    INTERACTIVE_RESPONSE,
-    TYPING,
     ConnectChat,
 )
+from service.bridge.events.content_types import INTERACTIVE_RESPONSE, TYPING
 from service.bridge.policy.ratelimit import ConnectRateLimits
 from service.errors import (
     AttachmentRejectedError,
@@ -238,7 +237,7 @@ async def test_server_errors_are_dependency_unavailable(connect_chat, sandbox):
         )
 
 
-async def test_known_codes_are_translated_and_unknown_ones_raised_untouched(connect_chat, sandbox):
+async def test_known_codes_are_translated_and_unknown_ones_retried(connect_chat, sandbox):
     _, connection = await _connected(connect_chat)
     await _fault(sandbox, operation="SendMessage", error="InvalidRequestException", count=1)
     with pytest.raises(InvalidRequestError):
@@ -246,12 +245,14 @@ async def test_known_codes_are_translated_and_unknown_ones_raised_untouched(conn
             connection_token=connection.connection_token, content="x", client_token="m-1"
         )
 
+    # A code no rule names: retried by the caller (bounded), never a raw ClientError.
     await _fault(sandbox, operation="SendMessage", error="NoSuchThingException", count=1)
-    with pytest.raises(ClientError) as raised:
+    with pytest.raises(DependencyUnavailableError) as raised:
         await connect_chat.send_message(
             connection_token=connection.connection_token, content="x", client_token="m-2"
         )
-    assert raised.value.response["Error"]["Code"] == "NoSuchThingException"
+    assert isinstance(raised.value.__cause__, ClientError)
+    assert raised.value.__cause__.response["Error"]["Code"] == "NoSuchThingException"
 
 
 async def test_text_over_the_channel_limit_is_message_too_large(connect_chat, sandbox):

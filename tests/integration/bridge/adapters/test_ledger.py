@@ -5,9 +5,9 @@ import pytest
 from service.bridge.adapters.ledger import (
     MAX_MESSAGES_PER_DELIVERY,
     DeliveryLedger,
-    LedgerConflictError,
     delivery_token,
 )
+from service.errors import ConditionFailedError
 
 CUSTOMER = "200000000000002#5215512345678"
 
@@ -44,7 +44,7 @@ async def test_progress_and_completion_are_visible_to_a_later_reader(ledger):
 
 async def test_a_message_can_be_claimed_only_once(ledger):
     await ledger.open(CUSTOMER, ["m1", "m2"], ["x"])
-    with pytest.raises(LedgerConflictError):
+    with pytest.raises(ConditionFailedError):
         await ledger.open(CUSTOMER, ["m2", "m3"], ["y"])
     # The failed transaction claimed nothing: m3 is still free.
     assert set(await ledger.recorded(CUSTOMER, ["m3"])) == set()

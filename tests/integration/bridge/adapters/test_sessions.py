@@ -8,23 +8,16 @@ from botocore.exceptions import ClientError
 
 from service.aws import AwsClients
 from service.bridge.adapters.sessions import Session, SessionStore, session_expiry
-from service.errors import ConfigurationError, SessionConflictError
+from service.errors import ConditionFailedError, ConfigurationError
+from tests.support.clock import FakeClock
 
 BUSINESS = "200000000000002"
 NOW = 1_772_360_000
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(NOW)
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return FakeClock(wall_start=NOW)
 
 
 @pytest.fixture
@@ -107,7 +100,7 @@ async def test_both_items_carry_the_ttl_attribute(store, aws_clients, resources)
 async def test_a_second_create_for_the_same_customer_conflicts(store, aws_clients, resources):
     await store.create(_session(contact="c-1"))
 
-    with pytest.raises(SessionConflictError):
+    with pytest.raises(ConditionFailedError):
         await store.create(_session(contact="c-2"))
 
     # The transaction wrote nothing: no mapping for the losing contact.
@@ -117,7 +110,7 @@ async def test_a_second_create_for_the_same_customer_conflicts(store, aws_client
 
 async def test_replacing_needs_the_version_that_was_read(store, aws_clients, resources, clock):
     first = await store.create(_session(contact="c-1"))
-    clock.now += 60
+    clock.tick(60)
 
     second = await store.create(_session(contact="c-2"), replacing=first)
 
@@ -126,14 +119,14 @@ async def test_replacing_needs_the_version_that_was_read(store, aws_clients, res
     assert await store.get(first.customer_key) == second
     assert await _raw_item(aws_clients, resources, "contact#c-1") is None
     assert await store.find_by_initial_contact("c-2") == second
-    with pytest.raises(SessionConflictError):
+    with pytest.raises(ConditionFailedError):
         await store.create(_session(contact="c-3"), replacing=first)
     assert await _raw_item(aws_clients, resources, "contact#c-3") is None
 
 
 async def test_update_connection_is_optimistic(store, clock):
     created = await store.create(_session())
-    clock.now += 10
+    clock.tick(10)
 
     updated = await store.update_connection(
         created.customer_key,
@@ -150,14 +143,14 @@ async def test_update_connection_is_optimistic(store, clock):
         version=2,
     )
     assert await store.get(created.customer_key) == updated
-    with pytest.raises(SessionConflictError):
+    with pytest.raises(ConditionFailedError):
         await store.update_connection(
             created.customer_key,
             connection_token="ctok-stale",
             connection_expires_at=NOW,
             expected_version=created.version,
         )
-    with pytest.raises(SessionConflictError):
+    with pytest.raises(ConditionFailedError):
         await store.update_connection(
             f"{BUSINESS}#5215500000000",
             connection_token="ctok-x",

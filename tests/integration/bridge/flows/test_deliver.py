@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 
 from service.bridge.adapters.connect_config import ConnectConfig
+from service.bridge.adapters.connection import ChatConnection
 from service.bridge.adapters.ledger import DeliveryLedger
 from service.bridge.adapters.sessions import SessionStore
-from service.bridge.events.whatsapp import InboundMessage, parse_eum_event
+from service.bridge.events.eum import parse_eum_event
+from service.bridge.events.whatsapp import InboundMessage
 from service.bridge.flows.deliver import InboundDelivery, InboundOptions
 from service.local import constants
 from tests.support.eum import eum_event, text, wamid
@@ -37,6 +39,7 @@ def delivery(connect_chat, parts, **options) -> InboundDelivery:
     sessions, ledger = parts
     return InboundDelivery(
         connect=connect_chat,
+        connection=ChatConnection(connect=connect_chat, sessions=sessions),
         sessions=sessions,
         ledger=ledger,
         config=lambda: CONFIG,

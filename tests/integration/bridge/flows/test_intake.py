@@ -6,8 +6,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from service.bridge.adapters.raw_messages import RawMessageWriter, decode_image
+from service.bridge.events.transport import Settle
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
-from service.consumers.sqs.consumer import Outcome
 from service.consumers.sqs.message import QueueMessage
 from tests.support.eum import eum_event, text, wamid
 
@@ -52,7 +52,7 @@ async def test_messages_are_stored_then_done(handler_parts, aws_clients, resourc
             _sqs_message(eum_event(text("I need help", id=second)), "s2"),
         ]
     )
-    assert {k: v.outcome for k, v in verdicts.items()} == {"s1": Outcome.DONE, "s2": Outcome.DONE}
+    assert {k: v.settle for k, v in verdicts.items()} == {"s1": Settle.DONE, "s2": Settle.DONE}
     items = await _raw_items(aws_clients, resources)
     by_id = {item["message_id"]["S"]: item for item in items}
     assert set(by_id) == {first, second}
@@ -95,10 +95,10 @@ async def test_malformed_events_are_poison_and_the_rest_flows(
     verdicts = await handler(
         [_sqs_message(payload, "bad"), _sqs_message(eum_event(text("ok", id=good)), "good")]
     )
-    assert verdicts["bad"].outcome is Outcome.POISON
+    assert verdicts["bad"].settle is Settle.PARK
     assert verdicts["bad"].cause == "malformed"
     assert "5215512345678" not in verdicts["bad"].reason
-    assert verdicts["good"].outcome is Outcome.DONE
+    assert verdicts["good"].settle is Settle.DONE
     assert [i["message_id"]["S"] for i in await _raw_items(aws_clients, resources)] == [good]
 
 
@@ -112,7 +112,7 @@ async def test_status_updates_are_handed_on_and_counted(handler_parts, aws_clien
         "errors": [{"code": 131047, "title": "Re-engagement message"}],
     }
     verdicts = await handler([_sqs_message(eum_event(statuses=[status]), "s1")])
-    assert verdicts["s1"].outcome is Outcome.DONE
+    assert verdicts["s1"].settle is Settle.DONE
     assert [(s.message_id, s.status, s.errors[0].code) for s in statuses] == [
         ("wamid.OURS==", "failed", 131047)
     ]
@@ -124,7 +124,7 @@ async def test_a_missing_table_means_retry_not_loss(aws_clients, resources):
     writer = RawMessageWriter(dynamodb=aws_clients.dynamodb, table="no-such-table")
     handler = InboundQueueHandler(writer=writer, metrics=InboundMetrics(CollectorRegistry()))
     verdicts = await handler([_sqs_message(eum_event(text("hi")), "s1")])
-    assert verdicts["s1"].outcome is Outcome.RETRY
+    assert verdicts["s1"].settle is Settle.RETRY
     assert "ResourceNotFoundException" in verdicts["s1"].reason
 
 
@@ -160,15 +160,15 @@ async def test_hostile_events_each_get_their_own_verdict_and_the_valid_ones_are_
         _sqs_message(eum_event(text("fine", id=valid)), "valid"),
     ]
     verdicts = await handler(batch)
-    outcomes = {k: (v.outcome, v.cause) for k, v in verdicts.items()}
+    outcomes = {k: (v.settle, v.cause) for k, v in verdicts.items()}
     assert outcomes == {
-        "nested": (Outcome.POISON, "malformed"),
-        "nested-entry": (Outcome.POISON, "malformed"),
-        "feb30": (Outcome.DONE, "poison"),
-        "long-key": (Outcome.POISON, "rejected"),
-        "huge": (Outcome.POISON, "rejected"),
-        "surrogate": (Outcome.DONE, "poison"),
-        "valid": (Outcome.DONE, "poison"),
+        "nested": (Settle.PARK, "malformed"),
+        "nested-entry": (Settle.PARK, "malformed"),
+        "feb30": (Settle.DONE, "poison"),
+        "long-key": (Settle.PARK, "rejected"),
+        "huge": (Settle.PARK, "rejected"),
+        "surrogate": (Settle.DONE, "poison"),
+        "valid": (Settle.DONE, "poison"),
     }
     assert all("5555" not in v.reason for v in verdicts.values())
     stored = {i["message_id"]["S"]: i for i in await _raw_items(aws_clients, resources)}
@@ -192,5 +192,5 @@ async def test_statuses_that_fail_retry_only_their_own_message(aws_clients, reso
             _sqs_message(eum_event(text("hello")), "text"),
         ]
     )
-    assert verdicts["status"].outcome is Outcome.RETRY
-    assert verdicts["text"].outcome is Outcome.DONE
+    assert verdicts["status"].settle is Settle.RETRY
+    assert verdicts["text"].settle is Settle.DONE

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from service.bridge.adapters.raw_messages import RawMessageWriter, decode_image
-from service.bridge.events.whatsapp import InboundMessage, parse_eum_event
+from service.bridge.events.eum import parse_eum_event
+from service.bridge.events.transport import StreamItem
+from service.bridge.events.whatsapp import InboundMessage
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
 from service.consumers.stream.consumer import StreamConsumer, make_worker_id
-from service.consumers.stream.records import StreamRecord
 from tests.fakes.stream_cluster import FAST, eventually
 from tests.fakes.stream_handler import ListDeadLetters
 from tests.support.eum import eum_event, text, wamid
@@ -25,7 +26,7 @@ ANA = "5215512345678"
 BEN = "5215587654321"
 
 
-def decode(record: StreamRecord) -> InboundMessage:
+def decode(record: StreamItem) -> InboundMessage:
     return decode_image(record.new_image)
 
 
@@ -49,7 +50,6 @@ async def bridge(aws_clients, resources, config: BufferConfig) -> AsyncIterator[
     buffer = CustomerBuffer[InboundMessage](
         decode=decode,
         deliver=deliver,
-        dead_letters=dead_letters,
         registry=registry,
         config=config,
     )

@@ -15,6 +15,7 @@ from service.consumers.stream.leases import (
     lease_key,
     stream_label,
 )
+from tests.support.clock import FakeClock
 
 LABEL = "2026-03-01T00:00:00.000"
 SHARD = "shardId-00000001772323200000-0a0b0c0d"
@@ -26,7 +27,7 @@ def store(aws_clients, resources) -> LeaseStore:
         client=aws_clients.dynamodb,
         table_name=resources.names.leases_table,
         finished_retention_s=72 * 3600.0,
-        wall_clock=lambda: 1_800_000_000.0,
+        clock=FakeClock(wall_start=1_800_000_000.0),
     )
 
 

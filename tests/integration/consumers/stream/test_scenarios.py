@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 from service.consumers.stream.leases import SHARD_END, TRIM_HORIZON, lease_key
 from tests.fakes.stream_cluster import FAST, Cluster, Worker, eventually
 from tests.fakes.streams import FakeStreams
+from tests.support.clock import SkewedClock
 
 
 def put_many(
@@ -452,9 +453,14 @@ async def test_row15_poison_record_parked_before_watermark_passes_it(cluster):
     await asyncio.sleep(0.3)
     assert await checkpoint_of(cluster, shard) == sequences[0]
     assert [r.keys["message_id"]["S"] for r, _ in a.dead_letters.parked] == ["unparseable"]
-    # Retries exhausted: the buffer parks "bad" in its DLQ and only then acknowledges it.
+    # Retries exhausted: the buffer parks "bad" through its ack, which writes the DLQ
+    # first and only then lets the checkpoint pass it.
     _, ack = a.handler.pending[shard_key(streams, shard)][0]
-    ack.parked()
+    await ack.park("delivery failed 8 times")
+    assert [r.keys["message_id"]["S"] for r, _ in a.dead_letters.parked] == [
+        "unparseable",
+        "bad",
+    ]
     await eventually(lambda: _checkpoint_is(cluster, shard, sequences[-1]))
     assert ids_of(cluster) == ["g0", "g1", "g2"]
 
@@ -552,10 +558,10 @@ async def test_row20_wall_clocks_skewed_five_minutes_cause_no_takeover(cluster):
     streams = cluster.streams
     shard = streams.add_shard()
     put_many(streams, shard, 2)
-    a = cluster.start("a", wall_clock=lambda: time.time() - 300)
+    a = cluster.start("a", clock=SkewedClock(-300))
     await eventually(lambda: a.consumer.held_shards() == [shard])
     counter_before = (await cluster.leases())[shard].counter
-    b = cluster.start("b", wall_clock=lambda: time.time() + 300)
+    b = cluster.start("b", clock=SkewedClock(300))
     await asyncio.sleep(3 * FAST.lease_duration_s)
     lease = (await cluster.leases())[shard]
     assert lease.owner == a.id

@@ -1,4 +1,4 @@
-"""The pure parts of the Connect adapter: attribute fitting and error translation.
+"""The pure parts of the Connect adapter: attribute fitting, and how its errors translate.
 
 The calls themselves are tested against the simulator (tests/integration/bridge); these
 cover the codes and shapes the simulator does not produce.
@@ -11,12 +11,12 @@ from botocore.exceptions import ClientError
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from service.aws_errors import classify, to_error
 from service.bridge.adapters.connect_chat import (
     ATTRIBUTES_MAX_BYTES,
     DEFAULT_DISPLAY_NAME,
     clamp_display_name,
     fit_attributes,
-    translate_client_error,
 )
 from service.errors import (
     AttachmentRejectedError,
@@ -106,6 +106,15 @@ def _error(code: str, message: str = "boom", status: int = 400, headers=None) ->
     return ClientError(response, "Operation")
 
 
+_CONNECT_OPERATIONS = {"StartChatContact", "StartContactStreaming"}
+
+
+def translate_client_error(exc: ClientError, *, operation: str) -> Exception:
+    """The typed error the adapter raises for `exc` (the one table, as the adapter uses it)."""
+    service = "connect" if operation in _CONNECT_OPERATIONS else "connectparticipant"
+    return to_error(classify(exc, service=service, operation=operation))
+
+
 @pytest.mark.parametrize(
     ("operation", "code", "message", "status", "expected"),
     [
@@ -141,8 +150,11 @@ def test_codes_translate_to_the_hierarchy(operation, code, message, status, expe
     assert operation in str(error)
 
 
-def test_unknown_client_errors_are_not_translated():
-    assert translate_client_error(_error("SomethingNewException"), operation="SendMessage") is None
+def test_an_unknown_client_error_is_retried_not_parked():
+    # A code nobody has seen yet is more often transient than a bug in the request; the
+    # caller's bounded attempts park it if it persists.
+    error = translate_client_error(_error("SomethingNewException"), operation="SendMessage")
+    assert type(error) is DependencyUnavailableError
 
 
 def test_retry_after_is_carried_when_the_service_sends_it():

@@ -3,7 +3,8 @@
 import json
 from typing import Any
 
-from service.bridge.adapters.sessions import REDACTED, Session, mask, session_expiry
+from service.bridge.adapters.sessions import Session, session_expiry
+from service.redaction import REDACTED, mask
 
 WA_ID = "5215512345678"
 BSUID = "MX.1234567890"

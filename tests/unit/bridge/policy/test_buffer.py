@@ -6,66 +6,63 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
+from service.bridge.events.transport import StreamItem
 from service.bridge.policy.buffer import (
     BufferConfig,
     BufferNotRunningError,
     CustomerBuffer,
-    MonotonicClock,
 )
-from service.consumers.stream.records import Ack, AckOutcome, StreamRecord
+from service.clock import SystemClock
 from service.errors import (
     DependencyUnavailableError,
     InvalidRequestError,
     ThrottledError,
 )
+from tests.support.clock import FakeClock, settle
 
 # ---------------------------------------------------------------- test doubles
 
 
-class FakeClock:
-    """Time moves only when the test says so; waits end when it passes their deadline."""
-
-    def __init__(self) -> None:
-        self._now = 1_000.0
-        self._timers: list[tuple[float, asyncio.Future[None]]] = []
-
-    def now(self) -> float:
-        return self._now
-
-    async def wait(self, event: asyncio.Event, deadline: float) -> None:
-        if event.is_set() or deadline <= self._now:
-            return
-        timer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (deadline, timer)
-        self._timers.append(entry)
-        waiter = asyncio.ensure_future(event.wait())
-        either: set[asyncio.Future[Any]] = {timer, waiter}
-        try:
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._timers.remove(entry)
-            timer.cancel()
-            waiter.cancel()
-            await asyncio.gather(waiter, return_exceptions=True)
-
-    async def advance(self, seconds: float) -> None:
-        self._now += seconds
-        for deadline, timer in list(self._timers):
-            if deadline <= self._now and not timer.done():
-                timer.set_result(None)
-        await settle()
+class AckOutcome(StrEnum):
+    DELIVERED = "delivered"
+    PARKED = "parked"
 
 
-async def settle() -> None:
-    """Let every task that can run, run (no I/O here: only ready callbacks)."""
-    for _ in range(100):
-        await asyncio.sleep(0)
+@dataclass(frozen=True)
+class Record:
+    """A stream record as the bridge sees it (`StreamItem`)."""
+
+    shard_key: str
+    shard_id: str
+    sequence_number: str
+    new_image: dict[str, Any]
+
+
+@dataclass
+class FakeAck:
+    """The bridge's `Acknowledgement`: parking is recorded, and can be made to fail."""
+
+    sequence_number: str
+    outcomes: dict[str, AckOutcome]
+    parked: list[tuple[str, str]]
+    refuse: set[str]
+
+    def delivered(self) -> None:
+        self.outcomes.setdefault(self.sequence_number, AckOutcome.DELIVERED)
+
+    async def park(self, reason: str) -> None:
+        if self.sequence_number in self.refuse:
+            raise ConnectionError("dead-letter queue unreachable")
+        if self.sequence_number not in self.outcomes:
+            self.parked.append((self.sequence_number, reason))
+            self.outcomes[self.sequence_number] = AckOutcome.PARKED
 
 
 async def until(predicate: Callable[[], bool], *, within_s: float = 2.0) -> None:
@@ -88,7 +85,7 @@ class Msg:
         return (self.timestamp, 0)
 
 
-def decode(record: StreamRecord) -> Msg:
+def decode(record: StreamItem) -> Msg:
     image = record.new_image
     if "message" not in image:
         raise ValueError("raw item without a usable message")
@@ -129,11 +126,6 @@ class FakeDeadLetters:
     parked: list[tuple[str, str]] = field(default_factory=list)  # (sequence number, reason)
     refuse: set[str] = field(default_factory=set)  # sequence numbers whose park fails
 
-    async def park(self, record: StreamRecord, *, reason: str) -> None:
-        if record.sequence_number in self.refuse:
-            raise ConnectionError("dead-letter queue unreachable")
-        self.parked.append((record.sequence_number, reason))
-
 
 @dataclass
 class Harness:
@@ -149,20 +141,15 @@ class Harness:
     seq_of: dict[str, str] = field(default_factory=dict)
     _seq: int = 0
 
-    def record(self, customer: str, message_id: str, *, ts: int, shard: str) -> StreamRecord:
+    def record(self, customer: str, message_id: str, *, ts: int, shard: str) -> Record:
         self._seq += 1
         sequence = f"{self._seq:021d}"
         self.seq_of[message_id] = sequence
         image: dict[str, Any] = {"customer": {"S": customer}, "ts": {"N": str(ts)}}
         if message_id != "poison":
             image["message"] = {"S": message_id}
-        return StreamRecord(
-            shard_key=shard,
-            shard_id=f"shardId-{shard}",
-            sequence_number=sequence,
-            keys={"customer": {"S": customer}, "message_id": {"S": message_id}},
-            new_image=image,
-            approximate_created_at=None,
+        return Record(
+            shard_key=shard, shard_id=f"shardId-{shard}", sequence_number=sequence, new_image=image
         )
 
     async def submit(
@@ -171,11 +158,8 @@ class Harness:
         record = self.record(customer, message_id, ts=ts, shard=shard)
         await self.buffer.submit(record, self.ack(record))
 
-    def ack(self, record: StreamRecord) -> Ack:
-        def done(sequence: str, outcome: AckOutcome) -> None:
-            self.outcomes[sequence] = outcome
-
-        return Ack(sequence_number=record.sequence_number, on_done=done)
+    def ack(self, record: Record) -> FakeAck:
+        return FakeAck(record.sequence_number, self.outcomes, self.dead.parked, self.dead.refuse)
 
     def outcome(self, message_id: str) -> AckOutcome | None:
         return self.outcomes.get(self.seq_of[message_id])
@@ -196,7 +180,7 @@ async def make() -> AsyncIterator[Make]:
     async def build(
         deliver: FakeDeliver | None = None,
         dead: FakeDeadLetters | None = None,
-        decoder: Callable[[StreamRecord], Msg] = decode,
+        decoder: Callable[[StreamItem], Msg] = decode,
         **config: Any,
     ) -> Harness:
         clock = FakeClock()
@@ -206,7 +190,6 @@ async def make() -> AsyncIterator[Make]:
         buffer = CustomerBuffer[Msg](
             decode=decoder,
             deliver=deliver,
-            dead_letters=dead,
             registry=registry,
             config=BufferConfig(**config),
             clock=clock,
@@ -500,10 +483,12 @@ async def test_a_crash_inside_the_buffer_spares_other_customers(make: Make) -> N
     h = await make()
     record = h.record("cust-a", "a1", ts=1, shard="s1")
 
-    def explode(sequence: str, outcome: AckOutcome) -> None:
-        raise RuntimeError("consumer bug")
+    class Exploding(FakeAck):
+        def delivered(self) -> None:
+            raise RuntimeError("consumer bug")
 
-    await h.buffer.submit(record, Ack(sequence_number=record.sequence_number, on_done=explode))
+    ack = Exploding(record.sequence_number, h.outcomes, h.dead.parked, h.dead.refuse)
+    await h.buffer.submit(record, ack)
     await h.submit("cust-b", "b1", ts=1)
     with capture_logs() as logs:
         await h.clock.advance(5.0)
@@ -691,7 +676,6 @@ async def test_submit_is_refused_before_run_and_after_it_ended(make: Make) -> No
     idle = CustomerBuffer[Msg](
         decode=decode,
         deliver=FakeDeliver(),
-        dead_letters=FakeDeadLetters(),
         registry=CollectorRegistry(),
         clock=FakeClock(),
     )
@@ -743,16 +727,15 @@ async def test_a_blocked_submit_fails_when_the_buffer_closes(make: Make) -> None
     assert h.outcome("a1") is None  # its delivery was cancelled: re-read after restart
 
 
-async def test_monotonic_clock_waits_for_the_event_or_the_deadline() -> None:
-    clock = MonotonicClock()
+async def test_the_system_clock_waits_for_the_event_or_the_deadline() -> None:
+    clock = SystemClock()
     event = asyncio.Event()
-    start = clock.now()
-    await clock.wait(event, start + 0.05)
-    assert clock.now() - start >= 0.05
+    start = clock.monotonic()
+    assert await clock.wait(event, start + 0.05) is False
+    assert clock.monotonic() - start >= 0.05
 
     asyncio.get_running_loop().call_later(0.01, event.set)
-    await clock.wait(event, clock.now() + 5.0)
-    assert event.is_set()
+    assert await clock.wait(event, clock.monotonic() + 5.0) is True
 
 
 async def test_with_the_real_clock_a_quiet_customer_is_delivered() -> None:
@@ -760,30 +743,26 @@ async def test_with_the_real_clock_a_quiet_customer_is_delivered() -> None:
     buffer = CustomerBuffer[Msg](
         decode=decode,
         deliver=deliver,
-        dead_letters=FakeDeadLetters(),
         registry=CollectorRegistry(),
         config=BufferConfig(quiet_s=0.05, max_wait_s=1.0),
     )
     stop = asyncio.Event()
-    outcomes: list[AckOutcome] = []
+    outcomes: dict[str, AckOutcome] = {}
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(buffer.run(stop))
         await settle()
         for index in range(3):
-            record = StreamRecord(
+            record = Record(
                 shard_key="s1",
                 shard_id="shardId-s1",
                 sequence_number=str(index),
-                keys={},
                 new_image={
                     "customer": {"S": "cust-a"},
                     "message": {"S": f"m{index}"},
                     "ts": {"N": str(index)},
                 },
-                approximate_created_at=None,
             )
-            ack = Ack(sequence_number=str(index), on_done=lambda _s, o: outcomes.append(o))
-            await buffer.submit(record, ack)
+            await buffer.submit(record, FakeAck(str(index), outcomes, [], set()))
         await until(lambda: len(outcomes) == 3)
         stop.set()
         await buffer.flush_all()

@@ -8,41 +8,28 @@ from prometheus_client import CollectorRegistry
 from service.bridge.policy.ratelimit import (
     ACCOUNT_SCOPE,
     ConnectRateLimits,
-    LoopClock,
+    Limiter,
     Rate,
-    TokenBucket,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.time = 1000.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.time += seconds
-        await asyncio.sleep(0)
+from service.clock import SystemClock
+from tests.support.clock import FakeClock, settle
 
 
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return FakeClock(auto_advance=True)
 
 
-async def _acquire_times(bucket: TokenBucket, clock: FakeClock, count: int) -> list[float]:
+async def _acquire_times(bucket: Limiter, clock: FakeClock, count: int) -> list[float]:
     times = []
     for _ in range(count):
         await bucket.acquire()
-        times.append(clock.time - 1000.0)
+        times.append(clock.monotonic() - 1000.0)
     return times
 
 
 async def test_a_full_bucket_serves_its_burst_without_waiting(clock):
-    bucket = TokenBucket(Rate(5, 8), clock=clock)
+    bucket = Limiter(Rate(5, 8), clock=clock)
 
     times = await _acquire_times(bucket, clock, 8)
 
@@ -51,7 +38,7 @@ async def test_a_full_bucket_serves_its_burst_without_waiting(clock):
 
 
 async def test_after_the_burst_calls_are_spaced_at_the_rate(clock):
-    bucket = TokenBucket(Rate(5, 8), clock=clock)
+    bucket = Limiter(Rate(5, 8), clock=clock)
 
     times = await _acquire_times(bucket, clock, 13)
 
@@ -60,28 +47,28 @@ async def test_after_the_burst_calls_are_spaced_at_the_rate(clock):
 
 
 async def test_idle_time_refills_up_to_the_burst_and_no_further(clock):
-    bucket = TokenBucket(Rate(2, 5), clock=clock)
+    bucket = Limiter(Rate(2, 5), clock=clock)
     await _acquire_times(bucket, clock, 5)
 
-    clock.time += 1.0  # two tokens back
-    start = clock.time
+    await clock.advance(1.0)  # two tokens back
+    start = clock.monotonic()
     for _ in range(2):
         assert await bucket.acquire() == 0.0
     assert await bucket.acquire() == pytest.approx(0.5)
-    assert clock.time - start == pytest.approx(0.5)
+    assert clock.monotonic() - start == pytest.approx(0.5)
 
-    clock.time += 3600.0  # an hour refills to the burst, not to 7200 tokens
+    await clock.advance(3600.0)  # an hour refills to the burst, not to 7200 tokens
     waits = [await bucket.acquire() for _ in range(6)]
     assert waits == pytest.approx([0, 0, 0, 0, 0, 0.5])
 
 
 async def test_concurrent_waiters_are_served_in_order_one_interval_apart(clock):
-    bucket = TokenBucket(Rate(10, 1), clock=clock)
+    bucket = Limiter(Rate(10, 1), clock=clock)
     served: list[tuple[int, float]] = []
 
     async def call(index: int) -> None:
         await bucket.acquire()
-        served.append((index, clock.time - 1000.0))
+        served.append((index, clock.monotonic() - 1000.0))
 
     async with asyncio.TaskGroup() as group:
         for index in range(5):
@@ -91,37 +78,25 @@ async def test_concurrent_waiters_are_served_in_order_one_interval_apart(clock):
     assert [at for _, at in served] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
 
 
-class StoppedClock(FakeClock):
-    """Time moves only when the test moves it; sleepers wait until cancelled."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sleeping = asyncio.Event()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.sleeping.set()
-        await asyncio.Event().wait()
-
-
 async def test_a_cancelled_waiter_takes_no_token():
-    clock = StoppedClock()
-    bucket = TokenBucket(Rate(1, 1), clock=clock)
+    clock = FakeClock()  # time moves only when the test moves it
+    bucket = Limiter(Rate(1, 1), clock=clock)
     await bucket.acquire()
 
     waiter = asyncio.create_task(bucket.acquire())
-    await clock.sleeping.wait()
+    await settle()
+    assert clock.sleeps == [1.0]
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
 
-    clock.time += 1.0  # exactly one token is due, and it is still there
+    clock.set(1.0)  # exactly one token is due, and it is still there
     async with asyncio.timeout(5):
         assert await bucket.acquire() == 0.0
 
 
-async def test_the_loop_clock_really_paces_calls():
-    bucket = TokenBucket(Rate(50, 1), clock=LoopClock())
+async def test_the_system_clock_really_paces_calls():
+    bucket = Limiter(Rate(50, 1), clock=SystemClock())
     loop = asyncio.get_running_loop()
 
     start = loop.time()

@@ -3,7 +3,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.bridge.events.whatsapp import InboundMessage, MessageType, parse_eum_event
+from service.bridge.events.eum import parse_eum_event
+from service.bridge.events.whatsapp import InboundMessage, MessageType
 from service.bridge.text.render import MediaPart, RenderedPart, TextPart, render_burst
 
 

@@ -2,14 +2,7 @@ import random
 
 from service.consumers.stream.balancing import ExpiryObserver, plan_leases
 from service.consumers.stream.leases import SHARD_END, Lease
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def lease(n: int, owner: str | None, counter: int = 1, **kwargs) -> Lease:
@@ -24,7 +17,7 @@ def lease(n: int, owner: str | None, counter: int = 1, **kwargs) -> Lease:
 
 
 def plan(leases, *, me="me", held=(), observer=None, max_leases=64, **kwargs):
-    observer = observer or ExpiryObserver(clock=Clock())
+    observer = observer or ExpiryObserver(clock=FakeClock())
     observer.observe(leases)
     return plan_leases(
         leases=leases,
@@ -39,13 +32,13 @@ def plan(leases, *, me="me", held=(), observer=None, max_leases=64, **kwargs):
 
 
 def test_expiry_is_judged_by_the_observers_clock_from_first_sight():
-    clock = Clock()
+    clock = FakeClock()
     observer = ExpiryObserver(clock=clock)
     owned = lease(1, "other", counter=5)
     observer.observe([owned])
-    clock.now += 9.9
+    clock.tick(9.9)
     assert not observer.is_expired(owned, duration_s=10)
-    clock.now += 0.2
+    clock.tick(0.2)
     assert observer.is_expired(owned, duration_s=10)
     renewed = lease(1, "other", counter=6)
     observer.observe([renewed])
@@ -53,7 +46,7 @@ def test_expiry_is_judged_by_the_observers_clock_from_first_sight():
 
 
 def test_unowned_leases_are_available_at_once():
-    observer = ExpiryObserver(clock=Clock())
+    observer = ExpiryObserver(clock=FakeClock())
     free = lease(1, None)
     observer.observe([free])
     assert observer.is_expired(free, duration_s=10)
@@ -75,11 +68,11 @@ def test_finished_leases_are_never_taken_or_counted():
 
 
 def test_expired_leases_are_taken_but_live_ones_are_not():
-    clock = Clock()
+    clock = FakeClock()
     observer = ExpiryObserver(clock=clock)
     leases = [lease(1, "dead"), lease(2, "alive")]
     observer.observe(leases)
-    clock.now += 11
+    clock.tick(11)
     observer.observe([lease(1, "dead"), lease(2, "alive", counter=2)])
     result = plan([lease(1, "dead"), lease(2, "alive", counter=2)], observer=observer)
     assert [taken.shard_id for taken in result.take] == ["s1"]
@@ -117,11 +110,11 @@ def test_preferred_children_come_first_and_the_cap_holds():
 
 
 def test_long_orphaned_leases_are_taken_even_above_target():
-    clock = Clock()
+    clock = FakeClock()
     observer = ExpiryObserver(clock=clock)
     leases = [lease(1, "ghost"), lease(2, "w1"), lease(3, "me"), lease(4, "me")]
     observer.observe(leases)
-    clock.now += 31
+    clock.tick(31)
     leases = [lease(1, "ghost"), lease(2, "w1", counter=9), lease(3, "me"), lease(4, "me")]
     result = plan(leases, held={"label#s3", "label#s4"}, observer=observer)
     assert result.target == 2  # already at target, yet the orphan is not left idle

@@ -7,12 +7,13 @@ from structlog.testing import capture_logs
 
 from service.consumers.stream.config import StreamConsumerConfig
 from service.consumers.stream.metrics import StreamMetrics
-from service.consumers.stream.reader import Backoff, ShardReader
+from service.consumers.stream.reader import ShardReader
 from service.consumers.stream.records import AckOutcome
 from service.consumers.stream.tracker import RecordTracker
 from tests.fakes.stream_cluster import eventually
 from tests.fakes.stream_handler import ListDeadLetters, ScriptedHandler, message_id
 from tests.fakes.streams import FakeStreams
+from tests.support.clock import FakeClock
 
 CONFIG = StreamConsumerConfig(
     idle_poll_interval_s=0.01, batch_limit=3, backoff_base_s=0.001, backoff_max_s=0.01
@@ -27,7 +28,7 @@ class Harness:
         *,
         start: str = "TRIM_HORIZON",
         mode: str = "now",
-        clock=None,
+        clock: FakeClock | None = None,
     ):
         self.streams = streams
         self.registry = CollectorRegistry()
@@ -37,7 +38,7 @@ class Harness:
         )
         self.handler = ScriptedHandler(mode=mode)
         self.dead_letters = ListDeadLetters()
-        self.sleeps: list[float] = []
+        self.clock = clock or FakeClock(auto_advance=True)
         self.reader = ShardReader(
             streams=streams,
             stream_arn=streams.arn,
@@ -50,17 +51,16 @@ class Harness:
             on_ack=self.on_ack,
             config=CONFIG,
             metrics=self.metrics,
-            sleep=self.sleep,
             rng=random.Random(3),
-            **({"clock": clock} if clock else {}),
+            clock=self.clock,
         )
 
     def on_ack(self, sequence: str, _outcome: AckOutcome) -> None:
         self.tracker.mark_done(sequence)
 
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        await asyncio.sleep(0)
+    @property
+    def sleeps(self) -> list[float]:
+        return self.clock.sleeps
 
     def metric(self, name: str, labels=None) -> float:
         return self.registry.get_sample_value(name, labels or {}) or 0.0
@@ -148,13 +148,12 @@ async def test_expired_iterator_resumes_after_the_last_record_read():
 async def test_an_iterator_held_too_long_is_rebuilt_before_use():
     streams = FakeStreams()
     shard = closed_shard_with(streams, 6)
-    now = [0.0]
-    h = Harness(streams, shard, clock=lambda: now[0])
+    h = Harness(streams, shard)
     original = h.handler.submit
 
     async def submit(record, ack):
         await original(record, ack)
-        now[0] += CONFIG.iterator_refresh_s  # a long backpressure pause
+        h.clock.tick(CONFIG.iterator_refresh_s)  # a long backpressure pause
 
     h.handler.submit = submit  # type: ignore[method-assign]
     await asyncio.wait_for(h.reader.run(), 5)
@@ -253,12 +252,3 @@ async def test_cancelled_while_blocked_in_submit_leaves_nothing_pending():
         await task
     assert h.tracker.pending == 0  # a graceful stop need not wait for it
     assert h.tracker.checkpoint is None
-
-
-def test_backoff_grows_to_its_cap_with_full_jitter():
-    backoff = Backoff(base_s=0.1, max_s=1.0, rng=random.Random(5))
-    delays = [backoff.next_delay() for _ in range(12)]
-    assert all(0 <= d <= 1.0 for d in delays)
-    assert max(delays[:1]) <= 0.1
-    backoff.reset()
-    assert backoff.next_delay() <= 0.1

@@ -26,10 +26,22 @@ def test_only_inserts_with_an_image_are_new_messages():
     assert parse_new_message(raw("INSERT", image=False), shard_key="L#s", shard_id="s") is None
 
 
-def test_an_ack_resolves_once():
+async def test_an_ack_resolves_once_and_parks_before_it_resolves():
     seen: list[tuple[str, AckOutcome]] = []
-    ack = Ack(sequence_number="1", on_done=lambda seq, outcome: seen.append((seq, outcome)))
-    ack.parked()
+    parked: list[str] = []
+
+    async def parker(reason: str) -> None:
+        assert seen == []  # durably parked first, resolved after
+        parked.append(reason)
+
+    ack = Ack(
+        sequence_number="1",
+        on_done=lambda seq, outcome: seen.append((seq, outcome)),
+        parker=parker,
+    )
+    await ack.park("undecodable")
     ack.delivered()
+    await ack.park("again")
     assert seen == [("1", AckOutcome.PARKED)]
+    assert parked == ["undecodable"]
     assert ack.outcome is AckOutcome.PARKED

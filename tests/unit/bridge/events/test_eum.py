@@ -1,9 +1,9 @@
 import json
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
+from service.bridge.events.codec import from_compact, to_compact
+from service.bridge.events.eum import origination_id_from_arn, parse_eum_event
 from service.bridge.events.whatsapp import (
     ButtonPayload,
     ContactsPayload,
@@ -17,10 +17,6 @@ from service.bridge.events.whatsapp import (
     SystemPayload,
     TextPayload,
     UnsupportedPayload,
-    from_compact,
-    origination_id_from_arn,
-    parse_eum_event,
-    to_compact,
 )
 
 TYPE_CASES = [
@@ -293,45 +289,6 @@ def test_customer_without_any_identity_is_malformed(eum):
 def test_typed_payload_object_missing_is_malformed(eum):
     with pytest.raises(MalformedEventError, match="image message without"):
         parse_eum_event(eum.sns_message(eum.message("image")))
-
-
-def test_compact_version_is_checked(eum):
-    (message,) = parse_eum_event(eum.sns_message(eum.text("hi"))).messages
-    compact = to_compact(message)
-    assert compact["v"] == 1
-    with pytest.raises(MalformedEventError, match="version"):
-        from_compact({**compact, "v": 99})
-    with pytest.raises(MalformedEventError, match="compact message"):
-        from_compact({"v": 1, "message_id": "x"})
-
-
-@given(body=st.text(), timestamp=st.integers(min_value=0, max_value=2**40))
-def test_compact_round_trip_any_text(body, timestamp):
-    factory_message = {
-        "from": "1",
-        "id": "w",
-        "timestamp": str(timestamp),
-        "type": "text",
-        "text": {"body": body},
-    }
-    envelope = {
-        "context": {
-            "MetaPhoneNumberIds": [{"metaPhoneNumberId": "p", "arn": "a:phone-number-id/x"}]
-        },
-        "whatsAppWebhookEntry": {
-            "changes": [
-                {
-                    "field": "messages",
-                    "value": {"metadata": {"phone_number_id": "p"}, "messages": [factory_message]},
-                }
-            ]
-        },
-    }
-    (message,) = parse_eum_event(envelope).messages
-    restored = from_compact(json.loads(json.dumps(to_compact(message))))
-    assert restored == message
-    assert restored.payload == TextPayload(body=body)
-    assert restored.timestamp == timestamp
 
 
 def test_origination_id_from_arn():
