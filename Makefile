@@ -15,15 +15,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 WORKERS ?= 1
+TEST_WORKERS ?= 2
 AWS_PORT ?= 4566
 SIM_PORT ?= 8081
 ADMIN_PORT ?= 8080
 
-.PHONY: help install dev test lint typecheck pytest fmt docs bench clean synth image base-image
+.PHONY: help install dev test check lint typecheck imports pytest unit fmt docs bench clean synth image base-image
 
 help:
 	@echo "make dev     start the local sandbox (WORKERS=$(WORKERS), ports $(AWS_PORT)/$(SIM_PORT)/$(ADMIN_PORT))"
-	@echo "make test    lint, type-check and run every test"
+	@echo "make test    lint, type-check, check the layers and run every test"
+	@echo "make check   the fast loop: lint, types, layers, unit tests (under a minute)"
 	@echo "make fmt     format and auto-fix"
 	@echo "make docs    regenerate the README settings table"
 	@echo "make bench   inbound benchmark: messages per burst, latency, CPU"
@@ -49,10 +51,20 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
-	$(BIN)/pytest
+# The layer rule of DESIGN §3 (contracts in pyproject.toml).
+imports: install
+	$(BIN)/lint-imports
 
-test: lint typecheck pytest
+unit: install
+	$(BIN)/pytest tests/unit -q
+
+# Every test, in parallel: each xdist worker has its own embedded AWS and simulator.
+pytest: install
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+
+check: lint typecheck imports unit
+
+test: lint typecheck imports pytest
 
 fmt: install
 	$(BIN)/ruff check --fix .

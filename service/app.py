@@ -49,8 +49,9 @@ from service.bridge.events.whatsapp import InboundMessage
 from service.bridge.flows.chat_admin import ChatAdmin
 from service.bridge.flows.deliver import InboundDelivery, InboundOptions
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
+from service.bridge.flows.outbound import OutboundBatch
 from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
-from service.bridge.flows.reply import OutboundHandler, OutboundMetrics, OutboundOptions
+from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
 from service.bridge.flows.status import FeedbackMetrics, StatusFeedback
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
 from service.bridge.policy.pacing import Pacer, PacingConfig
@@ -436,33 +437,35 @@ async def _build(
             heartbeat=health.heartbeat(f"{name}_queue", stale_after_s=_CONSUMER_STALE_S),
         )
 
+    outbound_metrics = OutboundMetrics(registry)
+    replies = AgentReplies(
+        sessions=sessions,
+        whatsapp=whatsapp,
+        claims=claims,
+        pacer=pacer,
+        channel=connection,
+        history=RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table),
+        metrics=outbound_metrics,
+        media=MediaForwarder(
+            connect=connect,
+            social=clients.social,
+            s3=clients.s3,
+            bucket=names.media_bucket,
+            http=http,
+        ),
+        options=OutboundOptions(
+            forward_system=settings.outbound_forward_system,
+            forward_bots=settings.outbound_forward_bots,
+            mark_read_on_agent_read=settings.whatsapp_mark_read == "on_agent_read",
+            typing_indicators=settings.outbound_typing_indicators,
+            closing_message=settings.outbound_closing_message,
+        ),
+    )
     outbound = queue_consumer(
         "outbound",
         names.outbound_queue,
         names.outbound_dlq,
-        OutboundHandler(
-            sessions=sessions,
-            whatsapp=whatsapp,
-            claims=claims,
-            pacer=pacer,
-            channel=connection,
-            history=RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table),
-            metrics=OutboundMetrics(registry),
-            media=MediaForwarder(
-                connect=connect,
-                social=clients.social,
-                s3=clients.s3,
-                bucket=names.media_bucket,
-                http=http,
-            ),
-            options=OutboundOptions(
-                forward_system=settings.outbound_forward_system,
-                forward_bots=settings.outbound_forward_bots,
-                mark_read_on_agent_read=settings.whatsapp_mark_read == "on_agent_read",
-                typing_indicators=settings.outbound_typing_indicators,
-                closing_message=settings.outbound_closing_message,
-            ),
-        ),
+        OutboundBatch(replies=replies, metrics=outbound_metrics),
         OUTBOUND_VISIBILITY_TIMEOUT_S,
     )
     feedback = StatusFeedback(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -39,20 +37,6 @@ def bridge_settings(resources, **overrides: Any) -> Settings:
 async def bridge(sim, resources) -> AsyncIterator[httpx.AsyncClient]:
     async with RunningBridge(bridge_settings(resources)) as admin:
         yield admin
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, timeout_s: float = 30.0, interval_s: float = 0.2
-) -> Any:
-    """Poll until `check` returns something truthy; return it (or fail with the last value)."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval_s)
-    pytest.fail(f"condition not met in {timeout_s} s (last: {last!r})")
 
 
 class Sandbox:

@@ -20,8 +20,9 @@ import httpx
 import pytest
 
 from service.local.ports import free_loopback_ports
-from tests.e2e.conftest import Sandbox, eventually, text
+from tests.e2e.conftest import Sandbox, text
 from tests.support.bridge import TOKEN
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 

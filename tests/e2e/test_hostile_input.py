@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 
 from service.aws import AwsClients
-from tests.e2e.conftest import Sandbox, eventually, text
+from tests.e2e.conftest import Sandbox, text
 from tests.e2e.test_outbound import WA_ID, _chat
+from tests.support.waiting import eventually
 
 # 18 KB of nesting: deeper than Python's recursion limit, well inside SQS's 256 KB.
 NESTED = "[" * 9000 + "]" * 9000

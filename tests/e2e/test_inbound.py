@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.e2e.conftest import QUIET_S, Sandbox, eventually, text
+from tests.e2e.conftest import QUIET_S, Sandbox, text
+from tests.support.waiting import eventually
 
 
 async def test_a_burst_becomes_exactly_one_connect_message_in_order(bridge, world: Sandbox):

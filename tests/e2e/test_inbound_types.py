@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from service.local import constants
 from service.resources import connect_config_json
-from tests.e2e.conftest import Sandbox, bridge_settings, eventually, text
+from tests.e2e.conftest import Sandbox, bridge_settings, text
 from tests.support.bridge import RunningBridge
+from tests.support.waiting import eventually
 
 
 async def _upload(

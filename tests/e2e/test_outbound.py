@@ -23,8 +23,9 @@ import pytest
 
 from service.aws import AwsClients
 from service.bridge.events.connect import ParticipantRole, parse_streaming_record
-from tests.e2e.conftest import Sandbox, bridge_settings, eventually, text
+from tests.e2e.conftest import Sandbox, bridge_settings, text
 from tests.support.bridge import RunningBridge
+from tests.support.waiting import eventually
 
 WA_ID = "5215512345678"
 CLOSING = "Thanks for writing to us. This chat is closed."

@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 from service.bridge.adapters.media import MIB
-from tests.e2e.conftest import Sandbox, bridge_settings, eventually
+from tests.e2e.conftest import Sandbox, bridge_settings
 from tests.e2e.test_outbound import WA_ID, _agent, _bodies, _chat, _outbox_of
 from tests.support.bridge import RunningBridge
+from tests.support.waiting import eventually
 
 NOTE = "⚠️ Not delivered to WhatsApp"
 

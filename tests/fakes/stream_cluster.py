@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,22 +33,6 @@ FAST = StreamConsumerConfig(
     backoff_base_s=0.01,
     backoff_max_s=0.1,
 )
-
-
-async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], *, within: float = 10.0, message: str = ""
-) -> None:
-    """Poll `condition` until it holds, failing after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        outcome = condition()
-        if not isinstance(outcome, bool):
-            outcome = await outcome
-        if outcome:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s: {message}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass

@@ -8,8 +8,8 @@ import pytest
 
 from service.app import run_bridge
 from service.settings import Settings
-from tests.e2e.conftest import eventually
 from tests.support.bridge import TOKEN, RunningBridge
+from tests.support.waiting import eventually
 
 
 def _settings(resources, **overrides) -> Settings:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import aiohttp
 import structlog
@@ -20,7 +20,6 @@ from yarl import URL
 
 from service.aws_errors import translated
 from service.bridge.events import content_types as ct
-from service.bridge.policy.ratelimit import ACCOUNT_SCOPE, ConnectRateLimits
 from service.call_errors import CallErrors
 from service.errors import (
     AttachmentRejectedError,
@@ -44,6 +43,14 @@ _ELLIPSIS: Final = "…"
 _HTTP_SERVER_ERROR: Final = 500
 _HTTP_CLIENT_ERROR: Final = 400
 _PARTICIPANT: Final = "connectparticipant"
+# Connect Service quotas are per account and Region, Participant Service quotas per instance.
+ACCOUNT_SCOPE: Final = "account"
+
+
+class CallPacer(Protocol):
+    """Client-side pacing below Connect's quotas (`policy.ratelimit.ConnectRateLimits`)."""
+
+    async def acquire(self, api: str, scope: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +96,7 @@ class ConnectChat:
         *,
         connect: ConnectClient,
         participant: ConnectParticipantClient,
-        limits: ConnectRateLimits,
+        limits: CallPacer,
         streaming_topic_arn: str,
         participant_scope: str,
         http: aiohttp.ClientSession,

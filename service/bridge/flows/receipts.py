@@ -16,8 +16,9 @@ from typing import Literal
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
-from service.bridge.adapters.whatsapp import Recipient, WhatsAppClient
+from service.bridge.adapters.whatsapp import Recipient
 from service.bridge.events.whatsapp import InboundMessage, MessageType
+from service.bridge.flows.ports import WhatsAppSender
 from service.errors import BridgeError
 
 log = structlog.get_logger(__name__)
@@ -40,7 +41,7 @@ class ReceiptPolicy:
 
 class CustomerReceipts:
     def __init__(
-        self, *, whatsapp: WhatsAppClient, policy: ReceiptPolicy, registry: CollectorRegistry
+        self, *, whatsapp: WhatsAppSender, policy: ReceiptPolicy, registry: CollectorRegistry
     ) -> None:
         self._whatsapp = whatsapp
         self._policy = policy

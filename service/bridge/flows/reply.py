@@ -1,11 +1,6 @@
-"""The outbound bridge: Connect streaming events → the customer's WhatsApp.
+"""The agent's side of a chat: Connect streaming events → the customer's WhatsApp.
 
-Per SQS batch: parse every record, group the events by chat (InitialContactId, which
-survives transfers), and handle each chat's events one at a time in AbsoluteTime order,
-chats in parallel. A per-chat lock carries that order across batches handled at the same
-time. Its limit: SQS standard queues reorder, so an earlier event that arrives in a later
-batch is sent late, never put back in place after the fact.
-
+One event at a time (`AgentReplies.handle`); the caller owns the order (`flows.outbound`).
 Content (text, markdown, interactive, attachments) becomes WhatsApp messages, each send
 guarded by an idempotency claim keyed by the Connect item id (and part), so a duplicate
 delivery sends nothing twice. Once a chat's content send is retried, the chat's later
@@ -18,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -28,27 +21,35 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from service.bridge.adapters.claims import ClaimState, SendClaims, SentMessage
+from service.bridge.adapters.claims import ClaimState, SentMessage
 from service.bridge.adapters.media import MediaNotSendableError
 from service.bridge.adapters.whatsapp import Recipient
 from service.bridge.events.connect import (
     AttachmentEvent,
     ChatEndedEvent,
     ConnectEvent,
-    MalformedStreamingEventError,
     MessageEvent,
     MessageFormat,
     ParticipantRole,
     ReceiptEvent,
     TypingEvent,
-    parse_streaming_record,
     should_forward,
 )
-from service.bridge.events.transport import DONE, Outcome, QueueItem, Settle
+from service.bridge.events.transport import DONE, Outcome, Settle
+from service.bridge.flows.ports import (
+    Chat,
+    History,
+    MediaPort,
+    PacerPort,
+    SendClaimsPort,
+    Sessions,
+    WhatsAppSender,
+)
 from service.bridge.flows.receipts import NOT_REACTABLE
 from service.bridge.flows.status import NOTE_PREFIX, RATE_LIMITS, failure_note
 from service.bridge.text.interactive import MalformedInteractiveError, interactive_to_whatsapp
 from service.bridge.text.markdown import format_for_whatsapp, split_for_whatsapp
+from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import (
     BridgeError,
     ParticipantAccessDeniedError,
@@ -59,13 +60,8 @@ from service.errors import (
 )
 
 if TYPE_CHECKING:
-    from service.bridge.adapters.connection import ChatConnection
-    from service.bridge.adapters.media import MediaForwarder
-    from service.bridge.adapters.raw_messages import RawMessageReader
-    from service.bridge.adapters.sessions import Session, SessionStore
-    from service.bridge.adapters.whatsapp import WhatsAppClient
+    from service.bridge.adapters.sessions import Session
     from service.bridge.events.whatsapp import InboundMessage
-    from service.bridge.policy.pacing import Pacer
 
 log = structlog.get_logger(__name__)
 
@@ -127,30 +123,22 @@ class _Retry(Exception):  # noqa: N818  control flow inside one chat, never esca
         self.verdict = Outcome(Settle.RETRY, reason, retry_after_s)
 
 
-@dataclass(frozen=True, slots=True)
-class _Queued:
-    message_id: str
-    dedup_key: str
-    event: ConnectEvent
-
-
-class OutboundHandler:
-    """The `BatchHandler` of the outbound queue's `SqsConsumer`."""
+class AgentReplies:
+    """What the bridge does for each Connect event of a chat: the agent's side of it."""
 
     def __init__(
         self,
         *,
-        sessions: SessionStore,
-        whatsapp: WhatsAppClient,
-        claims: SendClaims,
-        pacer: Pacer,
-        channel: ChatConnection,
-        history: RawMessageReader,
+        sessions: Sessions,
+        whatsapp: WhatsAppSender,
+        claims: SendClaimsPort,
+        pacer: PacerPort,
+        channel: Chat,
+        history: History,
         metrics: OutboundMetrics,
-        media: MediaForwarder | None = None,
+        media: MediaPort | None = None,
         options: OutboundOptions | None = None,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._sessions = sessions
         self._whatsapp = whatsapp
@@ -162,78 +150,12 @@ class OutboundHandler:
         self._media = media
         self._options = options or OutboundOptions()
         self._clock = clock
-        self._monotonic = monotonic
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._lock_users: dict[str, int] = {}
         self._last_typing: dict[str, float] = {}
 
-    async def __call__(self, batch: Sequence[QueueItem]) -> Mapping[str, Outcome]:
-        verdicts: dict[str, Outcome] = {}
-        chats: dict[str, list[_Queued]] = {}
-        for message in batch:
-            try:
-                event = parse_streaming_record(
-                    message.payload, message_attributes=message.attributes
-                )
-            except Exception as exc:  # noqa: BLE001  whatever the parser chokes on is this record's
-                reason = (
-                    str(exc)
-                    if isinstance(exc, MalformedStreamingEventError)
-                    else f"parser raised {type(exc).__name__}"
-                )
-                log.warning("outbound_event_malformed", message_id=message.message_id)
-                verdicts[message.message_id] = Outcome(
-                    Settle.PARK, f"malformed streaming event: {reason}", cause="malformed"
-                )
-                continue
-            if event.initial_contact_id is None:
-                self._metrics.events.labels(event.kind, "no_contact").inc()
-                log.info("outbound_event_without_contact", kind=event.kind)
-                verdicts[message.message_id] = DONE
-                continue
-            chats.setdefault(event.initial_contact_id, []).append(
-                _Queued(message.message_id, message.dedup_key, event)
-            )
-        async with asyncio.TaskGroup() as tasks:
-            for contact, queued in chats.items():
-                tasks.create_task(self._chat(contact, queued, verdicts))
-        return verdicts
-
-    @contextmanager
-    def _lock_count(self, contact: str) -> Iterator[asyncio.Lock]:
-        lock = self._locks.setdefault(contact, asyncio.Lock())
-        self._lock_users[contact] = self._lock_users.get(contact, 0) + 1
+    async def handle(self, event: ConnectEvent, dedup_key: str) -> Outcome:
+        """Act on one Connect event of a chat the bridge owns; what happened, as an outcome."""
         try:
-            yield lock
-        finally:
-            self._lock_users[contact] -= 1
-            if not self._lock_users[contact]:
-                del self._lock_users[contact]
-                del self._locks[contact]
-
-    async def _chat(
-        self, contact: str, queued: list[_Queued], verdicts: dict[str, Outcome]
-    ) -> None:
-        ordered = sorted(queued, key=lambda q: _time_key(q.event.absolute_time))
-        held: Outcome | None = None
-        with self._lock_count(contact) as lock:
-            async with lock:
-                for entry in ordered:
-                    content = isinstance(entry.event, MessageEvent | AttachmentEvent)
-                    if held is not None and content:
-                        verdicts[entry.message_id] = Outcome(
-                            Settle.RETRY, "held behind an earlier message", held.retry_after_s
-                        )
-                        continue
-                    verdict = await self._one(entry)
-                    verdicts[entry.message_id] = verdict
-                    if content and verdict.settle is Settle.RETRY:
-                        held = verdict
-
-    async def _one(self, entry: _Queued) -> Outcome:
-        event = entry.event
-        try:
-            await self._dispatch(event, entry.dedup_key)
+            await self._dispatch(event, dedup_key)
         except _Retry as retry:
             self._metrics.events.labels(event.kind, "retry").inc()
             return retry.verdict
@@ -284,7 +206,7 @@ class OutboundHandler:
             if (
                 wait_young
                 and happened is not None
-                and self._clock() - happened < self._options.session_grace_s
+                and self._clock.time() - happened < self._options.session_grace_s
             ):
                 raise _Retry("no session yet", retry_after_s=self._options.session_retry_s)
             self._metrics.events.labels(event.kind, "no_session").inc()
@@ -306,7 +228,13 @@ class OutboundHandler:
             return
         item_id = event.item_id or dedup_key
         if isinstance(event, MessageEvent):
-            for index, fields in enumerate(await self._message_parts(event)):
+            try:
+                parts = await self._message_parts(event)
+            except MalformedInteractiveError:
+                log.warning("outbound_interactive_malformed")
+                await self._tell_agent(session, _UNREADABLE_INTERACTIVE, key=f"{item_id}#0")
+                return
+            for index, fields in enumerate(parts):
                 await self._send(
                     session, event, f"{item_id}#{index}", functools.partial(dict, fields)
                 )
@@ -321,13 +249,9 @@ class OutboundHandler:
 
     async def _message_parts(self, event: MessageEvent) -> list[dict[str, Any]]:
         if event.format is MessageFormat.INTERACTIVE:
-            try:
-                outbound = interactive_to_whatsapp(
-                    event.content, list_button_label=self._options.list_button_label
-                )
-            except MalformedInteractiveError:
-                log.warning("outbound_interactive_malformed")
-                return []
+            outbound = interactive_to_whatsapp(
+                event.content, list_button_label=self._options.list_button_label
+            )
             if outbound.type == "interactive":
                 return [outbound.message_fields()]
             return [_text(part) for part in split_for_whatsapp(outbound.text or "")]
@@ -342,6 +266,7 @@ class OutboundHandler:
         media = self._media
         if media is None:
             log.warning("outbound_attachment_without_media_forwarder")
+            await self._tell_agent(session, _NO_MEDIA, key=key)
             return
 
         async def fields() -> dict[str, Any]:
@@ -358,12 +283,17 @@ class OutboundHandler:
             await self._send(session, event, key, fields)
         except MediaNotSendableError as exc:
             self._metrics.failures.labels("media_not_sendable").inc()
-            await self._channel.note(session, NOTE_PREFIX + exc.reason, client_token=f"note-{key}")
+            await self._tell_agent(session, NOTE_PREFIX + exc.reason, key=key)
+            await self._claims.complete(key, whatsapp_message_id=None)
+
+    async def _tell_agent(self, session: Session, text: str, *, key: str) -> None:
+        """A note for the agent about item `key`; its token makes a retried note a no-op."""
+        await self._channel.note(session, text, client_token=f"note-{key}")
 
     async def _send(
         self,
         session: Session,
-        event: MessageEvent | AttachmentEvent,
+        event: MessageEvent | AttachmentEvent | ChatEndedEvent,
         key: str,
         build: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
     ) -> None:
@@ -377,8 +307,7 @@ class OutboundHandler:
         try:
             result = await self._paced_send(session, build)
         except MediaNotSendableError:
-            await self._claims.complete(key, whatsapp_message_id=None)
-            raise
+            raise  # settled by the caller once the agent is told
         except WhatsAppSendError as exc:
             await self._refused(session, key, exc)
             return
@@ -402,14 +331,14 @@ class OutboundHandler:
         if not reservation.admitted:
             raise _Retry("paced", retry_after_s=reservation.wait_s)
         if reservation.wait_s > 0:
-            await asyncio.sleep(reservation.wait_s)
+            await self._clock.sleep(reservation.wait_s)
         wamid = await self._whatsapp.send(origination_id=session.origination_id, message=message)
         return wamid, message
 
     async def _sent(
         self,
         session: Session,
-        event: MessageEvent | AttachmentEvent,
+        event: MessageEvent | AttachmentEvent | ChatEndedEvent,
         key: str,
         result: tuple[str, dict[str, Any]],
     ) -> None:
@@ -428,7 +357,7 @@ class OutboundHandler:
         self._metrics.messages.labels(str(message.get("type", "unknown"))).inc()
         sent_at = _parse_time(event.absolute_time)
         if sent_at is not None:
-            self._metrics.latency.observe(max(0.0, self._clock() - sent_at))
+            self._metrics.latency.observe(max(0.0, self._clock.time() - sent_at))
         log.info("outbound_message_sent", type=message.get("type"), contact_id=event.contact_id)
 
     async def _refused(self, session: Session, key: str, exc: WhatsAppSendError) -> None:
@@ -441,10 +370,18 @@ class OutboundHandler:
             )
             await self._claims.release(key)
             raise _Retry(f"rate limited by WhatsApp ({code})")
-        # Permanent for this message: it is settled (nothing sent) and the agent is told.
-        await self._claims.complete(key, whatsapp_message_id=None)
+        # Permanent for this message: the agent is told, then it is settled (nothing sent).
+        # In that order: a note that fails transiently is retried with the same token,
+        # which Connect absorbs, instead of finding the claim settled and saying nothing.
         log.warning("outbound_message_refused", code=code)
-        await self._channel.note(session, failure_note(code, None), client_token=f"note-{key}")
+        try:
+            await self._tell_agent(session, failure_note(code, None), key=key)
+        except BaseException:
+            # Nothing was sent and the agent is not told yet: the retry starts over (a
+            # refused message is refused again, and the note's token absorbs a repeat).
+            await self._claims.release(key)
+            raise
+        await self._claims.complete(key, whatsapp_message_id=None)
 
     # ------------------------------------------------------------ lifecycle and signals
 
@@ -453,21 +390,15 @@ class OutboundHandler:
         if session is None:
             return
         if self._options.closing_message:
+            # Claimed and paced like any send, but a goodbye that cannot go now is settled,
+            # not retried: it must never keep an ended chat (and its session) alive.
+            closing = _text(self._options.closing_message)
             key = f"{event.item_id or dedup_key}#closing"
-            claim = await self._claims.claim(key)
-            if claim.state is ClaimState.CLAIMED:
-                message = {**_recipient(session).fields(), **_text(self._options.closing_message)}
-                try:
-                    wamid = await self._whatsapp.send(
-                        origination_id=session.origination_id, message=message
-                    )
-                except BridgeError as exc:
-                    # The chat is over either way; a lost goodbye must not keep it alive.
-                    await self._claims.complete(key, whatsapp_message_id=None)
-                    log.warning("outbound_closing_message_failed", error=type(exc).__name__)
-                else:
-                    await self._claims.complete(key, whatsapp_message_id=wamid)
-                    self._metrics.messages.labels("text").inc()
+            try:
+                await self._send(session, event, key, functools.partial(dict, closing))
+            except (BridgeError, _Retry) as exc:
+                log.warning("outbound_closing_message_failed", error=type(exc).__name__)
+                await self._claims.complete(key, whatsapp_message_id=None)
         await self._sessions.delete(
             session.customer_key, initial_contact_id=session.initial_contact_id
         )
@@ -504,7 +435,7 @@ class OutboundHandler:
         ):
             return
         assert event.initial_contact_id is not None  # noqa: S101  grouped by it
-        now = self._monotonic()
+        now = self._clock.monotonic()
         last = self._last_typing.get(event.initial_contact_id)
         if last is not None and now - last < self._options.typing_interval_s:
             self._metrics.events.labels(event.kind, "rate_limited").inc()
@@ -554,6 +485,13 @@ async def formatted_for_whatsapp(content: str, *, markdown: bool) -> list[str]:
     return await asyncio.to_thread(format_for_whatsapp, content, markdown=markdown)
 
 
+_UNREADABLE_INTERACTIVE: Final = (
+    NOTE_PREFIX + "this interactive message (list or buttons) could not be read, so the"
+    " customer did not get it. Send the options as text."
+)
+_NO_MEDIA: Final = NOTE_PREFIX + "attachments cannot be forwarded by this bridge."
+
+
 def _text(body: str) -> dict[str, Any]:
     return {"type": "text", "text": {"preview_url": False, "body": body}}
 
@@ -569,9 +507,3 @@ def _parse_time(value: str | None) -> float | None:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
         return None
-
-
-def _time_key(value: str | None) -> float:
-    # Events without a time keep their arrival order after the timed ones (sort is stable).
-    parsed = _parse_time(value)
-    return parsed if parsed is not None else float("inf")

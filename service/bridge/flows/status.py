@@ -10,7 +10,6 @@ ClientToken so a redelivered status adds no second note. Rate-limit failures (13
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, TypeVar
@@ -18,19 +17,19 @@ from typing import TYPE_CHECKING, Final, TypeVar
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
-from service.bridge.adapters.claims import ClaimState, SendClaims, SentMessage
-from service.bridge.policy.pacing import Pacer
+from service.bridge.adapters.claims import ClaimState, SentMessage
+from service.bridge.flows.ports import Chat, PacerPort, SendClaimsPort, Sessions, WhatsAppSender
+from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import (
     BridgeError,
     ParticipantAccessDeniedError,
     RetryableError,
     ThrottledError,
+    WhatsAppSendError,
 )
 
 if TYPE_CHECKING:
-    from service.bridge.adapters.connection import ChatConnection
-    from service.bridge.adapters.sessions import Session, SessionStore
-    from service.bridge.adapters.whatsapp import WhatsAppClient
+    from service.bridge.adapters.sessions import Session
     from service.bridge.events.whatsapp import StatusUpdate
 
 log = structlog.get_logger(__name__)
@@ -90,15 +89,17 @@ class StatusFeedback:
     def __init__(
         self,
         *,
-        claims: SendClaims,
-        sessions: SessionStore,
-        channel: ChatConnection,
-        whatsapp: WhatsAppClient,
-        pacer: Pacer,
+        claims: SendClaimsPort,
+        sessions: Sessions,
+        channel: Chat,
+        whatsapp: WhatsAppSender,
+        pacer: PacerPort,
         metrics: FeedbackMetrics,
         forward_delivered: bool = True,
         forward_read: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._clock = clock
         self._claims = claims
         self._sessions = sessions
         self._channel = channel
@@ -171,12 +172,20 @@ class StatusFeedback:
         if not reservation.admitted:
             await self._claims.release(key)
             raise ThrottledError("resend paced", retry_after_s=reservation.wait_s)
-        await _sleep(reservation.wait_s)
+        await self._clock.sleep(reservation.wait_s)
         try:
             wamid = await self._whatsapp.send(
                 origination_id=session.origination_id, message=context.sent.message
             )
-        except BridgeError:
+        except WhatsAppSendError as exc:
+            # Refused for good this time (the window closed meanwhile, say): tell the agent,
+            # then settle; retrying a refusal would only reach the dead-letter queue.
+            await self._channel.note(
+                session, failure_note(exc.meta_code, None), client_token=f"note-{key}"
+            )
+            await self._claims.complete(key, whatsapp_message_id=None)
+            return
+        except BaseException:
             await self._claims.release(key)
             raise
         await self._claims.complete(key, whatsapp_message_id=wamid)
@@ -191,8 +200,3 @@ class StatusFeedback:
         )
         self._metrics.failures.labels(str(code), "resent").inc()
         log.info("whatsapp_rate_limited_resent", code=code)
-
-
-async def _sleep(seconds: float) -> None:
-    if seconds > 0:
-        await asyncio.sleep(seconds)

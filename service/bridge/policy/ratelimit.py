@@ -61,8 +61,7 @@ class Limiter:
 
 
 # Connect Service quotas are per account and Region, Participant Service quotas per
-# instance (reference/limits.md §1).
-ACCOUNT_SCOPE: Final = "account"
+# instance (reference/limits.md §1); callers name the scope a call spends.
 
 DEFAULT_RATES: Final[Mapping[str, Rate]] = {
     "StartChatContact": Rate(5, 8),

@@ -18,9 +18,10 @@ from service.bridge.events.transport import StreamItem
 from service.bridge.events.whatsapp import InboundMessage
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
 from service.consumers.stream.consumer import StreamConsumer, make_worker_id
-from tests.fakes.stream_cluster import FAST, eventually
+from tests.fakes.stream_cluster import FAST
 from tests.fakes.stream_handler import ListDeadLetters
 from tests.support.eum import eum_event, text, wamid
+from tests.support.waiting import eventually
 
 ANA = "5215512345678"
 BEN = "5215587654321"
@@ -95,10 +96,10 @@ async def test_stream_records_become_one_ordered_burst_per_customer(aws_clients,
         await write(aws_clients, resources, BEN, (ben, 1001))
         await write(aws_clients, resources, ANA, (ana[1], 1002))
 
-        await eventually(lambda: len(run.bursts) == 2, within=10)
+        await eventually(lambda: len(run.bursts) == 2, timeout_s=10)
         assert sorted(run.bursts) == sorted([ana, [ben]])
         # Delivered, so acknowledged: the checkpoint passes every record.
-        await eventually(lambda: run.consumer.snapshot()[0].pending_records == 0, within=10)
+        await eventually(lambda: run.consumer.snapshot()[0].pending_records == 0, timeout_s=10)
 
 
 async def test_a_graceful_stop_flushes_the_buffer_before_letting_go(aws_clients, resources):
@@ -114,4 +115,4 @@ async def test_a_graceful_stop_flushes_the_buffer_before_letting_go(aws_clients,
     # The released checkpoint covers them: a new worker reads nothing again.
     async with bridge(aws_clients, resources, BufferConfig(quiet_s=0.1)) as second:
         later = await write(aws_clients, resources, ANA, (wamid(), 1003))
-        await eventually(lambda: second.bursts == [later], within=10)
+        await eventually(lambda: second.bursts == [later], timeout_s=10)

@@ -5,7 +5,8 @@ import re
 
 from service.consumers.stream.consumer import make_worker_id
 from service.consumers.stream.leases import SHARD_END, TRIM_HORIZON
-from tests.fakes.stream_cluster import FAST, eventually
+from tests.fakes.stream_cluster import FAST
+from tests.support.waiting import eventually
 
 
 def test_worker_ids_are_task_id_and_a_fresh_uuid():
@@ -28,7 +29,9 @@ async def test_an_owner_that_ignores_a_handoff_request_loses_the_lease_after_the
     b = cluster.start("b")
     await eventually(lambda: b.metric("bridge_stream_handoffs_total", {"role": "requested"}) == 1)
     assert b.consumer.held_shards() == []
-    await eventually(lambda: len(b.consumer.held_shards()) == 1, within=FAST.handoff_deadline_s + 3)
+    await eventually(
+        lambda: len(b.consumer.held_shards()) == 1, timeout_s=FAST.handoff_deadline_s + 3
+    )
     assert b.metric("bridge_stream_handoffs_total", {"role": "forced"}) == 1
     await eventually(lambda: len(a.consumer.held_shards()) == 1)
     assert a.metric("bridge_stream_lease_lost_total", {"reason": "taken"}) == 1

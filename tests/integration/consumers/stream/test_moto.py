@@ -7,8 +7,9 @@ from prometheus_client import CollectorRegistry
 
 from service.consumers.stream.consumer import StreamConsumer, make_worker_id
 from service.consumers.stream.leases import stream_label
-from tests.fakes.stream_cluster import FAST, eventually
+from tests.fakes.stream_cluster import FAST
 from tests.fakes.stream_handler import Delivery, ListDeadLetters, ScriptedHandler
+from tests.support.waiting import eventually
 
 
 async def put_message(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.consumers.stream.leases import TRIM_HORIZON, LeaseStore, stream_label
-from tests.fakes.stream_cluster import eventually
+from tests.support.waiting import eventually
 
 WORKER = Path(__file__).with_name("worker_process.py")
 MESSAGES = 60
@@ -70,7 +70,7 @@ async def test_sigkilled_worker_process_loses_nothing(aws, aws_clients, resource
                 async def held() -> bool:
                     return await owner() is not None
 
-                await eventually(held, within=30, message="a worker holds the shard")
+                await eventually(held, timeout_s=30, message="a worker holds the shard")
                 holder = await owner()
                 assert holder is not None
                 victim = holder.split("/", 1)[0]
@@ -79,7 +79,7 @@ async def test_sigkilled_worker_process_loses_nothing(aws, aws_clients, resource
         expected = {f"m{i}" for i in range(MESSAGES)}
         await eventually(
             lambda: {line["message_id"] for line in delivered(list(outputs.values()))} >= expected,
-            within=30,
+            timeout_s=30,
             message="every message delivered by some worker",
         )
         survivor = next(name for name, process in processes.items() if process.poll() is None)

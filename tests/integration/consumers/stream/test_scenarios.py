@@ -17,9 +17,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from structlog.testing import capture_logs
 
 from service.consumers.stream.leases import SHARD_END, TRIM_HORIZON, lease_key
-from tests.fakes.stream_cluster import FAST, Cluster, Worker, eventually
+from tests.fakes.stream_cluster import FAST, Cluster, Worker
 from tests.fakes.streams import FakeStreams
 from tests.support.clock import SkewedClock
+from tests.support.waiting import eventually
 
 
 def put_many(
@@ -54,7 +55,7 @@ async def test_row01_sigkill_while_records_buffered_next_owner_rereads_from_chec
     await a.kill()  # m2..m5 were buffered and never delivered
 
     b = cluster.start("b")
-    await eventually(lambda: set(ids_of(cluster, "b")) == {"m2", "m3", "m4", "m5"}, within=8)
+    await eventually(lambda: set(ids_of(cluster, "b")) == {"m2", "m3", "m4", "m5"}, timeout_s=8)
     assert set(ids_of(cluster)) == {f"m{i}" for i in range(6)}
     assert ids_of(cluster, "b") == ["m2", "m3", "m4", "m5"]  # from the checkpoint, in order
     await eventually(lambda: _checkpoint_is(cluster, shard, streams.sequence_numbers(shard)[-1]))
@@ -77,7 +78,7 @@ async def test_row02_crash_after_delivery_before_checkpoint_redelivers(cluster):
     await a.kill()
 
     cluster.start("b")
-    await eventually(lambda: len(ids_of(cluster, "b")) == 4, within=8)
+    await eventually(lambda: len(ids_of(cluster, "b")) == 4, timeout_s=8)
     # At least once: every message again, and the duplicates are only across the lease
     # change (the bridge's idempotency records absorb them).
     assert ids_of(cluster, "b") == ids_of(cluster, "a") == ["m0", "m1", "m2", "m3"]
@@ -159,12 +160,12 @@ async def test_row05_scale_out_one_to_three_converges_by_handoff_without_loss(cl
     c = cluster.start("c", config=UNHURRIED)
     await eventually(
         lambda: [len(w.consumer.held_shards()) for w in (a, b, c)] == [2, 2, 2],
-        within=20,
+        timeout_s=20,
         message="leases balanced",
     )
     await producing
     expected = {f"{shard}-{i}" for shard in shards for i in range(40)}
-    await eventually(lambda: set(ids_of(cluster)) == expected, within=10)
+    await eventually(lambda: set(ids_of(cluster)) == expected, timeout_s=10)
     watching.cancel()
     assert readers.max_concurrent_readers == 1
     # Graceful handoffs checkpoint everything delivered before letting go: no duplicates.
@@ -212,14 +213,14 @@ async def test_row06_rolling_deploy_hands_over_without_ownerless_gaps(cluster):
         await worker.stop()
         stopped = time.monotonic()
         await eventually(
-            lambda: _all_owned(cluster, shards), within=5, message="leases taken after release"
+            lambda: _all_owned(cluster, shards), timeout_s=5, message="leases taken after release"
         )
         # Released leases are picked up by the next scan, not after a lease duration.
         assert time.monotonic() - stopped < FAST.lease_duration_s
     await producing
     await eventually(lambda: sum(len(w.consumer.held_shards()) for w in new) == 4)
     expected = {f"{shard}-{i}" for shard in shards for i in range(30)}
-    await eventually(lambda: set(ids_of(cluster)) == expected, within=10)
+    await eventually(lambda: set(ids_of(cluster)) == expected, timeout_s=10)
 
 
 async def _all_owned(cluster: Cluster, shards: list[str]) -> bool:
@@ -248,7 +249,7 @@ async def test_row07_stalled_owner_loses_lease_and_its_stale_checkpoint_fails(
     a.handler.ack_where(lambda r: r.keys["message_id"]["S"] == "m0")  # checkpoint write hangs
 
     b = cluster.start("b")
-    await eventually(lambda: ids_of(cluster, "b") == ["m0", "m1", "m2", "m3"], within=8)
+    await eventually(lambda: ids_of(cluster, "b") == ["m0", "m1", "m2", "m3"], timeout_s=8)
     await eventually(lambda: _checkpoint_is(cluster, shard, sequences[-1]))
     resume.set()  # the stale owner wakes up; its writes fail their condition
     await eventually(lambda: shard_key(streams, shard) in a.handler.dropped_shards)
@@ -277,13 +278,13 @@ async def test_row08_lease_table_partition_owner_fences_itself(cluster, new_dyna
     await eventually(lambda: len(ids_of(cluster, "a")) == 2)
     partitioned.set()
     cut_at = time.monotonic()
-    await eventually(lambda: shard_key(streams, shard) in a.handler.dropped_shards, within=5)
+    await eventually(lambda: shard_key(streams, shard) in a.handler.dropped_shards, timeout_s=5)
     # Fenced within the lease duration minus the safety margin (plus one renew interval).
     assert time.monotonic() - cut_at < FAST.lease_duration_s
     submitted_when_fenced = len(a.handler.submitted)
     streams.put(shard, customer="c1", message_id="late")
     cluster.start("b")
-    await eventually(lambda: "late" in ids_of(cluster, "b"), within=8)
+    await eventually(lambda: "late" in ids_of(cluster, "b"), timeout_s=8)
     assert len(a.handler.submitted) == submitted_when_fenced  # no split brain
     assert a.metric("bridge_stream_lease_lost_total", {"reason": "fenced"}) == 1
 
@@ -306,7 +307,7 @@ async def test_row09_rollover_parent_finished_before_child_burst_in_order(cluste
     assert (await cluster.leases())[parent].checkpoint != SHARD_END  # p2 still in flight
     a.handler.ack_all()
     released = time.monotonic()
-    await eventually(lambda: a.handler.pending_count() == 3, within=5)
+    await eventually(lambda: a.handler.pending_count() == 3, timeout_s=5)
     assert time.monotonic() - released < 2.0  # seconds, not a scan interval
     a.handler.ack_all()
     assert ids_of(cluster) == ["p0", "p1", "p2", "k0", "k1", "k2"]
@@ -325,7 +326,7 @@ async def test_row10_split_into_siblings_customer_in_both_all_delivered(cluster)
     streams.put(left, customer="other", message_id="l1")
     cluster.start("a")
     cluster.start("b")
-    await eventually(lambda: set(ids_of(cluster)) == {"p0", "p1", "l0", "r0", "l1"}, within=10)
+    await eventually(lambda: set(ids_of(cluster)) == {"p0", "p1", "l0", "r0", "l1"}, timeout_s=10)
     order = ids_of(cluster)
     assert order.index("p1") < order.index("l0")
     assert order.index("p1") < order.index("r0")
@@ -354,7 +355,9 @@ async def test_row11_inconsistent_describe_never_reads_child_before_parent(clust
     streams.put(leaf_child, customer="c4", message_id="leaf-child")
 
     a = cluster.start("a")
-    await eventually(lambda: {"p0", "p1", "k0", "free", "leaf"} <= set(ids_of(cluster)), within=8)
+    await eventually(
+        lambda: {"p0", "p1", "k0", "free", "leaf"} <= set(ids_of(cluster)), timeout_s=8
+    )
     order = ids_of(cluster)
     assert order.index("p1") < order.index("k0")
     await asyncio.sleep(0.5)
@@ -362,7 +365,7 @@ async def test_row11_inconsistent_describe_never_reads_child_before_parent(clust
     assert "blocked" not in ids_of(cluster)
     assert (await cluster.leases())[leaf].checkpoint == SHARD_END
     streams.hidden.discard(leaf_child)
-    await eventually(lambda: "leaf-child" in ids_of(cluster), within=5)
+    await eventually(lambda: "leaf-child" in ids_of(cluster), timeout_s=5)
     snapshot = {shard.shard_id: shard for shard in a.consumer.snapshot()}
     assert snapshot[blocked].state == "waiting_for_parent"
 
@@ -379,7 +382,7 @@ async def test_row12_iterator_expired_after_long_pause_resumes_after_last_read(c
     streams.advance(16 * 60)  # the paused reader's iterator is now older than 15 min
     put_many(streams, shard, 2, prefix="z")
     a.handler.gate.set()
-    await eventually(lambda: len(ids_of(cluster)) == 8, within=5)
+    await eventually(lambda: len(ids_of(cluster)) == 8, timeout_s=5)
     assert ids_of(cluster) == ["m0", "m1", "m2", "n0", "n1", "n2", "z0", "z1"]  # no gap, no repeat
     assert a.metric("bridge_stream_expired_iterators_total") >= 1
 
@@ -422,7 +425,7 @@ async def test_row14_throttling_backs_off_and_loses_no_lease(cluster, new_dynamo
     a = cluster.start("a", dynamodb=client)
     await eventually(lambda: len(a.consumer.held_shards()) == 1)
     client.meta.events.register("before-call.dynamodb.UpdateItem", throttle)
-    await eventually(lambda: ids_of(cluster) == ["m0", "m1", "m2"], within=15)
+    await eventually(lambda: ids_of(cluster) == ["m0", "m1", "m2"], timeout_s=15)
     assert streams.calls["GetRecords"] > 40
     assert a.metric("bridge_stream_throttled_total", {"operation": "get_records"}) >= 40
     assert a.metric("bridge_stream_throttled_total", {"operation": "describe_stream"}) >= 1
@@ -621,7 +624,7 @@ async def test_row22_lease_row_deleted_by_hand_alarms_and_restarts_at_trim_horiz
         lambda: a.metric("bridge_stream_alarms_total", {"kind": "lease_row_missing"}) >= 1
     )
     # Documented: the row is re-created at TRIM_HORIZON, so the shard is read again.
-    await eventually(lambda: Counter(ids_of(cluster))["m0"] == 2, within=8)
+    await eventually(lambda: Counter(ids_of(cluster))["m0"] == 2, timeout_s=8)
     await eventually(lambda: ids_of(cluster)[-3:] == ["m0", "m1", "after"])
     lease = (await cluster.leases())[shard]
     assert lease.owner == a.id

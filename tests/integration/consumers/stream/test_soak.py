@@ -12,7 +12,8 @@ from collections import defaultdict
 import pytest
 
 from service.consumers.stream.leases import SHARD_END, TRIM_HORIZON
-from tests.fakes.stream_cluster import FAST, Cluster, Worker, eventually
+from tests.fakes.stream_cluster import FAST, Cluster, Worker
+from tests.support.waiting import eventually
 
 RECORDS = 10_000
 CUSTOMERS = 200
@@ -117,7 +118,7 @@ async def test_soak_three_workers_eight_shards_random_kills_lose_nothing(cluster
     producing = asyncio.create_task(produce(cluster, rng))
     await soak.chaos(rounds=8)
     written = await producing
-    await eventually(lambda: set(cluster.delivered_ids()) >= written, within=90)
+    await eventually(lambda: set(cluster.delivered_ids()) >= written, timeout_s=90)
     watcher.cancel()
     for task in soak.acker_tasks:
         task.cancel()

@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,6 +25,7 @@ from service.errors import (
     ThrottledError,
 )
 from tests.support.clock import FakeClock, settle
+from tests.support.waiting import eventually
 
 # ---------------------------------------------------------------- test doubles
 
@@ -63,15 +63,6 @@ class FakeAck:
         if self.sequence_number not in self.outcomes:
             self.parked.append((self.sequence_number, reason))
             self.outcomes[self.sequence_number] = AckOutcome.PARKED
-
-
-async def until(predicate: Callable[[], bool], *, within_s: float = 2.0) -> None:
-    """For what ends outside the fake clock's control (a gate opened, a task finishing)."""
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within_s} s")
-        await asyncio.sleep(0.001)
 
 
 @dataclass(frozen=True)
@@ -307,7 +298,7 @@ async def test_one_delivery_in_flight_per_customer(make: Make) -> None:
 
     # ...and is handed over only once the first one finished.
     gate.set()
-    await until(lambda: len(h.deliver.delivered) == 2)
+    await eventually(lambda: len(h.deliver.delivered) == 2, timeout_s=2.0, interval_s=0.001)
     assert h.deliver.delivered == [["m1"], ["m2", "m3"]]
     assert h.deliver.max_in_flight == 1
 
@@ -331,7 +322,7 @@ async def test_other_customers_flow_while_one_delivery_hangs(make: Make) -> None
     assert blocked.is_set()
     assert deliver.delivered == [["b1"]]
     gate.set()
-    await until(lambda: len(deliver.delivered) == 2)
+    await eventually(lambda: len(deliver.delivered) == 2, timeout_s=2.0, interval_s=0.001)
 
 
 # ---------------------------------------------------------------- failures
@@ -514,7 +505,7 @@ async def test_submit_blocks_while_the_buffer_holds_max_messages(make: Make) -> 
 
     await h.clock.advance(5.0)  # the first two are delivered, freeing space
 
-    await until(third.done)
+    await eventually(third.done, timeout_s=2.0, interval_s=0.001)
     await third
     await h.clock.advance(5.0)
     assert h.outcome("m3") is AckOutcome.DELIVERED
@@ -530,7 +521,7 @@ async def test_submit_blocks_a_new_customer_beyond_max_customers(make: Make) -> 
     await h.submit("cust-a", "a2", ts=2)  # a known customer still gets in
     await h.clock.advance(5.0)
 
-    await until(newcomer.done)
+    await eventually(newcomer.done, timeout_s=2.0, interval_s=0.001)
     await newcomer
     assert h.deliver.delivered == [["a1", "a2"]]
 
@@ -563,7 +554,7 @@ async def test_flush_shard_returns_only_when_its_records_are_acked(make: Make) -
     assert not flush.done()
 
     gate.set()
-    await until(flush.done)
+    await eventually(flush.done, timeout_s=2.0, interval_s=0.001)
     await flush
     assert h.outcome("a1") is AckOutcome.DELIVERED
 
@@ -601,7 +592,9 @@ async def test_drop_shard_lets_a_delivery_in_flight_finish(make: Make) -> None:
     await h.buffer.drop_shard("s1")
     gate.set()
 
-    await until(lambda: h.outcome("a1") is AckOutcome.DELIVERED)
+    await eventually(
+        lambda: h.outcome("a1") is AckOutcome.DELIVERED, timeout_s=2.0, interval_s=0.001
+    )
     assert h.deliver.delivered == [["a1"]]
 
 
@@ -636,7 +629,7 @@ async def test_flush_all_delivers_everything_while_submits_still_work(make: Make
     assert not flush.done()
 
     gate.set()
-    await until(flush.done)
+    await eventually(flush.done, timeout_s=2.0, interval_s=0.001)
     await flush
     assert h.outcome("a1") is AckOutcome.DELIVERED
     assert h.outcome("b1") is AckOutcome.DELIVERED
@@ -686,7 +679,7 @@ async def test_submit_is_refused_before_run_and_after_it_ended(make: Make) -> No
 
     h.stop.set()
     await h.buffer.flush_all()
-    await until(h.task.done)
+    await eventually(h.task.done, timeout_s=2.0, interval_s=0.001)
     await h.task
     with pytest.raises(BufferNotRunningError):
         await h.buffer.submit(record, h.ack(record))
@@ -702,7 +695,7 @@ async def test_run_ends_only_after_the_shutdown_flush(make: Make) -> None:
 
     await h.buffer.flush_all()
 
-    await until(h.task.done)
+    await eventually(h.task.done, timeout_s=2.0, interval_s=0.001)
     await h.task
     assert h.deliver.delivered == [["a1", "a2"]]
 
@@ -721,7 +714,7 @@ async def test_a_blocked_submit_fails_when_the_buffer_closes(make: Make) -> None
     with contextlib.suppress(asyncio.CancelledError):
         await flush
 
-    await until(h.task.done)
+    await eventually(h.task.done, timeout_s=2.0, interval_s=0.001)
     with pytest.raises(BufferNotRunningError):
         await blocked
     assert h.outcome("a1") is None  # its delivery was cancelled: re-read after restart
@@ -763,7 +756,7 @@ async def test_with_the_real_clock_a_quiet_customer_is_delivered() -> None:
                 },
             )
             await buffer.submit(record, FakeAck(str(index), outcomes, [], set()))
-        await until(lambda: len(outcomes) == 3)
+        await eventually(lambda: len(outcomes) == 3, timeout_s=2.0, interval_s=0.001)
         stop.set()
         await buffer.flush_all()
     assert deliver.delivered == [["m0", "m1", "m2"]]

@@ -6,13 +6,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from service.bridge.policy.ratelimit import (
-    ACCOUNT_SCOPE,
     ConnectRateLimits,
     Limiter,
     Rate,
 )
 from service.clock import SystemClock
 from tests.support.clock import FakeClock, settle
+
+ACCOUNT_SCOPE = "account"
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from service.consumers.stream.metrics import StreamMetrics
 from service.consumers.stream.reader import ShardReader
 from service.consumers.stream.records import AckOutcome
 from service.consumers.stream.tracker import RecordTracker
-from tests.fakes.stream_cluster import eventually
 from tests.fakes.stream_handler import ListDeadLetters, ScriptedHandler, message_id
 from tests.fakes.streams import FakeStreams
 from tests.support.clock import FakeClock
+from tests.support.waiting import eventually
 
 CONFIG = StreamConsumerConfig(
     idle_poll_interval_s=0.01, batch_limit=3, backoff_base_s=0.001, backoff_max_s=0.01
