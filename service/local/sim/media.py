@@ -73,6 +73,20 @@ def sendable_limit_bytes(mime_type: str) -> int | None:
     return None if limit_mib is None else int(limit_mib * MEBIBYTE)
 
 
+_STATIC_STICKER_BYTES: Final = 100 * 1024
+
+
+def inbound_limit_bytes(mime_type: str, data: bytes) -> int | None:
+    """The most WhatsApp delivers of this type (EUM's supported media types), if limited.
+
+    The same table as for sends, except that a static sticker (a WebP without an ANIM
+    chunk) is limited to 100 KB, an animated one to 500 KB.
+    """
+    if base_mime(mime_type) == "image/webp" and b"ANIM" not in data[:4096]:
+        return _STATIC_STICKER_BYTES
+    return sendable_limit_bytes(mime_type)
+
+
 def sha256_b64(data: bytes) -> str:
     """The digest as WhatsApp gives it in a media message (base64, not hex)."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
