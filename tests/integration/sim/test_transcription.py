@@ -59,6 +59,7 @@ async def _copied_by_the_bridge(kit, name: str, **speech: str) -> tuple[str, byt
 
 async def _transcribe(kit, transcribe, uri: str, name: str, **language: Any) -> dict[str, Any]:
     await kit.clients.s3.create_bucket(Bucket="transcripts")
+    started = time.monotonic()
     await transcribe.start_transcription_job(
         TranscriptionJobName=name,
         Media={"MediaFileUri": uri},
@@ -66,11 +67,12 @@ async def _transcribe(kit, transcribe, uri: str, name: str, **language: Any) -> 
         **(language or {"LanguageCode": "en-US"}),
     )
     job = await wait_for_job(transcribe, name)
+    took_s = time.monotonic() - started
     assert job["TranscriptionJobStatus"] == "COMPLETED", job.get("FailureReason")
     stored = await kit.clients.s3.get_object(Bucket="transcripts", Key=f"{name}.json")
     async with stored["Body"] as body:
         document: dict[str, Any] = json.loads(await body.read())
-    return {"job": job, "document": document}
+    return {"job": job, "document": document, "took_s": took_s}
 
 
 def _transcript(result: dict[str, Any]) -> str:
@@ -204,6 +206,7 @@ async def test_deterministic_mode_returns_the_expected_speech_and_language(kit, 
         IdentifyLanguage=True,
         LanguageOptions=["en-US", "es-US"],
     )
+    print(f"\ndeterministic job, start to COMPLETED (polled): {result['took_s']:.2f} s")
     assert _transcript(result) == spoken
     assert result["job"]["LanguageCode"] == "es-US"
     results = result["document"]["results"]
