@@ -26,14 +26,11 @@ from service.local.sim.protocol import (
     to_json,
     validation_code,
 )
+from service.local.sim.validation import camel
 
 CONTENT_TYPE: Final = "application/x-amz-json-1.1"
 _SERVER_ERROR_STATUS: Final = 500
 _CLIENT_ERROR_STATUS: Final = 400
-
-
-def _camel(name: str) -> str:
-    return name[:1].lower() + name[1:]
 
 
 def unknown_members(shape: Shape, value: object, path: str = "") -> list[str]:
@@ -44,7 +41,7 @@ def unknown_members(shape: Shape, value: object, path: str = "") -> list[str]:
             member.serialization.get("name", name): name for name, member in shape.members.items()
         }
         for key, item in value.items():
-            where = f"{path}.{_camel(key)}" if path else _camel(str(key))
+            where = f"{path}.{camel(key)}" if path else camel(str(key))
             if key not in wire:
                 found.append(where)
             else:

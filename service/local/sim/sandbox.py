@@ -107,7 +107,7 @@ class FaultBody(_Camel):
     action: Literal["expire_connection_tokens", "clear"] | None = None
     operation: str | None = None
     error: str | None = None
-    service: Literal["connect", "connectparticipant", "socialmessaging"] | None = None
+    service: Literal["connect", "connectparticipant", "socialmessaging", "transcribe"] | None = None
     count: int | None = Field(default=None, ge=1)
     rate: float | None = Field(default=None, gt=0, le=1)
     # Let this many matching calls through before the rule starts failing them.

@@ -11,10 +11,7 @@ Features the simulator does not implement are refused rather than silently ignor
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
-import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +24,7 @@ import structlog
 from service.local.sim.clock import Clock
 from service.local.sim.config import SimConfig
 from service.local.sim.errors import AwsError, SandboxError
+from service.local.sim.paging import decode_offset, encode_offset
 from service.local.sim.transcription import JobSpec, Outcome, S3Location, Transcriber
 
 _log = structlog.get_logger(__name__)
@@ -199,22 +197,6 @@ def _check_supported(params: dict[str, Any]) -> None:
         )
 
 
-def _encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_offset(token: str | None) -> int:
-    if token is None:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise AwsError(_BAD_REQUEST, "The NextToken is not valid.") from exc
-    if not isinstance(offset, int) or offset < 0:
-        raise AwsError(_BAD_REQUEST, "The NextToken is not valid.")
-    return offset
-
-
 @dataclass(frozen=True, slots=True)
 class _Grant:
     job_name: str
@@ -296,13 +278,13 @@ class TranscribeApi:
             for job in jobs
             if (status is None or job.status == status) and contains in job.spec.name.lower()
         ]
-        offset = _decode_offset(params.get("NextToken"))
+        offset = decode_offset(params.get("NextToken"), error_code=_BAD_REQUEST)
         size: int = params.get("MaxResults", _DEFAULT_PAGE)
         page = matching[offset : offset + size]
         more = offset + size < len(matching)
         return {
             "Status": status,
-            "NextToken": _encode_offset(offset + size) if more else None,
+            "NextToken": encode_offset(offset + size) if more else None,
             "TranscriptionJobSummaries": [job.summary() for job in page],
         }
 
@@ -335,8 +317,6 @@ class TranscribeApi:
         began = loop.time()
         try:
             outcome = await self._transcriber.run(job.spec)
-        except asyncio.CancelledError:
-            raise
         except Exception:  # noqa: BLE001  a simulator bug fails the job, as an AWS fault would
             _log.exception("sim_transcription_failed", job=job.spec.name)
             outcome = Outcome(failure=_INTERNAL)

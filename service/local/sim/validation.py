@@ -40,7 +40,7 @@ def _pattern(source: str) -> re.Pattern[str] | None:
     return compiled if isinstance(compiled, re.Pattern) else None
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
@@ -185,7 +185,7 @@ class _Validator:
 
 
 def _join(path: str, name: str) -> str:
-    return f"{path}.{_camel(name)}" if path else _camel(name)
+    return f"{path}.{camel(name)}" if path else camel(name)
 
 
 def validate(

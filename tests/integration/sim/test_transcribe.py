@@ -370,3 +370,16 @@ async def test_reset_forgets_jobs(kit, transcribe):
     await kit.sandbox.post("/sandbox/reset")
     listed = await transcribe.list_transcription_jobs()
     assert listed["TranscriptionJobSummaries"] == []
+
+
+async def test_injected_faults_answer_in_the_json_protocol(kit, transcribe):
+    rule = {"operation": "GetTranscriptionJob", "error": "LimitExceededException", "count": 1}
+    assert (await kit.sandbox.post("/sandbox/faults", json=rule)).status_code == 200
+    with pytest.raises(transcribe.exceptions.LimitExceededException) as caught:
+        await transcribe.get_transcription_job(TranscriptionJobName="any")
+    assert _error(caught)[:2] == ("LimitExceededException", 400)
+    internal = {"operation": "ListTranscriptionJobs", "error": "InternalFailureException"}
+    await kit.sandbox.post("/sandbox/faults", json=internal | {"count": 1})
+    with pytest.raises(transcribe.exceptions.InternalFailureException) as failed:
+        await transcribe.list_transcription_jobs()
+    assert _error(failed)[1] == 500
