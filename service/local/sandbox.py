@@ -143,6 +143,7 @@ def sandbox_environment(sandbox: Sandbox, token: str) -> dict[str, str]:
         "AWS_ENDPOINT_URL_CONNECT": sandbox.sim_url,
         "AWS_ENDPOINT_URL_CONNECTPARTICIPANT": sandbox.sim_url,
         "AWS_ENDPOINT_URL_SOCIALMESSAGING": sandbox.sim_url,
+        "AWS_ENDPOINT_URL_TRANSCRIBE": sandbox.sim_url,
         "AWS_REGION": constants.REGION,
         "AWS_DEFAULT_REGION": constants.REGION,
         "AWS_ACCESS_KEY_ID": constants.DUMMY_ACCESS_KEY,

@@ -92,7 +92,10 @@ def create_sim_app(settings: SimSettings) -> FastAPI:
             app.state.dispatcher = AwsDispatcher(
                 catalog=catalog, handlers=sim.handlers(), faults=sim.faults
             )
-            yield
+            try:
+                yield
+            finally:
+                await sim.aclose()
 
     app = FastAPI(
         title="Connect / WhatsApp simulator",

@@ -3,11 +3,15 @@
 StartAttachmentUpload returns a URL on the simulator that accepts one PUT (checked against
 the declared size and the signed Content-Type), CompleteAttachmentUpload appends the
 ATTACHMENT item, GetAttachment returns a short-lived URL that serves the file. Limits are
-Connect's chat attachment rules (reference §4): extensions, 20 MB, 35 per chat.
+Connect's chat attachment rules (limits.md §1): the default extensions plus the configured
+extra ones, 20 MB unless configured (up to 100 MB), 35 per chat. The PUT is read as a
+stream (chunked or not) and refused as soon as it outgrows the declared size, so a large
+or runaway upload is never buffered beyond what the attachment will hold.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Final
@@ -33,7 +37,13 @@ class Upload:
     attachment_id: str
     token: str
     content_type: str | None
-    body: bytes
+    content_length: int | None  # the header, when the PUT is not chunked
+    body: AsyncIterator[bytes]
+
+
+def _size_error(sent: int, declared: int, *, more: bool = False) -> SandboxError:
+    at_least = "at least " if more else ""
+    return SandboxError(400, f"BadDigest: {at_least}{sent} bytes sent, {declared} were declared")
 
 
 class AttachmentApi:
@@ -49,7 +59,8 @@ class AttachmentApi:
         if remembered is not None:
             return self._upload_answer(chat.attachments[remembered])
         name: str = params["AttachmentName"]
-        if PurePosixPath(name.lower()).suffix not in ATTACHMENT_EXTENSIONS:
+        suffix = PurePosixPath(name.lower()).suffix
+        if suffix not in ATTACHMENT_EXTENSIONS and suffix not in config.connect_extra_extensions:
             raise AwsError(_VALIDATION, f"Unsupported file type: {PurePosixPath(name).suffix}")
         size: int = params["AttachmentSizeInBytes"]
         if size > config.max_attachment_bytes:
@@ -90,8 +101,12 @@ class AttachmentApi:
             },
         }
 
-    def accept_upload(self, upload: Upload) -> None:
-        """The PUT to an upload URL; errors are S3-like (status, code) pairs."""
+    async def accept_upload(self, upload: Upload) -> None:
+        """The PUT to an upload URL; errors are S3-like (status, code) pairs.
+
+        Everything that can be refused before the body is read is; the body is then read
+        chunk by chunk and refused at the first byte past the declared size.
+        """
         found = self._hub.store.attachment(upload.attachment_id)
         if found is None:
             raise SandboxError(404, "NoSuchUpload")
@@ -102,12 +117,19 @@ class AttachmentApi:
             raise SandboxError(403, "AccessDenied: Request has expired")
         if upload.content_type != attachment.content_type:
             raise SandboxError(403, "SignatureDoesNotMatch: Content-Type differs from the signed")
-        if len(upload.body) != attachment.size:
-            raise SandboxError(
-                400,
-                f"BadDigest: {len(upload.body)} bytes sent, {attachment.size} were declared",
-            )
-        attachment.data = upload.body
+        declared = attachment.size
+        if upload.content_length is not None and upload.content_length != declared:
+            raise _size_error(upload.content_length, declared)
+        chunks: list[bytes] = []
+        received = 0
+        async for chunk in upload.body:
+            received += len(chunk)
+            if received > declared:
+                raise _size_error(received, declared, more=True)
+            chunks.append(chunk)
+        if received != declared:
+            raise _size_error(received, declared)
+        attachment.data = b"".join(chunks)
 
     async def complete_attachment_upload(self, params: dict[str, Any]) -> dict[str, Any]:
         connection = await authorize(self._hub, params["ConnectionToken"])

@@ -23,7 +23,7 @@ from service.local.sim.clock import Clock, iso_ms, rfc3339_ns
 from service.local.sim.config import SimConfig
 from service.local.sim.errors import SandboxError
 from service.local.sim.identity import BusinessDirectory, BusinessNumber
-from service.local.sim.media import Media, MediaStore
+from service.local.sim.media import Media, MediaStore, Speech, inbound_limit_bytes
 from service.local.sim.meta_messages import MEDIA_TYPES, is_bsuid
 from service.local.sim.whatsapp import Outbox, new_wamid
 
@@ -150,12 +150,19 @@ class CustomerPhone:
     def clear(self) -> None:
         self._inbound.clear()
 
-    def upload_media(self, data: bytes, mime_type: str, filename: str | None) -> Media:
+    def upload_media(
+        self, data: bytes, mime_type: str, filename: str | None, speech: Speech | None = None
+    ) -> Media:
         if not data:
             raise SandboxError(400, "the media file is empty")
         if not mime_type or mime_type.startswith("application/x-www-form-urlencoded"):
             raise SandboxError(400, "send the file with its Content-Type")
-        return self._media.add(data, mime_type, filename=filename, origin="customer")
+        limit = inbound_limit_bytes(mime_type, data)
+        if limit is not None and len(data) > limit:
+            raise SandboxError(
+                413, f"WhatsApp delivers at most {limit} bytes of {mime_type}, not {len(data)}"
+            )
+        return self._media.add(data, mime_type, filename=filename, origin="customer", speech=speech)
 
     async def send_messages(self, path_id: str, specs: Sequence[Mapping[str, Any]]) -> list[str]:
         """Publish one EUM event per message, in order; `delay_ms` pauses before a message."""

@@ -73,6 +73,37 @@ def sendable_limit_bytes(mime_type: str) -> int | None:
     return None if limit_mib is None else int(limit_mib * MEBIBYTE)
 
 
+_STATIC_STICKER_BYTES: Final = 100 * 1024
+
+
+def inbound_limit_bytes(mime_type: str, data: bytes) -> int | None:
+    """The most WhatsApp delivers of this type (EUM's supported media types), if limited.
+
+    The same table as for sends, except that a static sticker (a WebP without an ANIM
+    chunk) is limited to 100 KB, an animated one to 500 KB.
+    """
+    if base_mime(mime_type) == "image/webp" and b"ANIM" not in data[:4096]:
+        return _STATIC_STICKER_BYTES
+    return sendable_limit_bytes(mime_type)
+
+
+def sha256_b64(data: bytes) -> str:
+    """The digest as WhatsApp gives it in a media message (base64, not hex)."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    """What a test says is spoken in a media file: Transcribe returns it instead of
+    recognising (deterministic mode). `language` None: whatever the job asks for."""
+
+    transcript: str
+    language: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"transcript": self.transcript, "language": self.language}
+
+
 @dataclass(frozen=True, slots=True)
 class Media:
     media_id: str
@@ -81,9 +112,10 @@ class Media:
     sha256: str
     filename: str | None
     origin: Literal["customer", "business"]
+    speech: Speech | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "mediaId": self.media_id,
             "mimeType": self.mime_type,
             "sha256": self.sha256,
@@ -91,6 +123,9 @@ class Media:
             "filename": self.filename,
             "origin": self.origin,
         }
+        if self.speech is not None:
+            described["speech"] = self.speech.describe()
+        return described
 
 
 class MediaStore:
@@ -104,16 +139,27 @@ class MediaStore:
         *,
         filename: str | None,
         origin: Literal["customer", "business"],
+        speech: Speech | None = None,
     ) -> Media:
         # Meta media ids are long decimal numbers (and EUM's model only allows [A-Za-z0-9]).
         media_id = str(10**15 + secrets.randbelow(9 * 10**15))
-        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        media = Media(media_id, data, mime_type, digest, filename, origin)
+        media = Media(media_id, data, mime_type, sha256_b64(data), filename, origin, speech)
         self._media[media_id] = media
         return media
 
     def get(self, media_id: str) -> Media | None:
         return self._media.get(media_id)
+
+    def speech_in(self, data: bytes) -> Speech | None:
+        """The expected speech of an uploaded file with exactly these bytes, if one was given.
+
+        By content, not id: the bridge copies the media to its own bucket first.
+        """
+        digest = sha256_b64(data)
+        return next(
+            (m.speech for m in self._media.values() if m.sha256 == digest and m.speech),
+            None,
+        )
 
     def delete(self, media_id: str) -> bool:
         return self._media.pop(media_id, None) is not None

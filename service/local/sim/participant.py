@@ -9,7 +9,6 @@ start over.
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any, Final
 
@@ -33,6 +32,7 @@ from service.local.sim.chat import (
 from service.local.sim.clock import iso_ms
 from service.local.sim.errors import AwsError
 from service.local.sim.hub import ChatHub
+from service.local.sim.paging import decode_offset, encode_offset
 from service.local.sim.streaming import visibility_for
 
 _ACCESS_DENIED: Final = "AccessDeniedException"
@@ -251,7 +251,7 @@ class ParticipantApi:
             if item.kind in {"MESSAGE", "ATTACHMENT"} or item.content_type in _TRANSCRIPT_EVENTS
         ]
         window = _scan(items, params)
-        offset = _decode_offset(params.get("NextToken"))
+        offset = decode_offset(params.get("NextToken"), error_code=_VALIDATION)
         size: int = params.get("MaxResults", _DEFAULT_PAGE)
         page = window[offset : offset + size]
         page.sort(key=lambda item: item.time, reverse=params.get("SortOrder") == "DESCENDING")
@@ -259,7 +259,7 @@ class ParticipantApi:
         return {
             "InitialContactId": chat.initial_contact_id,
             "Transcript": [item.wire() for item in page],
-            "NextToken": _encode_offset(offset + size) if more else None,
+            "NextToken": encode_offset(offset + size) if more else None,
         }
 
 
@@ -280,19 +280,3 @@ def _scan(items: list[Item], params: dict[str, Any]) -> list[Item]:
         wanted = str(start["AbsoluteTime"])
         index = next((i for i, item in enumerate(items) if iso_ms(item.time) >= wanted), len(items))
     return items[index:] if forward else list(reversed(items[: index + 1]))
-
-
-def _encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_offset(token: str | None) -> int:
-    if token is None:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise AwsError(_VALIDATION, "NextToken is not valid") from exc
-    if not isinstance(offset, int) or offset < 0:
-        raise AwsError(_VALIDATION, "NextToken is not valid")
-    return offset

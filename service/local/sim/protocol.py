@@ -1,6 +1,7 @@
-"""The REST-JSON wire protocol, driven by botocore's service models.
+"""The REST-JSON wire protocol, driven by botocore's service models, and the routing of all.
 
-Routing by HTTP method and `requestUri`, input parsing by member `location` (URI label,
+Routing by HTTP method and `requestUri` (or, for JSON-protocol services, by the
+`X-Amz-Target` header: see `awsjson`), input parsing by member `location` (URI label,
 query string, header, JSON body), output serialisation from the output shape, and errors
 in the form botocore's rest-json parser turns into the modeled exception classes
 (`x-amzn-ErrorType` header, `{"message"}` body, the error shape's HTTP status).
@@ -46,10 +47,15 @@ _VALIDATION_CODES: Final = (
     "ValidationException",
     "InvalidParameterException",
     "InvalidRequestException",
+    "BadRequestException",  # Transcribe's answer to a constraint violation
 )
 _INTERNAL_CODES: Final = ("InternalServerException", "InternalServiceException")
 SERIALIZATION_ERROR: Final = "SerializationException"
 UNKNOWN_OPERATION: Final = "UnknownOperationException"
+
+# JSON-protocol services (awsJson1_0/1_1) name the operation in this header, not the path.
+TARGET_HEADER: Final = "x-amz-target"
+JSON_PROTOCOL: Final = "json"
 
 _LABEL = re.compile(r"\{([A-Za-z0-9_]+)(\+?)\}")
 
@@ -107,6 +113,7 @@ class ServiceCatalog:
     def __init__(self, served: Mapping[str, Iterable[str]]) -> None:
         session = botocore.session.get_session()
         self._routes: list[Route] = []
+        self._targets: dict[str, Route] = {}
         self._models: dict[str, ServiceModel] = {}
         for service_name, operation_names in served.items():
             model = session.get_service_model(service_name)
@@ -114,9 +121,12 @@ class ServiceCatalog:
             for name in operation_names:
                 operation = model.operation_model(name)
                 path, required = _compile_uri(operation.http["requestUri"])
-                self._routes.append(
-                    Route(model, operation, operation.http["method"].upper(), path, required)
-                )
+                route = Route(model, operation, operation.http["method"].upper(), path, required)
+                self._routes.append(route)
+                if model.protocol == JSON_PROTOCOL:
+                    # Every operation of a JSON-protocol service is `POST /`; the target
+                    # header names the operation.
+                    self._targets[f"{model.metadata['targetPrefix']}.{name}"] = route
 
     @property
     def routes(self) -> tuple[Route, ...]:
@@ -126,9 +136,13 @@ class ServiceCatalog:
         return self._models[name]
 
     def match(self, request: HttpRequest) -> tuple[Route, dict[str, str]] | None:
+        target = request.headers.get(TARGET_HEADER)
+        if target is not None:
+            routed = self._targets.get(target)
+            return None if routed is None or request.method != "POST" else (routed, {})
         path = request.raw_path.split("?", 1)[0]
         for route in self._routes:
-            if route.method != request.method:
+            if route.service.protocol == JSON_PROTOCOL or route.method != request.method:
                 continue
             found = route.path.match(path)
             if found and all(key in request.query for key in route.required_query):
@@ -155,7 +169,7 @@ def _parse_timestamp(value: object) -> object:
     return value
 
 
-def _from_json(shape: Shape, value: object) -> object:
+def from_json(shape: Shape, value: object) -> object:
     """JSON value → Python value for `shape`; leaves type mismatches for the validator."""
     kind = shape.type_name
     if kind == "structure" and isinstance(value, dict) and isinstance(shape, StructureShape):
@@ -163,14 +177,14 @@ def _from_json(shape: Shape, value: object) -> object:
         for name, member in shape.members.items():
             key = member.serialization.get("name", name)
             if key in value and value[key] is not None:
-                result[name] = _from_json(member, value[key])
+                result[name] = from_json(member, value[key])
         return result
     if kind == "list" and isinstance(value, list):
         member_shape: Shape = shape.member  # type: ignore[attr-defined]  # ListShape
-        return [_from_json(member_shape, item) for item in value]
+        return [from_json(member_shape, item) for item in value]
     if kind == "map" and isinstance(value, dict):
         value_shape: Shape = shape.value  # type: ignore[attr-defined]  # MapShape
-        return {key: _from_json(value_shape, item) for key, item in value.items()}
+        return {key: from_json(value_shape, item) for key, item in value.items()}
     if kind == "blob" and isinstance(value, str):
         try:
             return base64.b64decode(value, validate=True)
@@ -211,7 +225,7 @@ def _from_text(shape: Shape, text: str) -> object:
         return text
 
 
-def _body_json(body: bytes) -> dict[str, Any]:
+def body_json(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
@@ -232,7 +246,7 @@ def parse_input(
         return {}
     payload_name = shape.serialization.get("payload")
     body = (
-        _body_json(request.body)
+        body_json(request.body)
         if payload_name is None or shape.members[payload_name].type_name == "structure"
         else {}
     )
@@ -264,12 +278,12 @@ def parse_input(
             } or None
         elif name == payload_name:
             value = (
-                _from_json(member, body)
+                from_json(member, body)
                 if member.type_name == "structure"
                 else (request.body or None)
             )
         elif wire_name in body and body[wire_name] is not None:
-            value = _from_json(member, body[wire_name])
+            value = from_json(member, body[wire_name])
         if value is not None:
             params[name] = value
     return params
@@ -288,20 +302,20 @@ def internal_code(operation: OperationModel | None) -> str:
 # ---------------------------------------------------------------- output
 
 
-def _to_json(shape: Shape, value: object) -> object:
+def to_json(shape: Shape, value: object) -> object:
     kind = shape.type_name
     if kind == "structure" and isinstance(value, Mapping) and isinstance(shape, StructureShape):
         result: dict[str, object] = {}
         for name, member in shape.members.items():
             if value.get(name) is not None:
-                result[member.serialization.get("name", name)] = _to_json(member, value[name])
+                result[member.serialization.get("name", name)] = to_json(member, value[name])
         return result
     if kind == "list" and isinstance(value, list):
         member_shape: Shape = shape.member  # type: ignore[attr-defined]  # ListShape
-        return [_to_json(member_shape, item) for item in value]
+        return [to_json(member_shape, item) for item in value]
     if kind == "map" and isinstance(value, Mapping):
         value_shape: Shape = shape.value  # type: ignore[attr-defined]  # MapShape
-        return {key: _to_json(value_shape, item) for key, item in value.items()}
+        return {key: to_json(value_shape, item) for key, item in value.items()}
     if kind == "blob" and isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if kind == "timestamp" and isinstance(value, datetime):
@@ -317,13 +331,13 @@ def _header_text(value: object) -> str:
     return str(value)
 
 
-def _base_headers() -> dict[str, str]:
+def base_headers() -> dict[str, str]:
     return {"content-type": "application/json", "x-amzn-requestid": str(uuid.uuid4())}
 
 
 def serialize_output(operation: OperationModel, result: Mapping[str, Any]) -> HttpAnswer:
     status = int(operation.http.get("responseCode", 200))
-    headers = _base_headers()
+    headers = base_headers()
     body: dict[str, object] = {}
     shape = operation.output_shape
     if shape is not None:
@@ -337,7 +351,7 @@ def serialize_output(operation: OperationModel, result: Mapping[str, Any]) -> Ht
             elif location == "statusCode":
                 status = int(value)
             else:
-                body[member.serialization.get("name", name)] = _to_json(member, value)
+                body[member.serialization.get("name", name)] = to_json(member, value)
     return HttpAnswer(status, headers, json.dumps(body).encode())
 
 
@@ -365,7 +379,7 @@ def serialize_error(
             members = shape.members if isinstance(shape, StructureShape) else {}
             if shape.name == error.code and "Message" in members:
                 message_key = "Message"
-    headers = _base_headers()
+    headers = base_headers()
     headers["x-amzn-errortype"] = error.code
     body = json.dumps({message_key: error.message}).encode()
     return HttpAnswer(error_status(service, operation, error.code), headers, body)

@@ -1,7 +1,7 @@
 """The sandbox API (JSON): play the customer and the agent, inspect records, steer the world.
 
-Also the two S3-like URLs the participant API hands out: PUT for attachment uploads and
-GET for attachment downloads.
+Also the S3-like URLs the simulated services hand out: PUT for attachment uploads, GET for
+attachment downloads and for transcripts in Transcribe's service-managed bucket.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -17,9 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.local.sim.agent import AgentEvent
 from service.local.sim.attachments import Upload
+from service.local.sim.chat import Chat
 from service.local.sim.clock import iso_ms
 from service.local.sim.errors import SandboxError
 from service.local.sim.identity import BusinessNumber
+from service.local.sim.media import Speech
+from service.local.sim.settings import (
+    MAX_ATTACHMENT_BYTES,
+    MIN_ATTACHMENT_BYTES,
+    normalize_extensions,
+)
+from service.local.sim.transcribe import language_codes
 from service.local.sim.world import Simulator
 
 
@@ -53,12 +62,18 @@ class ConfigBody(_Camel):
     connect_text_limit: int | None = Field(default=None, ge=1)
     max_active_chats: int | None = Field(default=None, ge=0)
     max_attachments_per_chat: int | None = Field(default=None, ge=0)
-    max_attachment_bytes: int | None = Field(default=None, ge=1)
+    max_attachment_bytes: int | None = Field(
+        default=None, ge=MIN_ATTACHMENT_BYTES, le=MAX_ATTACHMENT_BYTES
+    )
+    # Replaces the extra extensions (UpdateAttachedFilesConfiguration's custom list).
+    connect_extra_extensions: list[str] | None = None
     connect_window_s: float | None = Field(default=None, gt=0)
     upload_url_ttl_s: float | None = Field(default=None, gt=0)
     default_chat_duration_minutes: int | None = Field(default=None, ge=1)
     agent_display_name: str | None = Field(default=None, min_length=1)
     flow_ends_new_chats: bool | None = None
+    transcribe_job_min_s: float | None = Field(default=None, ge=0)
+    transcribe_max_concurrent_jobs: int | None = Field(default=None, ge=1)
     add_business_numbers: list[BusinessNumberBody] = Field(default_factory=list)
 
 
@@ -93,7 +108,7 @@ class FaultBody(_Camel):
     action: Literal["expire_connection_tokens", "clear"] | None = None
     operation: str | None = None
     error: str | None = None
-    service: Literal["connect", "connectparticipant", "socialmessaging"] | None = None
+    service: Literal["connect", "connectparticipant", "socialmessaging", "transcribe"] | None = None
     count: int | None = Field(default=None, ge=1)
     rate: float | None = Field(default=None, gt=0, le=1)
     # Let this many matching calls through before the rule starts failing them.
@@ -160,6 +175,8 @@ async def update_config(body: ConfigBody, sim: Sim) -> dict[str, Any]:
     for name, value in changes.items():
         if value is None and name != "connect_text_limit":
             continue  # only the text limit can be switched off with null
+        if name == "connect_extra_extensions":
+            value = normalize_extensions(value)  # noqa: PLW2901  stored in one form
         setattr(sim.config, name, value)
     for number in body.add_business_numbers:
         default = sim.directory.default
@@ -200,12 +217,27 @@ async def customer_media(
     wa_id: str,
     request: Request,
     sim: Sim,
+    *,
     filename: Annotated[str | None, Query()] = None,
+    transcript: Annotated[str | None, Query()] = None,
+    language: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    """Upload a file (raw body, its Content-Type, optional `?filename=`); returns its media id."""
+    """Upload a file (raw body, its Content-Type, optional `?filename=`); returns its media id.
+
+    `transcript` (and optionally `language`, a Transcribe language code) is what is spoken
+    in it: a transcription job over these exact bytes returns that text, and identifies
+    that language, instead of recognising (an empty `transcript=` means no speech).
+    """
     del wa_id  # media belongs to the conversation, not checked per customer
+    if language is not None and transcript is None:
+        raise SandboxError(400, "language needs transcript")
+    if language is not None and language not in language_codes():
+        raise SandboxError(400, f"language {language!r} is not a Transcribe language code")
+    speech = None if transcript is None else Speech(transcript, language)
     data = await request.body()
-    media = sim.customer.upload_media(data, request.headers.get("content-type", ""), filename)
+    media = sim.customer.upload_media(
+        data, request.headers.get("content-type", ""), filename, speech
+    )
     return media.describe()
 
 
@@ -215,13 +247,48 @@ async def list_contacts(sim: Sim) -> dict[str, Any]:
     return {"contacts": [chat.describe() for chat in sim.store.chats()]}
 
 
-@router.get("/sandbox/contacts/{contact_id}")
-async def get_contact(contact_id: str, sim: Sim) -> dict[str, Any]:
+async def _chat(sim: Simulator, contact_id: str) -> Chat:
     await sim.hub.refresh()
     chat = sim.store.by_contact(contact_id)
     if chat is None:
         raise SandboxError(404, f"unknown contact {contact_id}")
-    return chat.describe()
+    return chat
+
+
+def _disposition(name: str) -> str:
+    return f"attachment; filename*=UTF-8''{quote(name)}"
+
+
+@router.get("/sandbox/contacts/{contact_id}")
+async def get_contact(contact_id: str, sim: Sim) -> dict[str, Any]:
+    return (await _chat(sim, contact_id)).describe()
+
+
+@router.get("/sandbox/contacts/{contact_id}/attachments")
+async def contact_attachments(contact_id: str, sim: Sim) -> dict[str, Any]:
+    """Every attachment of the chat: name, content type, size, status and a download path."""
+    chat = await _chat(sim, contact_id)
+    return {
+        "attachments": [
+            attachment.describe()
+            | {"downloadPath": f"/sandbox/contacts/{contact_id}/attachments/{attachment_id}"}
+            for attachment_id, attachment in chat.attachments.items()
+        ]
+    }
+
+
+@router.get("/sandbox/contacts/{contact_id}/attachments/{attachment_id}")
+async def contact_attachment(contact_id: str, attachment_id: str, sim: Sim) -> Response:
+    """The bytes as uploaded, with their content type and name (any status)."""
+    chat = await _chat(sim, contact_id)
+    attachment = chat.attachments.get(attachment_id)
+    if attachment is None or attachment.data is None:
+        raise SandboxError(404, f"no uploaded attachment {attachment_id} in this chat")
+    return Response(
+        attachment.data,
+        media_type=attachment.content_type,
+        headers={"content-disposition": _disposition(attachment.name)},
+    )
 
 
 @router.post("/sandbox/contacts/{contact_id}/agent/messages")
@@ -302,6 +369,12 @@ async def statuses(body: StatusBody, sim: Sim) -> dict[str, Any]:
     )
 
 
+@router.get("/sandbox/transcribe/jobs")
+async def transcription_jobs(sim: Sim) -> dict[str, Any]:
+    """Every transcription job, oldest first, with what the simulator measured running it."""
+    return {"jobs": [job.describe() for job in sim.transcribe.jobs()]}
+
+
 @router.get("/sandbox/faults")
 async def list_faults(sim: Sim) -> dict[str, Any]:
     return {"faults": [rule.describe() for rule in sim.faults.rules()]}
@@ -340,17 +413,33 @@ async def upload_attachment(
     sim: Sim,
     signature: Annotated[str, Query(alias="X-Amz-Signature")] = "",
 ) -> Response:
+    length = request.headers.get("content-length")
     upload = Upload(
         attachment_id=attachment_id,
         token=signature,
         content_type=request.headers.get("content-type"),
-        body=await request.body(),
+        content_length=int(length) if length and length.isdigit() else None,
+        body=request.stream(),
     )
     try:
-        sim.attachments.accept_upload(upload)
+        await sim.attachments.accept_upload(upload)
     except SandboxError as error:
         return _s3_error(error)
     return Response(status_code=200)
+
+
+@router.get("/transcribe/output/{job_name}.json")
+async def transcribe_output(
+    job_name: str,
+    sim: Sim,
+    signature: Annotated[str, Query(alias="X-Amz-Signature")] = "",
+) -> Response:
+    """A transcript in the service-managed bucket, via GetTranscriptionJob's presigned URL."""
+    try:
+        document = sim.transcribe.service_output(job_name, signature)
+    except SandboxError as error:
+        return _s3_error(error)
+    return Response(document, media_type="application/json")
 
 
 @router.get("/attachments/{attachment_id}/download")

@@ -6,6 +6,8 @@ of the sandbox's interface.
 
 from __future__ import annotations
 
+from typing import Final
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +16,17 @@ from service.local import constants
 # The inbound topic the bootstrap creates under the default resource-name prefix
 # (`service.settings.ResourceSettings`); the supervisor overrides it when the prefix differs.
 _DEFAULT_INBOUND_TOPIC = "wa-bridge-whatsapp-in"
+_MEBIBYTE: Final = 1024 * 1024
+# UpdateAttachedFilesConfiguration's bounds for a chat attachment's size.
+MIN_ATTACHMENT_BYTES: Final = 1_000_000
+MAX_ATTACHMENT_BYTES: Final = 104_857_600
+
+
+def normalize_extensions(names: str | list[str]) -> list[str]:
+    """ ".ogg, webp" or [".ogg", "webp"] → [".ogg", ".webp"] (lower case, dotted, unique)."""
+    items = names.split(",") if isinstance(names, str) else names
+    dotted = ["." + item.strip().lower().lstrip(".") for item in items if item.strip()]
+    return list(dict.fromkeys(dotted))
 
 
 class SimSettings(BaseSettings):
@@ -44,11 +57,32 @@ class SimSettings(BaseSettings):
     connection_token_ttl_s: float = Field(
         default=86400.0, gt=0, description="Lifetime of Connect participant connection tokens."
     )
+    connect_extra_extensions: str = Field(
+        default="",
+        description="Chat attachment extensions allowed beyond Connect's defaults, comma "
+        "separated (e.g. .ogg,.webp,.mp3): what UpdateAttachedFilesConfiguration adds on a "
+        "real instance. Mirror the bridge's BRIDGE_CONNECT_EXTRA_EXTENSIONS.",
+    )
+    connect_max_attachment_bytes: int = Field(
+        default=20 * _MEBIBYTE,
+        ge=MIN_ATTACHMENT_BYTES,
+        le=MAX_ATTACHMENT_BYTES,
+        description="Largest chat attachment Connect accepts (default 20 MiB, at most 100 MiB).",
+    )
+    transcribe_job_min_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Minimum time a Transcribe job stays IN_PROGRESS; 0 finishes as soon as "
+        "the recognition does (tests), tens of seconds look like the real service.",
+    )
     aws_endpoint_url: str | None = Field(
         default=None,
         description="Embedded AWS (SNS, S3) endpoint; unset means botocore's own "
         "AWS_ENDPOINT_URL variables.",
     )
+
+    def extra_extensions(self) -> list[str]:
+        return normalize_extensions(self.connect_extra_extensions)
 
     @property
     def public_url(self) -> str:

@@ -3,7 +3,8 @@
 Required members, types, string/blob/list/map lengths, numeric ranges, enums and patterns.
 Messages follow the services' wording ("1 validation error detected: Value 'x' at 'y'
 failed to satisfy constraint: ...") so a bridge that logs them reads the same text it would
-read in production. Patterns are Smithy patterns, i.e. searched, not anchored.
+read in production. Patterns are Smithy patterns, i.e. searched, not anchored, except for
+services that match them whole (Transcribe rejects `a/b` for `^[0-9a-zA-Z._-]+`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _pattern(source: str) -> re.Pattern[str] | None:
     return compiled if isinstance(compiled, re.Pattern) else None
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
@@ -55,8 +56,9 @@ def _describe(value: object, *, sensitive: bool) -> str:
 
 
 class _Validator:
-    def __init__(self) -> None:
+    def __init__(self, *, full_match: bool) -> None:
         self.errors: list[str] = []
+        self._full_match = full_match
 
     def fail(self, value: object, path: str, constraint: str, *, sensitive: bool) -> None:
         where = path or "input"
@@ -130,13 +132,17 @@ class _Validator:
         source = shape.metadata.get("pattern")
         if isinstance(source, str):
             compiled = _pattern(source)
-            if compiled is not None and compiled.search(value) is None:
+            if compiled is not None and not self._matches(compiled, value):
                 self.fail(
                     value,
                     path,
                     f"satisfy regular expression pattern: {source}",
                     sensitive=sensitive,
                 )
+
+    def _matches(self, pattern: re.Pattern[str], value: str) -> bool:
+        found = pattern.fullmatch(value) if self._full_match else pattern.search(value)
+        return found is not None
 
     def _blob(self, shape: Shape, value: object, path: str, *, sensitive: bool) -> None:
         if not isinstance(value, bytes):
@@ -179,14 +185,19 @@ class _Validator:
 
 
 def _join(path: str, name: str) -> str:
-    return f"{path}.{_camel(name)}" if path else _camel(name)
+    return f"{path}.{camel(name)}" if path else camel(name)
 
 
-def validate(shape: StructureShape | None, params: Mapping[str, Any]) -> list[str]:
-    """Every constraint violation of `params`, in the services' wording (empty when valid)."""
+def validate(
+    shape: StructureShape | None, params: Mapping[str, Any], *, full_match: bool = False
+) -> list[str]:
+    """Every constraint violation of `params`, in the services' wording (empty when valid).
+
+    `full_match`: the whole value must match a pattern, not just a part of it.
+    """
     if shape is None:
         return []
-    validator = _Validator()
+    validator = _Validator(full_match=full_match)
     validator.check(shape, params, "")
     return validator.errors
 

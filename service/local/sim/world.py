@@ -21,6 +21,8 @@ from service.local.sim.media import MediaStore
 from service.local.sim.participant import ParticipantApi
 from service.local.sim.settings import SimSettings
 from service.local.sim.streaming import StreamPublisher
+from service.local.sim.transcribe import TranscribeApi
+from service.local.sim.transcription import Transcriber
 from service.local.sim.whatsapp import Outbox, SocialApi
 
 if TYPE_CHECKING:
@@ -45,6 +47,12 @@ SERVED_OPERATIONS: Final = {
         "GetWhatsAppMessageMedia",
         "PostWhatsAppMessageMedia",
         "DeleteWhatsAppMessageMedia",
+    ),
+    "transcribe": (
+        "StartTranscriptionJob",
+        "GetTranscriptionJob",
+        "ListTranscriptionJobs",
+        "DeleteTranscriptionJob",
     ),
 }
 
@@ -98,11 +106,17 @@ class Simulator:
             config=self.config,
             account_id=settings.account_id,
         )
+        self.transcribe = TranscribeApi(
+            transcriber=Transcriber(s3=s3, media=self.media, account_id=settings.account_id),
+            clock=self.clock,
+            config=self.config,
+            region=settings.region,
+        )
         self.faults = FaultInjector(rng=rng or random.Random())
 
     def handlers(self) -> dict[tuple[str, str], Handler]:
         connect, participant, social = self.connect, self.participant, self.social
-        attachments = self.attachments
+        attachments, transcribe = self.attachments, self.transcribe
         return {
             ("connect", "StartChatContact"): connect.start_chat_contact,
             ("connect", "StartContactStreaming"): connect.start_contact_streaming,
@@ -125,6 +139,10 @@ class Simulator:
             ("socialmessaging", "DeleteWhatsAppMessageMedia"): (
                 social.delete_whatsapp_message_media
             ),
+            ("transcribe", "StartTranscriptionJob"): transcribe.start_transcription_job,
+            ("transcribe", "GetTranscriptionJob"): transcribe.get_transcription_job,
+            ("transcribe", "ListTranscriptionJobs"): transcribe.list_transcription_jobs,
+            ("transcribe", "DeleteTranscriptionJob"): transcribe.delete_transcription_job,
         }
 
     def reset(self) -> None:
@@ -139,4 +157,9 @@ class Simulator:
         self.media.clear()
         self.outbox.clear()
         self.customer.clear()
+        self.transcribe.reset()
         self.faults.clear()
+
+    async def aclose(self) -> None:
+        """Stop background work (transcription jobs) before the clients close."""
+        await self.transcribe.aclose()

@@ -40,6 +40,7 @@ class LooseClients:
     connect: Any
     participant: Any
     social: Any
+    transcribe: Any
 
 
 @pytest.fixture
@@ -52,7 +53,16 @@ async def loose(aws: str) -> AsyncIterator[LooseClients]:
             connect=await enter(session.create_client("connect", config=config)),
             participant=await enter(session.create_client("connectparticipant", config=config)),
             social=await enter(session.create_client("socialmessaging", config=config)),
+            transcribe=await enter(session.create_client("transcribe", config=config)),
         )
+
+
+@pytest.fixture
+async def transcribe(aws: str) -> AsyncIterator[Any]:
+    """A plain aiobotocore Transcribe client; AWS_ENDPOINT_URL_TRANSCRIBE is the simulator."""
+    config = AioConfig(retries={"total_max_attempts": 1})
+    async with get_session().create_client("transcribe", config=config) as client:
+        yield client
 
 
 @dataclass

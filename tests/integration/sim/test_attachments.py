@@ -171,3 +171,114 @@ async def test_completing_twice_with_another_token_is_a_conflict(kit):
             ConnectionToken=token, AttachmentIds=[started["AttachmentId"]], ClientToken="c2"
         )
     assert _code(caught.value) == ("ConflictException", 409)
+
+
+async def _start_upload(kit, token: str, name: str, size: int, content_type: str, *, client="s"):
+    return await kit.clients.participant.start_attachment_upload(
+        ConnectionToken=token,
+        ContentType=content_type,
+        AttachmentSizeInBytes=size,
+        AttachmentName=name,
+        ClientToken=client,
+    )
+
+
+async def test_default_extensions_are_connects_and_extra_ones_are_configurable(kit):
+    _, token = await kit.connected_chat()
+    for name in ("nota.OGG", "sticker.webp", "audio.mp3"):
+        with pytest.raises(ClientError) as caught:
+            await _start_upload(kit, token, name, 10, "audio/ogg", client=name)
+        assert _code(caught.value) == ("ValidationException", 400)
+    for name in ("a.heic", "b.JFIF", "c.mov", "d.wav", "e.rtf", "f.xlsx", "g.csv"):
+        await _start_upload(kit, token, name, 10, "application/octet-stream", client=name)
+
+    configured = await kit.sandbox.post(
+        "/sandbox/config", json={"connect_extra_extensions": ["OGG", ".webp", " mp3 "]}
+    )
+    assert configured.json()["connect_extra_extensions"] == [".ogg", ".webp", ".mp3"]
+    for name in ("nota.OGG", "sticker.webp", "audio.mp3"):
+        await _start_upload(kit, token, name, 10, "audio/ogg", client=f"again-{name}")
+
+
+async def test_attachment_size_limit_is_configurable_up_to_100_mb(kit):
+    _, token = await kit.connected_chat()
+    with pytest.raises(ClientError):
+        await _start_upload(kit, token, "big.mp4", 20 * 1024 * 1024 + 1, "video/mp4")
+    assert (
+        await kit.sandbox.post("/sandbox/config", json={"max_attachment_bytes": 104_857_600})
+    ).status_code == 200
+    await _start_upload(kit, token, "big.mp4", 104_857_600, "video/mp4", client="ok")
+    with pytest.raises(ClientError):
+        await _start_upload(kit, token, "huge.mp4", 104_857_601, "video/mp4", client="no")
+    too_big = await kit.sandbox.post("/sandbox/config", json={"max_attachment_bytes": 104_857_601})
+    assert too_big.status_code == 422
+
+
+async def test_chunked_streamed_upload_of_a_large_file_round_trips(kit):
+    chat, token = await kit.connected_chat()
+    await kit.sandbox.post("/sandbox/config", json={"max_attachment_bytes": 30 * 1024 * 1024})
+    size = 24 * 1024 * 1024  # over Connect's default 20 MB
+    block = bytes(range(256)) * 4096  # 1 MiB
+
+    async def stream():
+        for _ in range(size // len(block)):
+            yield block
+
+    started = await _start_upload(kit, token, "video.mp4", size, "video/mp4")
+    metadata = started["UploadMetadata"]
+    async with httpx.AsyncClient(timeout=60) as http:
+        put = await http.put(
+            metadata["Url"], content=stream(), headers=metadata["HeadersToInclude"]
+        )
+    assert put.status_code == 200, put.text
+    assert "content-length" not in put.request.headers  # sent chunked
+    await kit.clients.participant.complete_attachment_upload(
+        ConnectionToken=token, AttachmentIds=[started["AttachmentId"]], ClientToken="done"
+    )
+
+    listed = (await kit.sandbox.get(f"/sandbox/contacts/{chat['ContactId']}/attachments")).json()
+    [attachment] = listed["attachments"]
+    assert attachment["name"] == "video.mp4"
+    assert attachment["contentType"] == "video/mp4"
+    assert attachment["size"] == size
+    assert attachment["status"] == "APPROVED"
+    content = await kit.sandbox.get(attachment["downloadPath"])
+    assert content.headers["content-type"] == "video/mp4"
+    assert "filename*=UTF-8''video.mp4" in content.headers["content-disposition"]
+    assert len(content.content) == size
+    assert content.content[: len(block)] == block
+
+    got = await kit.clients.participant.get_attachment(
+        ConnectionToken=token, AttachmentId=started["AttachmentId"]
+    )
+    async with httpx.AsyncClient(timeout=60) as http:
+        served = await http.get(got["Url"])
+    assert served.content == content.content
+
+
+async def test_a_put_longer_than_declared_is_refused_while_streaming(kit):
+    _, token = await kit.connected_chat()
+    started = await _start_upload(kit, token, "x.pdf", 1000, "application/pdf")
+    metadata = started["UploadMetadata"]
+
+    async def stream():
+        for _ in range(3):
+            yield b"x" * 600
+
+    async with httpx.AsyncClient() as http:
+        longer = await http.put(
+            metadata["Url"], content=stream(), headers=metadata["HeadersToInclude"]
+        )
+        declared_wrong = await http.put(
+            metadata["Url"], content=b"x" * 999, headers=metadata["HeadersToInclude"]
+        )
+    assert longer.status_code == 400
+    assert b"BadDigest" in longer.content
+    assert declared_wrong.status_code == 400
+
+
+async def test_sandbox_attachments_of_an_unknown_contact_or_attachment(kit):
+    chat, _ = await kit.connected_chat()
+    assert (await kit.sandbox.get("/sandbox/contacts/nope/attachments")).status_code == 404
+    missing = await kit.sandbox.get(f"/sandbox/contacts/{chat['ContactId']}/attachments/nope")
+    assert missing.status_code == 404

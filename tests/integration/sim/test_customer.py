@@ -378,3 +378,20 @@ async def test_publishing_to_a_missing_topic_is_reported(kit):
     )
     assert answer.status_code == 502
     assert "inbound topic" in answer.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("mime", "data", "status"),
+    [
+        ("image/jpeg", b"\xff" * (5 * 1024 * 1024 + 1), 413),
+        ("image/jpeg", b"\xff" * (5 * 1024 * 1024), 200),
+        ("image/webp", b"RIFF....WEBPVP8 " + b"\x00" * 110_000, 413),  # static sticker
+        ("image/webp", b"RIFF....WEBPVP8XANIM" + b"\x00" * 110_000, 200),  # animated
+        ("audio/ogg; codecs=opus", b"\x00" * (16 * 1024 * 1024 + 1), 413),
+    ],
+)
+async def test_customer_media_respects_whatsapps_size_limits(kit, mime, data, status):
+    uploaded = await kit.sandbox.post(
+        f"/sandbox/customers/{WA_ID}/media", content=data, headers={"Content-Type": mime}
+    )
+    assert uploaded.status_code == status, uploaded.text
