@@ -41,19 +41,27 @@ from service.bridge.adapters.connect_config import ConnectConfigStore, ConnectCo
 from service.bridge.adapters.connection import ChatConnection
 from service.bridge.adapters.ledger import DeliveryLedger
 from service.bridge.adapters.media import MediaForwarder
-from service.bridge.adapters.raw_messages import RawMessageReader, RawMessageWriter, decode_image
+from service.bridge.adapters.raw_messages import (
+    RawMessageReader,
+    RawMessageWriter,
+    decode_image,
+    decode_message,
+)
 from service.bridge.adapters.sessions import SessionStore
 from service.bridge.adapters.whatsapp import WhatsAppClient
+from service.bridge.events.connect import AgentItem
 from service.bridge.events.transport import Outcome, QueueItem, Settle, StreamItem
 from service.bridge.events.whatsapp import InboundMessage
 from service.bridge.flows.chat_admin import ChatAdmin
 from service.bridge.flows.deliver import InboundDelivery, InboundOptions
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
-from service.bridge.flows.outbound import OutboundBatch
+from service.bridge.flows.outbound import OutboundRouter
 from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
 from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
 from service.bridge.flows.status import FeedbackMetrics, StatusFeedback
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
+from service.bridge.policy.conversations import Conversations
+from service.bridge.policy.lanes import AgentLanes, LaneConfig
 from service.bridge.policy.pacing import Pacer, PacingConfig
 from service.bridge.policy.ratelimit import ConnectRateLimits
 from service.call_errors import CallErrors
@@ -128,6 +136,7 @@ class _Parts:
     outbound: SqsConsumer
     stream: StreamConsumer
     buffer: CustomerBuffer[InboundMessage]
+    lanes: AgentLanes[AgentItem]
     connect: ConnectChat
     sessions: SessionStore
 
@@ -248,7 +257,6 @@ async def run_bridge(
             )
         )
         log.info("bridge_starting", admin_port=settings.admin_port, version=version())
-        buffer_stop = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
             serving = tasks.create_task(server.serve(), name="admin-api")
             _start_housekeeping(
@@ -260,27 +268,44 @@ async def run_bridge(
                 config=config,
                 stop=runtime.stop,
             )
-            buffering = tasks.create_task(parts.buffer.run(buffer_stop), name="buffer")
-            await parts.buffer.running.wait()
-            streaming = tasks.create_task(parts.stream.run(), name="stream-consumer")
-            receiving = tasks.create_task(parts.consumer.run(runtime.stop), name="inbound-queue")
-            sending = tasks.create_task(parts.outbound.run(runtime.stop), name="outbound-queue")
-            await _wait_started(server, serving)
-            runtime.admin_port = server.bound_port
-            runtime.ready.set()
-            log.info("bridge_started", admin_port=runtime.admin_port)
-
-            await runtime.stop.wait()
-            started = time.monotonic()
-            parts.stream.request_stop()
-            await receiving
-            await sending
-            await streaming
-            buffer_stop.set()
-            await buffering
-            log.info("drain_finished", took_s=round(time.monotonic() - started, 3))
+            await _run_parts(tasks, parts, server, serving, runtime)
             server.should_exit = True
         log.info("bridge_stopped", uptime_s=round(time.time() - runtime.started_at, 1))
+
+
+async def _run_parts(
+    tasks: asyncio.TaskGroup,
+    parts: _Parts,
+    server: _AdminServer,
+    serving: asyncio.Task[None],
+    runtime: BridgeRuntime,
+) -> None:
+    """Start the work in dependency order; on stop, drain it in the reverse order (DESIGN §5.5):
+    intake stops first, then the stream delivers what is buffered and lets its leases go,
+    then the buffer and the lanes close."""
+    owners_stop = asyncio.Event()
+    buffering = tasks.create_task(parts.buffer.run(owners_stop), name="buffer")
+    laning = tasks.create_task(parts.lanes.run(owners_stop), name="agent-lanes")
+    await parts.buffer.running.wait()
+    await parts.lanes.running.wait()
+    streaming = tasks.create_task(parts.stream.run(), name="stream-consumer")
+    receiving = tasks.create_task(parts.consumer.run(runtime.stop), name="inbound-queue")
+    sending = tasks.create_task(parts.outbound.run(runtime.stop), name="outbound-queue")
+    await _wait_started(server, serving)
+    runtime.admin_port = server.bound_port
+    runtime.ready.set()
+    log.info("bridge_started", admin_port=runtime.admin_port)
+
+    await runtime.stop.wait()
+    started = time.monotonic()
+    parts.stream.request_stop()
+    await receiving
+    await sending
+    await streaming
+    owners_stop.set()
+    await buffering
+    await laning
+    log.info("drain_finished", took_s=round(time.monotonic() - started, 3))
 
 
 def _start_housekeeping(
@@ -365,11 +390,16 @@ async def _build(
         on_delivered=receipts.delivered,
     )
 
-    def decode(record: StreamItem) -> InboundMessage:
+    raw_writer = RawMessageWriter(dynamodb=clients.dynamodb, table=names.raw_table)
+
+    def decode(record: StreamItem) -> InboundMessage | AgentItem:
         return decode_image(record.new_image)
 
+    def decode_customer_message(record: StreamItem) -> InboundMessage:
+        return decode_message(record.new_image)
+
     buffer = CustomerBuffer[InboundMessage](
-        decode=decode,
+        decode=decode_customer_message,
         deliver=delivery.deliver,
         on_parked=receipts.failed,
         registry=registry,
@@ -379,6 +409,57 @@ async def _build(
             max_burst_messages=settings.buffer_max_burst_messages,
             max_customers=settings.buffer_max_customers,
             max_messages=settings.buffer_max_messages,
+        ),
+    )
+    # Outbound: Connect streaming → the customer's lane → WhatsApp.
+    claims = SendClaims(dynamodb=clients.dynamodb, table=names.idempotency_table)
+    pacer = Pacer(
+        PacingConfig(
+            pair_burst=settings.pacing_pair_burst,
+            pair_interval_s=settings.pacing_pair_interval_s,
+            number_rate_per_s=settings.pacing_number_rate_per_s,
+            number_burst=settings.pacing_number_rate_per_s,
+        )
+    )
+    outbound_metrics = OutboundMetrics(registry)
+    outbound_options = OutboundOptions(
+        forward_system=settings.outbound_forward_system,
+        forward_bots=settings.outbound_forward_bots,
+        mark_read_on_agent_read=settings.whatsapp_mark_read == "on_agent_read",
+        typing_indicators=settings.outbound_typing_indicators,
+        closing_message=settings.outbound_closing_message,
+    )
+    replies = AgentReplies(
+        sessions=sessions,
+        whatsapp=whatsapp,
+        claims=claims,
+        pacer=pacer,
+        channel=connection,
+        history=RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table),
+        metrics=outbound_metrics,
+        media=MediaForwarder(
+            connect=connect,
+            social=clients.social,
+            s3=clients.s3,
+            bucket=names.media_bucket,
+            http=http,
+        ),
+        options=outbound_options,
+    )
+
+    async def reply(item: AgentItem) -> Outcome:
+        return await replies.handle(item.event, item.key)
+
+    async def gave_up(item: AgentItem, reason: str) -> None:
+        await replies.give_up(item.event, item.key, reason)
+
+    lanes = AgentLanes[AgentItem](
+        handle=reply,
+        on_given_up=gave_up,
+        registry=registry,
+        config=LaneConfig(
+            reorder_window_s=settings.outbound_reorder_window_s,
+            max_stuck_s=settings.outbound_max_stuck_s,
         ),
     )
     stream = StreamConsumer(
@@ -395,22 +476,12 @@ async def _build(
         dynamodb=clients.dynamodb,
         leases_table=names.leases_table,
         streams=clients.streams,
-        handler=buffer,
+        handler=Conversations(decode=decode, buffer=buffer, lanes=lanes),
         dead_letters=StreamDeadLetters(
             DeadLetterQueue(sqs=clients.sqs, queue_url=urls[names.inbound_dlq])
         ),
         registry=registry,
         worker_id=make_worker_id(worker_id),
-    )
-    # Outbound: Connect streaming → WhatsApp, and WhatsApp statuses → Connect receipts.
-    claims = SendClaims(dynamodb=clients.dynamodb, table=names.idempotency_table)
-    pacer = Pacer(
-        PacingConfig(
-            pair_burst=settings.pacing_pair_burst,
-            pair_interval_s=settings.pacing_pair_interval_s,
-            number_rate_per_s=settings.pacing_number_rate_per_s,
-            number_burst=settings.pacing_number_rate_per_s,
-        )
     )
     sqs_metrics = SqsMetrics(registry)
 
@@ -437,35 +508,13 @@ async def _build(
             heartbeat=health.heartbeat(f"{name}_queue", stale_after_s=_CONSUMER_STALE_S),
         )
 
-    outbound_metrics = OutboundMetrics(registry)
-    replies = AgentReplies(
-        sessions=sessions,
-        whatsapp=whatsapp,
-        claims=claims,
-        pacer=pacer,
-        channel=connection,
-        history=RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table),
-        metrics=outbound_metrics,
-        media=MediaForwarder(
-            connect=connect,
-            social=clients.social,
-            s3=clients.s3,
-            bucket=names.media_bucket,
-            http=http,
-        ),
-        options=OutboundOptions(
-            forward_system=settings.outbound_forward_system,
-            forward_bots=settings.outbound_forward_bots,
-            mark_read_on_agent_read=settings.whatsapp_mark_read == "on_agent_read",
-            typing_indicators=settings.outbound_typing_indicators,
-            closing_message=settings.outbound_closing_message,
-        ),
-    )
     outbound = queue_consumer(
         "outbound",
         names.outbound_queue,
         names.outbound_dlq,
-        OutboundBatch(replies=replies, metrics=outbound_metrics),
+        OutboundRouter(
+            sessions=sessions, store=raw_writer, metrics=outbound_metrics, options=outbound_options
+        ),
         OUTBOUND_VISIBILITY_TIMEOUT_S,
     )
     feedback = StatusFeedback(
@@ -481,7 +530,7 @@ async def _build(
         names.inbound_queue,
         names.inbound_dlq,
         InboundQueueHandler(
-            writer=RawMessageWriter(dynamodb=clients.dynamodb, table=names.raw_table),
+            writer=raw_writer,
             metrics=InboundMetrics(registry),
             on_statuses=feedback,
             on_received=receipts.received,
@@ -493,6 +542,7 @@ async def _build(
         outbound=outbound,
         stream=stream,
         buffer=buffer,
+        lanes=lanes,
         connect=connect,
         sessions=sessions,
     )

@@ -15,13 +15,14 @@ from service.settings import ResourceNames
 
 KeyType = Literal["S", "N", "B"]
 
-# How long SQS hides a message while one worker handles it. Inbound work is a parse and a
-# DynamoDB write; outbound can include an attachment copy, hence the larger value. Workers
-# extend visibility with a heartbeat for anything longer. It is also how long a message
-# stays hidden when it was handed to a worker that was killed before answering, so the
-# inbound value is kept short.
-INBOUND_VISIBILITY_TIMEOUT_S = 30
-OUTBOUND_VISIBILITY_TIMEOUT_S = 120
+# How long SQS hides a message while one worker handles it. Both queues' work is a parse and
+# a DynamoDB write (outbound items are sent by the customer's owner, from the stream);
+# workers extend visibility with a heartbeat while they work. It is also how long a message
+# stays hidden when it was handed to a worker that was killed before answering: below the
+# buffer's quiet window (5 s), so such a message returns while its customer's burst is
+# still open and takes its place in it (DESIGN §5.4).
+INBOUND_VISIBILITY_TIMEOUT_S = 4
+OUTBOUND_VISIBILITY_TIMEOUT_S = 4
 # A few failed deliveries are normal (throttling, a deploy cutting work short); the fifth
 # is treated as a poison message and parked in the DLQ.
 MAX_RECEIVE_COUNT = 5

@@ -194,6 +194,18 @@ class Settings(ResourceSettings):
         max_length=4096,
         description="Text sent to the customer when the chat ends (unset: nothing).",
     )
+    outbound_reorder_window_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=10,
+        description="How long an agent's item waits in its customer's lane for an earlier "
+        "one that another task wrote a moment later (the agent's order is kept within it).",
+    )
+    outbound_max_stuck_s: Seconds = Field(
+        default=3600.0,
+        description="An agent's item still failing after this long is parked and the agent "
+        "is told.",
+    )
     pacing_pair_burst: float = Field(
         default=10.0, ge=1, description="Messages to one customer sent back to back at most."
     )

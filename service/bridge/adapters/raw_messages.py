@@ -17,7 +17,7 @@ import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,6 +26,7 @@ from service import dynamo
 from service.aws_errors import ErrorKind, classify, translated
 from service.backoff import Backoff
 from service.bridge.events.codec import from_compact, to_compact
+from service.bridge.events.connect import AgentItem
 from service.bridge.events.whatsapp import InboundMessage
 from service.clock import SYSTEM_CLOCK, Clock
 from service.resources import RAW_MESSAGE_TTL_S, TTL_ATTRIBUTE
@@ -95,12 +96,47 @@ def item_problem(item: Mapping[str, Any]) -> str | None:
     return None
 
 
-def decode_image(image: Mapping[str, Any]) -> InboundMessage:
-    """A stream record's NewImage back into the typed message; ValueError if unusable."""
+AGENT_PREFIX: Final = "agent#"
+_AGENT: Final = "agent"
+
+
+def agent_item(item: AgentItem, *, received_at_ms: int) -> dict[str, Any]:
+    """An agent's Connect item, stored under the customer's key so it travels their shard."""
+    return dynamo.encode(
+        {
+            "customer": item.customer_key,
+            "message_id": AGENT_PREFIX + item.key,
+            "kind": _AGENT,
+            "payload": item.payload,
+            "attributes": json.dumps(dict(item.attributes), ensure_ascii=False),
+            "received_at_ms": received_at_ms,
+            TTL_ATTRIBUTE: received_at_ms // 1000 + RAW_MESSAGE_TTL_S,
+        }
+    )
+
+
+def decode_image(image: Mapping[str, Any]) -> InboundMessage | AgentItem:
+    """A stream record's NewImage back into what it holds; ValueError if unusable."""
     try:
-        return from_compact(json.loads(dynamo.decode(image)["message"]))
+        values = dynamo.decode(image)
+        if values.get("kind") == _AGENT:
+            return AgentItem.of(
+                customer_key=values["customer"],
+                key=values["message_id"].removeprefix(AGENT_PREFIX),
+                payload=values["payload"],
+                attributes=json.loads(values["attributes"]),
+            )
+        return from_compact(json.loads(values["message"]))
     except (KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"raw item without a usable message: {type(exc).__name__}") from exc
+
+
+def decode_message(image: Mapping[str, Any]) -> InboundMessage:
+    """A customer's message from a raw item; ValueError for anything else."""
+    decoded = decode_image(image)
+    if not isinstance(decoded, InboundMessage):
+        raise ValueError("raw item is an agent item, not a customer message")  # noqa: TRY004
+    return decoded
 
 
 def _key(item: Mapping[str, Any]) -> Key:
@@ -127,12 +163,25 @@ class RawMessageWriter:
     async def write(self, messages: Sequence[InboundMessage]) -> WriteReport:
         """Write every message durably; the report names those that were not written."""
         now_ms = int(self._clock.time() * 1000)
-        report = WriteReport()
         # One request per key: BatchWriteItem refuses duplicates within a call.
-        unique = {(m.customer_key, m.message_id): m for m in messages}
+        unique = {
+            (m.customer_key, m.message_id): raw_item(m, received_at_ms=now_ms) for m in messages
+        }
+        return await self._write_items(unique)
+
+    async def write_agent_items(self, items: Sequence[AgentItem]) -> WriteReport:
+        """Write agent items under their customers' keys (keys: customer, `agent#<key>`)."""
+        now_ms = int(self._clock.time() * 1000)
+        unique = {
+            (i.customer_key, AGENT_PREFIX + i.key): agent_item(i, received_at_ms=now_ms)
+            for i in items
+        }
+        return await self._write_items(unique)
+
+    async def _write_items(self, unique: Mapping[Key, dict[str, Any]]) -> WriteReport:
+        report = WriteReport()
         items = []
-        for key, message in unique.items():
-            item = raw_item(message, received_at_ms=now_ms)
+        for key, item in unique.items():
             problem = item_problem(item)
             if problem is None:
                 items.append(item)
@@ -195,7 +244,7 @@ class RawMessageReader:
                 "TableName": self._table,
                 "KeyConditionExpression": "customer = :customer",
                 "ExpressionAttributeValues": dynamo.encode({":customer": customer_key}),
-                "ProjectionExpression": "message, wa_timestamp, received_at_ms",
+                "ProjectionExpression": "message, wa_timestamp, received_at_ms, kind",
                 "ConsistentRead": True,
             }
             if start is not None:
@@ -204,9 +253,9 @@ class RawMessageReader:
                 response = await self._dynamodb.query(**request)
             for item in response.get("Items", []):
                 try:
-                    message = decode_image(item)
+                    message = decode_message(item)
                 except ValueError:
-                    continue
+                    continue  # an agent item, or unreadable
                 values = dynamo.decode(item)
                 found.append((values["wa_timestamp"], values["received_at_ms"], message))
             start = response.get("LastEvaluatedKey")

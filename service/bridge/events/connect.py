@@ -9,8 +9,10 @@ types and content types become `OtherEvent`: callers log and skip them.
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -286,3 +288,39 @@ def should_forward(event: ConnectEvent, *, forward_system: bool, forward_bots: b
         ParticipantRole.CUSTOM_BOT: forward_bots,
     }
     return senders.get(event.participant_role, False)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentItem:
+    """A Connect event for one customer's chat, as it travels the customer's lane.
+
+    The outbound queue writes the record as it came (`payload`, `attributes`) under the
+    customer's key; the owner of the customer's shard parses it again (`event`), so the
+    stored form is exactly what Connect sent and the parser stays the one place that reads
+    it. `key` names the Connect item (its Id, else the SNS message id): the idempotency key
+    of every effect it has.
+    """
+
+    customer_key: str
+    key: str
+    payload: str
+    attributes: Mapping[str, str]
+    event: ConnectEvent
+
+    @property
+    def order_key(self) -> float:
+        """The agent's clock; an item without one goes after the timed ones."""
+        value = self.event.absolute_time
+        if value:
+            try:
+                return datetime.fromisoformat(value).timestamp()
+            except ValueError:
+                pass
+        return float("inf")
+
+    @classmethod
+    def of(
+        cls, *, customer_key: str, key: str, payload: str, attributes: Mapping[str, str]
+    ) -> Self:
+        event = parse_streaming_record(payload, message_attributes=attributes)
+        return cls(customer_key, key, payload, dict(attributes), event)

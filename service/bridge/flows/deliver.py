@@ -111,6 +111,8 @@ class InboundDelivery:
 
     async def _deliver_fresh(self, fresh: Sequence[InboundMessage], customer: _Customer) -> None:
         config = self._config()
+        # What the agent already has of this customer: a message sent before it is late.
+        session = await self._sessions.get(customer.key)
         parts = render_burst(
             fresh,
             ignore_stickers=config.ignore_stickers,
@@ -118,6 +120,7 @@ class InboundDelivery:
             text_limit=self._options.text_limit,
             byte_limit=self._options.byte_limit,
             known_texts=_known_texts(fresh),
+            late_before=None if session is None else session.last_customer_message_at,
         )
         texts = [p.text for p in parts if isinstance(p, TextPart) and p.text.strip()]
         if not texts:

@@ -1,126 +1,164 @@
-"""The outbound queue: batches of Connect streaming records, in each chat's order.
+"""The outbound queue: each Connect item goes to the one worker that owns its customer.
 
-Per SQS batch: parse every record, group the events by chat (InitialContactId, which
-survives transfers), and handle each chat's events one at a time in AbsoluteTime order,
-chats in parallel. A per-chat lock carries that order across batches handled at the same
-time. Its limit: SQS standard queues reorder, so an earlier event that arrives in a later
-batch is sent late, never put back in place after the fact. Once a chat's content is
-retried, the chat's later content in the batch is retried too, so it cannot overtake.
-Every record gets its own outcome, whatever the others do.
+Connect streams a chat's items to a standard SNS topic, so the outbound queue spreads one
+chat's items over every task. Sending them from whichever task received them would let
+an agent's rapid replies overtake each other (measured: 5 of 6 chats out of order with two
+workers). So this flow sends nothing: it finds the chat's customer (`contact#` → session)
+and writes each item the customer should see, as it came, into the raw-messages table
+under the customer's key (`adapters.raw_messages.write_agent_items`). The table's stream
+carries it to the worker that owns the customer's shard, whose lane (`policy.lanes`)
+sends the customer's items in the agent's order (DESIGN §2, §5.4).
+
+Per record, one outcome: parked when it cannot be read, done when there is nothing to do
+(an event the customer never sees, a chat that is not ours), retried while a new chat's
+session is not stored yet (the flow and the agent can write before the bridge stores it)
+or when the write did not happen.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import structlog
 
+from service.bridge.adapters.raw_messages import AGENT_PREFIX, WriteReport
+from service.bridge.adapters.sessions import Session
 from service.bridge.events.connect import (
+    AgentItem,
     AttachmentEvent,
     ChatEndedEvent,
     ConnectEvent,
     MalformedStreamingEventError,
     MessageEvent,
+    ParticipantRole,
+    ReceiptEvent,
+    TypingEvent,
     parse_streaming_record,
+    should_forward,
 )
-from service.bridge.events.transport import DONE, Outcome, QueueItem, Settle
-from service.bridge.flows.reply import AgentReplies, OutboundMetrics
+from service.bridge.events.transport import DONE, Outcome, QueueItem, Settle, park, retry
+from service.bridge.flows.reply import OutboundMetrics, OutboundOptions
+from service.clock import SYSTEM_CLOCK, Clock
 
 log = structlog.get_logger(__name__)
 
 
+class Chats(Protocol):
+    async def find_by_initial_contact(self, initial_contact_id: str) -> Session | None: ...
+
+
+class AgentItemStore(Protocol):
+    async def write_agent_items(self, items: Sequence[AgentItem]) -> WriteReport: ...
+
+
 @dataclass(frozen=True, slots=True)
-class _Queued:
+class _Routed:
     message_id: str
-    dedup_key: str
-    event: ConnectEvent
+    item: AgentItem
 
 
-class OutboundBatch:
+class OutboundRouter:
     """The outbound queue's flow: one outcome per record."""
 
-    def __init__(self, *, replies: AgentReplies, metrics: OutboundMetrics) -> None:
-        self._replies = replies
+    def __init__(
+        self,
+        *,
+        sessions: Chats,
+        store: AgentItemStore,
+        metrics: OutboundMetrics,
+        options: OutboundOptions | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
         self._metrics = metrics
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._lock_users: dict[str, int] = {}
+        self._options = options or OutboundOptions()
+        self._clock = clock
 
     async def __call__(self, batch: Sequence[QueueItem]) -> Mapping[str, Outcome]:
-        verdicts: dict[str, Outcome] = {}
-        chats: dict[str, list[_Queued]] = {}
+        outcomes: dict[str, Outcome] = {}
+        by_chat: dict[str, list[tuple[QueueItem, ConnectEvent]]] = {}
         for message in batch:
-            try:
-                event = parse_streaming_record(
-                    message.payload, message_attributes=message.attributes
-                )
-            except Exception as exc:  # noqa: BLE001  whatever the parser chokes on is this record's
-                reason = (
-                    str(exc)
-                    if isinstance(exc, MalformedStreamingEventError)
-                    else f"parser raised {type(exc).__name__}"
-                )
-                log.warning("outbound_event_malformed", message_id=message.message_id)
-                verdicts[message.message_id] = Outcome(
-                    Settle.PARK, f"malformed streaming event: {reason}", cause="malformed"
-                )
+            event = self._parse(message, outcomes)
+            if event is None:
                 continue
-            if event.initial_contact_id is None:
-                self._metrics.events.labels(event.kind, "no_contact").inc()
-                log.info("outbound_event_without_contact", kind=event.kind)
-                verdicts[message.message_id] = DONE
+            if event.initial_contact_id is None or not self._wanted(event):
+                self._metrics.events.labels(event.kind, "not_routed").inc()
+                outcomes[message.message_id] = DONE
                 continue
-            chats.setdefault(event.initial_contact_id, []).append(
-                _Queued(message.message_id, message.dedup_key, event)
+            by_chat.setdefault(event.initial_contact_id, []).append((message, event))
+        routed: list[_Routed] = []
+        for contact, entries in by_chat.items():
+            session = await self._sessions.find_by_initial_contact(contact)
+            for message, event in entries:
+                if session is None:
+                    outcomes[message.message_id] = self._no_session(event)
+                    continue
+                key = event.item_id or message.dedup_key
+                item = AgentItem(
+                    session.customer_key, key, message.payload, message.attributes, event
+                )
+                routed.append(_Routed(message.message_id, item))
+        if routed:
+            await self._store_items(routed, outcomes)
+        return outcomes
+
+    def _parse(self, message: QueueItem, outcomes: dict[str, Outcome]) -> ConnectEvent | None:
+        try:
+            return parse_streaming_record(message.payload, message_attributes=message.attributes)
+        except Exception as exc:  # noqa: BLE001  whatever the parser chokes on is this record's
+            reason = (
+                str(exc)
+                if isinstance(exc, MalformedStreamingEventError)
+                else f"parser raised {type(exc).__name__}"
             )
-        async with asyncio.TaskGroup() as tasks:
-            for contact, queued in chats.items():
-                tasks.create_task(self._chat(contact, queued, verdicts))
-        return verdicts
+            log.warning("outbound_event_malformed", message_id=message.message_id)
+            outcomes[message.message_id] = park(f"malformed streaming event: {reason}", "malformed")
+            return None
 
-    @contextmanager
-    def _lock_count(self, contact: str) -> Iterator[asyncio.Lock]:
-        lock = self._locks.setdefault(contact, asyncio.Lock())
-        self._lock_users[contact] = self._lock_users.get(contact, 0) + 1
-        try:
-            yield lock
-        finally:
-            self._lock_users[contact] -= 1
-            if not self._lock_users[contact]:
-                del self._lock_users[contact]
-                del self._locks[contact]
+    def _wanted(self, event: ConnectEvent) -> bool:
+        """Whether the customer's lane has anything to do with this event."""
+        options = self._options
+        if isinstance(event, MessageEvent | AttachmentEvent | TypingEvent):
+            return should_forward(
+                event, forward_system=options.forward_system, forward_bots=options.forward_bots
+            )
+        if isinstance(event, ReceiptEvent):
+            return (
+                options.mark_read_on_agent_read
+                and event.receipt == "read"
+                and event.participant_role != ParticipantRole.CUSTOMER
+            )
+        return isinstance(event, ChatEndedEvent)
 
-    async def _chat(
-        self, contact: str, queued: list[_Queued], verdicts: dict[str, Outcome]
-    ) -> None:
-        ordered = sorted(queued, key=lambda q: _time_key(q.event.absolute_time))
-        held: Outcome | None = None
-        with self._lock_count(contact) as lock:
-            async with lock:
-                for entry in ordered:
-                    content = isinstance(entry.event, MessageEvent | AttachmentEvent)
-                    # Ending the chat after held content would delete the session the
-                    # held messages still need: it waits behind them too.
-                    ordered_after = content or isinstance(entry.event, ChatEndedEvent)
-                    if held is not None and ordered_after:
-                        verdicts[entry.message_id] = Outcome(
-                            Settle.RETRY, "held behind an earlier message", held.retry_after_s
-                        )
-                        continue
-                    verdict = await self._replies.handle(entry.event, entry.dedup_key)
-                    verdicts[entry.message_id] = verdict
-                    if content and verdict.settle is Settle.RETRY:
-                        held = verdict
+    def _no_session(self, event: ConnectEvent) -> Outcome:
+        happened = _parse_time(event.absolute_time)
+        if happened is not None and self._clock.time() - happened < self._options.session_grace_s:
+            return retry("no session yet", self._options.session_retry_s)
+        self._metrics.events.labels(event.kind, "no_session").inc()
+        log.info("outbound_no_session", kind=event.kind, contact_id=event.contact_id)
+        return DONE
+
+    async def _store_items(self, routed: list[_Routed], outcomes: dict[str, Outcome]) -> None:
+        report = await self._store.write_agent_items([r.item for r in routed])
+        for entry in routed:
+            key = (entry.item.customer_key, AGENT_PREFIX + entry.item.key)
+            if key in report.rejected:
+                outcomes[entry.message_id] = park(report.rejected[key], "rejected")
+            elif key in report.unwritten:
+                outcomes[entry.message_id] = Outcome(Settle.RETRY, report.unwritten[key])
+            else:
+                self._metrics.events.labels(entry.item.event.kind, "routed").inc()
+                outcomes[entry.message_id] = DONE
 
 
-def _time_key(value: str | None) -> float:
-    # Events without a time keep their arrival order after the timed ones (sort is stable).
-    if value:
-        try:
-            return datetime.fromisoformat(value).timestamp()
-        except ValueError:
-            pass
-    return float("inf")
+def _parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None

@@ -152,6 +152,20 @@ class AgentReplies:
         self._clock = clock
         self._last_typing: dict[str, float] = {}
 
+    async def give_up(self, event: ConnectEvent, dedup_key: str, reason: str) -> None:
+        """An item that kept failing is being parked: the agent hears it did not arrive."""
+        if (
+            not isinstance(event, MessageEvent | AttachmentEvent)
+            or event.initial_contact_id is None
+        ):
+            return
+        session = await self._sessions.find_by_initial_contact(event.initial_contact_id)
+        if session is not None:
+            item_id = event.item_id or dedup_key
+            await self._tell_agent(
+                session, NOTE_PREFIX + _GAVE_UP.format(reason=reason), key=f"{item_id}#gave-up"
+            )
+
     async def handle(self, event: ConnectEvent, dedup_key: str) -> Outcome:
         """Act on one Connect event of a chat the bridge owns; what happened, as an outcome."""
         try:
@@ -490,6 +504,7 @@ _UNREADABLE_INTERACTIVE: Final = (
     " customer did not get it. Send the options as text."
 )
 _NO_MEDIA: Final = NOTE_PREFIX + "attachments cannot be forwarded by this bridge."
+_GAVE_UP: Final = "the bridge kept failing to send this message and gave up ({reason})."
 
 
 def _text(body: str) -> dict[str, Any]:

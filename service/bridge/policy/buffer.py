@@ -263,6 +263,11 @@ class CustomerBuffer(Generic[M]):
             log.exception("record_decode_crashed", shard_id=record.shard_id)
             await self._park([(record, ack)], reason=f"decode raised {type(exc).__name__}")
             return
+        await self.add(record, ack, message)
+
+    async def add(self, record: StreamItem, ack: Acknowledgement, message: M) -> None:
+        """Take a decoded message; waits while the buffer is full (backpressure)."""
+        self._check_running()
         key = message.customer_key
         while True:
             self._check_running()

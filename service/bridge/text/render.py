@@ -9,6 +9,7 @@ records per message id what has reached Connect (DESIGN §5.3).
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 import structlog
@@ -245,11 +246,15 @@ def render_burst(
     byte_limit: int | None = None,
     media_as_attachments: bool = False,
     known_texts: Mapping[str, str] | None = None,
+    late_before: int | None = None,
 ) -> list[RenderedPart]:
     """Render a burst, in the order given, into Connect-sized parts.
 
     `known_texts` maps WhatsApp message ids to their text, so reactions and replies can
     quote the message they refer to. Messages skipped by configuration appear in no part.
+    A message sent before `late_before` (epoch seconds: the customer's newest message the
+    agent already has) arrived after later ones reached the agent (SQS brought it back
+    late): it says so, with the time the customer sent it.
     """
     renderer = _Renderer(known_texts or {})
     parts: list[RenderedPart] = []
@@ -264,6 +269,8 @@ def render_burst(
         if _skipped(message, ignore_stickers=ignore_stickers, ignore_reactions=ignore_reactions):
             continue
         prefix = renderer.context_prefix(message.context, message.referral)
+        if late_before is not None and message.timestamp < late_before:
+            prefix = late_prefix(message.timestamp) + prefix
         payload = message.payload
         if (
             media_as_attachments
@@ -280,6 +287,11 @@ def render_burst(
         block.append((message.message_id, prefix + _rendered_body(renderer, message)))
     flush()
     return parts
+
+
+def late_prefix(timestamp: int) -> str:
+    sent = datetime.fromtimestamp(timestamp, UTC).strftime("%H:%M:%S")
+    return f"⏱ sent {sent} UTC, arrived late:\n"
 
 
 def _rendered_body(renderer: "_Renderer", message: InboundMessage) -> str:

@@ -4,17 +4,20 @@ The handler receives a batch (up to 10 messages from one receive) and returns a 
 per message; this consumer is the one place that acts on verdicts:
 
     DONE    delete (with the latest receipt handle; per-entry failures checked)
-    RETRY   make it visible again after a backoff (SQS's redrive policy parks it in the DLQ
-            after maxReceiveCount receives)
+    RETRY   keep it here, invisible (the heartbeat extends it), and handle it again after a
+            growing backoff: handing it back would spend a receive of its poison budget
+            (maxReceiveCount) on trouble that is not the message's (throttling, an outage).
+            Bounded by `max_retry_s`; then it is parked with the reason of its last failure
     POISON  send it to the DLQ now, then delete it: waiting for maxReceiveCount receives of
             a message that can never succeed only delays every other message
 
 Verdicts are per message, always: a message the handler gives no verdict for is retried,
 and when the handler raises for a batch, each message is handled again on its own so only
 the one that raises is retried (one hostile message must not spend the retries of nine
-good ones). A message retried until its receive count reaches the queue's
-`maxReceiveCount` is parked here, with the reason of its last failure, instead of being
-left to SQS's redrive, which would park it without one.
+good ones). A message that reaches the queue's `maxReceiveCount` (received by workers that
+died before answering) and still fails is parked here, with the reason of its last
+failure, instead of being left to SQS's redrive, which would park it without one. While
+many messages wait for a retry, receiving pauses (`max_held_messages`): backpressure.
 
 While a batch is in progress a heartbeat keeps its messages invisible. On shutdown the
 consumer stops receiving: a long poll already in flight is allowed to return (cancelling
@@ -97,6 +100,13 @@ class SqsConsumerConfig:
     # The queue's redrive maxReceiveCount: a message still failing on this receive is
     # parked here with its reason (None: leave it to SQS).
     max_receives: int | None = None
+    # A message whose handling keeps failing is kept here (invisible, with growing
+    # backoff) rather than handed back: every receive would spend its poison budget
+    # (maxReceiveCount) on trouble that is not the message's. Bounded in time; beyond,
+    # it is parked with the reason.
+    max_retry_s: float = 3600.0
+    # Backpressure: no new receive while this many messages are held here.
+    max_held_messages: int = 200
     # On shutdown, how long a long poll in flight may take to return (its wait time plus
     # a margin lets it end on its own; the composition root caps it by the drain budget).
     stop_grace_s: float = 25.0
@@ -160,6 +170,8 @@ class SqsMetrics:
 class _InFlight:
     message: QueueMessage
     started: float
+    attempts: int = 0  # handler runs that ended in RETRY, in this process
+    failing_since: float | None = None
 
 
 class SqsConsumer:
@@ -194,6 +206,9 @@ class SqsConsumer:
         self._in_flight: dict[str, _InFlight] = {}
         self._slots = asyncio.Semaphore(self._config.max_in_flight_batches)
         self._batches: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._tasks: asyncio.TaskGroup | None = None
         self._log = log.bind(queue=name)
 
     @property
@@ -203,7 +218,9 @@ class SqsConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, then drain within the deadline and return."""
         heartbeat_stop = asyncio.Event()
+        self._stop = stop
         async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
             tasks.create_task(self._extend_visibility(heartbeat_stop), name=f"{self.name}-vis")
             try:
                 await self._receive_loop(stop, tasks)
@@ -216,6 +233,8 @@ class SqsConsumer:
         while not stop.is_set():
             if self._heartbeat is not None:
                 self._heartbeat.beat()
+            if await self._wait_for_room(stop) is STOPPED:
+                return
             if await _until_stopped(self._slots.acquire(), stop) is STOPPED:
                 return
             try:
@@ -247,6 +266,13 @@ class SqsConsumer:
             task = tasks.create_task(self._handle(batch), name=f"{self.name}-batch")
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
+
+    async def _wait_for_room(self, stop: asyncio.Event) -> _Stopped | None:
+        while len(self._in_flight) >= self._config.max_held_messages:
+            self._room.clear()
+            if await _until_stopped(self._room.wait(), stop) is STOPPED:
+                return STOPPED
+        return None
 
     async def _receive_unless_stopped(self, stop: asyncio.Event) -> list[Any]:
         """One long poll; on stop it may still return (within the grace), not be cut."""
@@ -301,18 +327,22 @@ class SqsConsumer:
         self._metrics.in_flight.labels(self.name).set(len(self._in_flight))
         return batch
 
-    async def _handle(self, batch: list[QueueMessage]) -> None:
+    async def _handle(self, batch: list[QueueMessage], *, holds_slot: bool = True) -> None:
         started = self._clock.monotonic()
+        kept: set[str] = set()
         try:
             verdicts = await self._verdicts(batch)
-            await self._settle(batch, verdicts)
+            kept = await self._settle(batch, verdicts)
         finally:
             for message in batch:
-                self._in_flight.pop(message.message_id, None)
+                if message.message_id not in kept:
+                    self._in_flight.pop(message.message_id, None)
+            self._room.set()
             self._metrics.in_flight.labels(self.name).set(len(self._in_flight))
             took = self._clock.monotonic() - started
             self._metrics.handle_seconds.labels(self.name).observe(took)
-            self._slots.release()
+            if holds_slot:
+                self._slots.release()
 
     async def _verdicts(self, batch: list[QueueMessage]) -> Mapping[str, Verdict]:
         """The handler's verdicts; if it raises, each message is judged on its own."""
@@ -330,8 +360,10 @@ class SqsConsumer:
             verdicts.update(await self._verdicts([message]))
         return verdicts
 
-    async def _settle(self, batch: list[QueueMessage], verdicts: Mapping[str, Verdict]) -> None:
+    async def _settle(self, batch: list[QueueMessage], verdicts: Mapping[str, Verdict]) -> set[str]:
+        """Act on the verdicts; returns the ids of the messages kept here for a retry."""
         to_delete: list[QueueMessage] = []
+        kept: set[str] = set()
         for message in batch:
             verdict = verdicts.get(message.message_id) or Verdict(Outcome.RETRY, "no verdict")
             verdict = self._last_chance(message, verdict)
@@ -341,13 +373,53 @@ class SqsConsumer:
             elif verdict.outcome is Outcome.POISON:
                 if await self._park(message, verdict):
                     to_delete.append(message)
-            else:
-                # Forget it before handing it back: a long poll running concurrently may
-                # receive it again at once, and must then treat it as new work, not as a
-                # duplicate of work in progress.
-                self._in_flight.pop(message.message_id, None)
-                await self._retry_later(message, verdict)
+            elif self._keep_for_retry(message, verdict):
+                kept.add(message.message_id)
         await self._delete(to_delete)
+        return kept
+
+    def _keep_for_retry(self, message: QueueMessage, verdict: Verdict) -> bool:
+        held = self._in_flight.get(message.message_id)
+        if held is None or self._tasks is None:  # pragma: no cover - it was admitted
+            return False
+        now = self._clock.monotonic()
+        held.attempts += 1
+        held.failing_since = held.failing_since if held.failing_since is not None else now
+        delay = self._retry_backoff.delay(held.attempts, self._rng)
+        if verdict.retry_after_s is not None:
+            delay = max(delay, verdict.retry_after_s)
+        self._log.info(
+            "sqs_message_retry",
+            message_id=message.message_id,
+            attempt=held.attempts,
+            reason=verdict.reason,
+            retry_in_s=round(delay, 1),
+        )
+        task = self._tasks.create_task(self._retry(held, verdict, delay), name=f"{self.name}-retry")
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+        return True
+
+    async def _retry(self, held: _InFlight, verdict: Verdict, delay: float) -> None:
+        message = held.message
+        if await _until_stopped(asyncio.sleep(delay), self._stop) is STOPPED:
+            # Shutting down: another worker should take it at once.
+            self._in_flight.pop(message.message_id, None)
+            self._room.set()
+            await self._change_visibility([message], 0)
+            self._metrics.released.labels(self.name).inc()
+            return
+        failing_for = self._clock.monotonic() - (held.failing_since or 0.0)
+        if failing_for >= self._config.max_retry_s:
+            reason = f"still failing after {failing_for:.0f} s: {verdict.reason}"
+            stuck = Verdict(Outcome.POISON, reason, cause="retries_exhausted")
+            try:
+                await self._settle([message], {message.message_id: stuck})
+            finally:
+                self._in_flight.pop(message.message_id, None)
+                self._room.set()
+            return
+        await self._handle([message], holds_slot=False)
 
     def _last_chance(self, message: QueueMessage, verdict: Verdict) -> Verdict:
         """A retry on the last receive SQS allows becomes a park, so it keeps its reason."""
@@ -378,30 +450,6 @@ class SqsConsumer:
             receive_count=message.receive_count,
         )
         return True
-
-    async def _retry_later(self, message: QueueMessage, verdict: Verdict) -> None:
-        if verdict.retry_after_s is not None:
-            delay = verdict.retry_after_s
-        else:
-            delay = self._retry_backoff.delay(message.receive_count, self._rng)
-        self._log.info(
-            "sqs_message_retry",
-            message_id=message.message_id,
-            receive_count=message.receive_count,
-            reason=verdict.reason,
-            retry_in_s=round(delay, 1),
-        )
-        try:
-            await self._sqs.change_message_visibility(
-                QueueUrl=self._queue_url,
-                ReceiptHandle=message.receipt_handle,
-                VisibilityTimeout=int(min(delay, _MAX_VISIBILITY_S - 60)),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            # It becomes visible again after the queue's own timeout; only the delay differs.
-            self._log.warning(
-                "sqs_backoff_failed", message_id=message.message_id, error=type(exc).__name__
-            )
 
     async def _delete(self, messages: list[QueueMessage]) -> None:
         for chunk in _chunks(messages, _BATCH_LIMIT):

@@ -261,3 +261,20 @@ async def test_only_ignored_messages_send_nothing(connect_chat, parts, sandbox):
     messages = list(parse_eum_event(eum_event(sticker)).messages)
     await delivery(connect_chat, parts).deliver(messages)
     assert await contacts(sandbox) == []
+
+
+async def test_a_message_brought_back_after_its_burst_says_it_arrived_late(
+    connect_chat, parts, sandbox
+):
+    bridge = delivery(connect_chat, parts)
+    early, later = text("first, sent early", id=wamid()), text("second", id=wamid())
+    early["timestamp"], later["timestamp"] = 1772360000, 1772360010
+    [first] = parse_eum_event(eum_event(early)).messages
+    [second] = parse_eum_event(eum_event(later)).messages
+    await bridge.deliver([second])  # SQS brought the earlier one back only now
+    await bridge.deliver([first])
+    [contact] = await contacts(sandbox)
+    assert [i["content"] for i in customer_items(contact)] == [
+        "second",
+        "⏱ sent 10:13:20 UTC, arrived late:\nfirst, sent early",
+    ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
-from service.bridge.adapters.raw_messages import RawMessageWriter, decode_image
+from service.bridge.adapters.raw_messages import RawMessageWriter, decode_message
 from service.bridge.events.eum import parse_eum_event
 from service.bridge.events.transport import StreamItem
 from service.bridge.events.whatsapp import InboundMessage
@@ -28,7 +28,7 @@ BEN = "5215587654321"
 
 
 def decode(record: StreamItem) -> InboundMessage:
-    return decode_image(record.new_image)
+    return decode_message(record.new_image)
 
 
 @dataclass

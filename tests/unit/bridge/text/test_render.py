@@ -252,3 +252,18 @@ def test_render_never_loses_text_or_ids(bodies, limit):
     assert all(len(t) <= limit for t in texts)
     ids = {mid for p in parts if isinstance(p, TextPart) for mid in p.message_ids}
     assert ids == {f"w{i}" for i in range(len(bodies))}
+
+
+def test_a_message_sent_before_what_the_agent_has_says_it_arrived_late(eum):
+    from service.bridge.events.eum import parse_eum_event  # noqa: PLC0415
+    from service.bridge.text.render import render_burst  # noqa: PLC0415
+
+    late = eum.text("my order is P12345", id_="wamid.LATE", timestamp="1772360000")
+    on_time = eum.text("thanks", id_="wamid.NOW", timestamp="1772360130")
+    messages = list(parse_eum_event(eum.sns_message(late, on_time)).messages)
+    [part] = render_burst(
+        messages, ignore_stickers=False, ignore_reactions=False, late_before=1772360100
+    )
+    assert part.text == (  # type: ignore[union-attr]
+        "⏱ sent 10:13:20 UTC, arrived late:\nmy order is P12345\nthanks"
+    )
