@@ -1,0 +1,233 @@
+"""The embedded AWS's corrections to moto: what each must guarantee, mostly under concurrency.
+
+Races are made likely rather than lucky: `busy_switching` shrinks the interpreter's thread
+switch interval, so interleavings that a 5 ms interval makes rare happen in every run.
+"""
+
+import asyncio
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+from moto.dynamodb.models.table import StreamShard, Table
+from moto.sqs.models import Queue
+
+from service.aws import AwsClientOptions, open_clients
+from service.local import constants, moto_patches
+
+KEYS = [
+    {"AttributeName": "customer", "KeyType": "HASH"},
+    {"AttributeName": "message_id", "KeyType": "RANGE"},
+]
+ATTRIBUTES = [
+    {"AttributeName": "customer", "AttributeType": "S"},
+    {"AttributeName": "message_id", "AttributeType": "S"},
+]
+NEW_IMAGE = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+
+
+@pytest.fixture
+def busy_switching():
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(previous)
+
+
+@pytest.fixture
+async def single_try_clients(aws):
+    """Clients that surface a server error instead of retrying it away."""
+    async with AsyncExitStack() as stack:
+        yield await open_clients(stack, AwsClientOptions(max_attempts=1))
+
+
+async def create_streamed_table(dynamodb, name: str = "raw"):
+    await dynamodb.create_table(
+        TableName=name,
+        KeySchema=KEYS,
+        AttributeDefinitions=ATTRIBUTES,
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification=NEW_IMAGE,
+    )
+    return (await dynamodb.describe_table(TableName=name))["Table"]["LatestStreamArn"]
+
+
+async def shard_iterator(streams, stream_arn: str):
+    description = await streams.describe_stream(StreamArn=stream_arn)
+    shard_id = description["StreamDescription"]["Shards"][0]["ShardId"]
+    response = await streams.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+    )
+    return response["ShardIterator"]
+
+
+def item(customer: str, message_id: str, **more: str):
+    return {"customer": {"S": customer}, "message_id": {"S": message_id}} | {
+        k: {"S": v} for k, v in more.items()
+    }
+
+
+# ---------------------------------------------------------------- stream sequence numbers
+
+
+def test_concurrent_writes_get_unique_increasing_stream_sequence_numbers(busy_switching):
+    moto_patches.apply()
+    table_type: Any = Table  # moto's Table is abstract to mypy (CloudFormation hooks)
+    table = table_type(
+        "direct",
+        account_id=constants.ACCOUNT_ID,
+        region=constants.REGION,
+        schema=KEYS,
+        attr=ATTRIBUTES,
+        streams=NEW_IMAGE,
+    )
+
+    def write(writer: int) -> None:
+        for n in range(40):
+            table.put_item(
+                {"customer": {"S": f"c{writer}"}, "message_id": {"S": f"m{n}"}, "t": {"S": "x"}}
+            )
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    shard = table.stream_shard
+    assert shard is not None
+    numbers = [int(r.record["dynamodb"]["SequenceNumber"]) for r in shard.items]
+    assert len(numbers) == 8 * 40
+    given_twice = sorted(n for n, times in Counter(numbers).items() if times > 1)
+    assert given_twice == []
+    # GetRecords finds a record by sequence number - start: it must equal its position.
+    assert numbers == [shard.starting_sequence_number + i for i in range(len(numbers))]
+
+
+async def test_a_checkpointing_reader_gets_every_concurrently_written_record_once(
+    single_try_clients, busy_switching
+):
+    c = single_try_clients
+    stream_arn = await create_streamed_table(c.dynamodb)
+    written = {f"c{w}/m{n}" for w in range(12) for n in range(20)}
+    writers_done = asyncio.Event()
+
+    async def writer(w: int) -> None:
+        for n in range(20):
+            await c.dynamodb.put_item(TableName="raw", Item=item(f"c{w}", f"m{n}"))
+
+    async def reader() -> list[str]:
+        # The bridge's consumer: skip what is at or below the checkpoint, as already done.
+        read: list[str] = []
+        checkpoint = -1
+        iterator = await shard_iterator(c.streams, stream_arn)
+        while True:
+            drained = writers_done.is_set()
+            response = await c.streams.get_records(ShardIterator=iterator)
+            for record in response["Records"]:
+                sequence = int(record["dynamodb"]["SequenceNumber"])
+                if sequence > checkpoint:
+                    keys = record["dynamodb"]["Keys"]
+                    read.append(f"{keys['customer']['S']}/{keys['message_id']['S']}")
+                    checkpoint = sequence
+            iterator = response["NextShardIterator"]
+            if drained and not response["Records"]:
+                return read
+            await asyncio.sleep(0.01)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.gather(*(writer(w) for w in range(12)))
+    writers_done.set()
+    read = await reading
+    skipped = sorted(written - set(read))
+    assert skipped == []
+    assert sorted(read) == sorted(written)
+
+
+# ---------------------------------------------------------------- one request at a time
+
+
+async def test_concurrent_transactions_and_writes_neither_fail_nor_lose_updates(
+    single_try_clients, busy_switching
+):
+    c = single_try_clients
+    await create_streamed_table(c.dynamodb)
+    await c.dynamodb.put_item(TableName="raw", Item=item("counter", "0") | {"n": {"N": "0"}})
+
+    async def increment(task: int) -> None:
+        for step in range(10):
+            await c.dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": "raw",
+                            "Key": item("counter", "0"),
+                            "UpdateExpression": "ADD n :one",
+                            "ConditionExpression": "attribute_exists(customer)",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                    {"Put": {"TableName": "raw", "Item": item(f"t{task}", f"s{step}")}},
+                ]
+            )
+
+    async def write(task: int) -> None:
+        for step in range(10):
+            await c.dynamodb.put_item(TableName="raw", Item=item(f"w{task}", f"s{step}"))
+
+    await asyncio.gather(*(increment(t) for t in range(8)), *(write(t) for t in range(8)))
+
+    counter = await c.dynamodb.get_item(TableName="raw", Key=item("counter", "0"))
+    assert counter["Item"]["n"] == {"N": "80"}
+    count = await c.dynamodb.scan(TableName="raw", Select="COUNT")
+    assert count["Count"] == 1 + 80 + 80
+
+
+async def test_a_long_poll_lets_other_requests_run_and_returns_on_arrival(single_try_clients):
+    c = single_try_clients
+    queue_url = (await c.sqs.create_queue(QueueName="polled"))["QueueUrl"]
+    poll = asyncio.create_task(
+        c.sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=5, MaxNumberOfMessages=1)
+    )
+    await asyncio.sleep(0.3)  # the receive is now waiting inside moto
+
+    for _ in range(10):
+        await c.sqs.list_queues()
+    assert not poll.done()  # those ran while the poll waited: it does not hold the lock
+
+    await c.sqs.send_message(QueueUrl=queue_url, MessageBody="hello")
+    sent_at = time.monotonic()
+    response = await poll
+    assert [m["Body"] for m in response["Messages"]] == ["hello"]
+    assert time.monotonic() - sent_at < 0.5  # woken by the arrival, not by a timer
+
+
+# ---------------------------------------------------------------- applying
+
+
+def test_applying_twice_wraps_once():
+    moto_patches.apply()
+    add = StreamShard.add
+    moto_patches.apply()
+    assert StreamShard.add is add
+    assert "__wrapped__" not in vars(vars(add)["__wrapped__"])
+
+
+@pytest.mark.parametrize(
+    ("patch", "owner", "attribute"),
+    [
+        (moto_patches._patch_stream_sequence_numbers, StreamShard, "add"),
+        (moto_patches._patch_sqs_long_poll, Queue, "add_message"),
+    ],
+)
+def test_a_patch_refuses_a_moto_that_changed_under_it(monkeypatch, patch, owner, attribute):
+    def rewritten(*_args):
+        return None
+
+    monkeypatch.setattr(owner, attribute, rewritten)
+    with pytest.raises(moto_patches.MotoPatchError, match=r"review service/local/moto_patches\.py"):
+        patch()
