@@ -15,6 +15,7 @@ backends at a time. moto keeps its state in plain dicts and lists and is not thr
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import threading
@@ -149,11 +150,122 @@ def _patch_stream_sequence_numbers() -> None:
     _replace(StreamShard, "add", add_atomically)
 
 
+# ---------------------------------------------------------------- 3. TransactWriteItems
+#
+# moto: DynamoDBBackend.transact_write_items deep-copies every table it touches before it
+# starts, to put the copy back if an operation fails: O(table + its stream records) per
+# call, the largest cost per bridge message at 1,000 customers. Restoring a copy also
+# replaces the Table object, so open shard iterators keep reading the discarded one.
+# Fix: while the transaction runs, moto's `copy.deepcopy(table)` returns the table itself;
+# beforehand we snapshot only the items the transaction writes (at most 100) and each
+# touched table's stream length; on any failure we put those items back and cut the stream
+# records the transaction added (a cancelled transaction writes nothing, stream included).
+# Drop when moto rolls back per item (no whole-table copy in transact_write_items).
+
+_transaction = threading.local()
+# A TransactWriteItems keeps at most this many item snapshots (the API maximum is 100).
+_SNAPSHOT_LIMIT = 100
+
+
+class _TablesNotCopied:
+    """Stands in for the `copy` module inside moto.dynamodb.models (see patch 3)."""
+
+    def __init__(self, table_type: type) -> None:
+        self._table_type = table_type
+
+    def deepcopy(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
+        if isinstance(value, self._table_type) and getattr(_transaction, "active", False):
+            return value
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+class _TransactionUndo:
+    """What a failed TransactWriteItems must put back: its items and its stream records."""
+
+    def __init__(self, backend: Any, transact_items: list[dict[str, Any]]) -> None:
+        from moto.dynamodb.models.dynamo_type import DynamoType  # noqa: PLC0415
+
+        self._items: list[tuple[Any, Any, Any, Any]] = []
+        self._streams: dict[int, tuple[Any, int]] = {}
+        for entry in transact_items[:_SNAPSHOT_LIMIT]:
+            for kind, operation in entry.items():
+                table = backend.tables.get(operation.get("TableName"))
+                if table is None:
+                    continue
+                shard = table.stream_shard
+                if shard is not None:
+                    self._streams.setdefault(id(shard), (shard, len(shard.items)))
+                if kind == "ConditionCheck":
+                    continue
+                key = operation.get("Item") if kind == "Put" else operation.get("Key")
+                try:
+                    hash_key = DynamoType(key[table.hash_key_attr])
+                    range_key = (
+                        DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+                    )
+                except (KeyError, TypeError, AttributeError):
+                    # A malformed key: moto rejects this operation before it writes.
+                    continue
+                current = table.get_item(hash_key, range_key)
+                self._items.append((table, hash_key, range_key, copy.deepcopy(current)))
+
+    def restore(self) -> None:
+        for table, hash_key, range_key, item in reversed(self._items):
+            stored = table.items if range_key is None else table.items[hash_key]
+            key = hash_key if range_key is None else range_key
+            if item is None:
+                stored.pop(key, None)
+            else:
+                stored[key] = item
+        for shard, length in self._streams.values():
+            del shard.items[length:]
+
+
+def _patch_transact_write_items() -> None:
+    import moto.dynamodb.models as dynamodb_models  # noqa: PLC0415
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415
+
+    name = "transact-write-items-no-table-copy"
+    backend_type = dynamodb_models.DynamoDBBackend
+    source = _source(backend_type.transact_write_items)
+    _require(
+        vars(dynamodb_models).get("copy") is copy,
+        name,
+        "moto.dynamodb.models no longer imports copy",
+    )
+    _require(
+        "original_table_state[table_name] = copy.deepcopy(" in source
+        and "self.tables[table_name] = original_table_state[table_name]" in source,
+        name,
+        "DynamoDBBackend.transact_write_items no longer copies and restores whole tables",
+    )
+    transact = backend_type.transact_write_items
+
+    @functools.wraps(transact)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        undo = _TransactionUndo(self, transact_items)
+        _transaction.active = True
+        try:
+            transact(self, transact_items)
+        except BaseException:
+            undo.restore()
+            raise
+        finally:
+            _transaction.active = False
+
+    _replace(dynamodb_models, "copy", _TablesNotCopied(Table))
+    _replace(backend_type, "transact_write_items", transact_write_items)
+
+
 # ---------------------------------------------------------------- applying them
 
 _PATCHES: tuple[Callable[[], None], ...] = (
     _patch_sqs_long_poll,
     _patch_stream_sequence_numbers,
+    _patch_transact_write_items,
 )
 _applied = False
 _applying = threading.Lock()

@@ -13,6 +13,8 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.sqs.models import Queue
 
@@ -204,6 +206,90 @@ async def test_a_long_poll_lets_other_requests_run_and_returns_on_arrival(single
     response = await poll
     assert [m["Body"] for m in response["Messages"]] == ["hello"]
     assert time.monotonic() - sent_at < 0.5  # woken by the arrival, not by a timer
+
+
+# ---------------------------------------------------------------- TransactWriteItems
+
+
+async def test_a_cancelled_transaction_restores_its_items_and_writes_no_stream_record(
+    aws_clients, monkeypatch
+):
+    c = aws_clients
+    stream_arn = await create_streamed_table(c.dynamodb)
+    await c.dynamodb.put_item(TableName="raw", Item=item("a", "1", text="before"))
+    table = dynamodb_backends[constants.ACCOUNT_ID][constants.REGION].tables["raw"]
+    iterator = await shard_iterator(c.streams, stream_arn)
+    first = await c.streams.get_records(ShardIterator=iterator)
+    assert len(first["Records"]) == 1
+
+    def no_copy(_self, _memo):
+        raise AssertionError("the whole table was copied")
+
+    monkeypatch.setattr(Table, "__deepcopy__", no_copy, raising=False)
+    with pytest.raises(ClientError) as cancelled:
+        await c.dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "raw", "Item": item("a", "1", text="after")}},
+                {"Put": {"TableName": "raw", "Item": item("b", "1", text="new")}},
+                {"Delete": {"TableName": "raw", "Key": item("a", "2")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": "raw",
+                        "Key": item("z", "9"),
+                        "ConditionExpression": "attribute_exists(customer)",
+                    }
+                },
+            ]
+        )
+    assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+
+    scan = await c.dynamodb.scan(TableName="raw")
+    assert scan["Items"] == [item("a", "1", text="before")]
+    # The same Table object (a restored copy would leave open iterators on a dead shard).
+    assert dynamodb_backends[constants.ACCOUNT_ID][constants.REGION].tables["raw"] is table
+    nothing = await c.streams.get_records(ShardIterator=first["NextShardIterator"])
+    assert nothing["Records"] == []
+
+    await c.dynamodb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": "raw", "Item": item("b", "1", text="later")}}]
+    )
+    later = await c.streams.get_records(ShardIterator=nothing["NextShardIterator"])
+    assert [r["dynamodb"]["NewImage"]["text"]["S"] for r in later["Records"]] == ["later"]
+
+
+async def test_an_update_in_a_cancelled_transaction_is_undone(aws_clients):
+    c = aws_clients
+    await c.dynamodb.create_table(
+        TableName="sessions",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    await c.dynamodb.put_item(TableName="sessions", Item={"pk": {"S": "s"}, "v": {"N": "1"}})
+    with pytest.raises(ClientError):
+        await c.dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": "sessions",
+                        "Key": {"pk": {"S": "s"}},
+                        "UpdateExpression": "SET v = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": "sessions",
+                        "Item": {"pk": {"S": "taken"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    stored = await c.dynamodb.get_item(TableName="sessions", Key={"pk": {"S": "s"}})
+    assert stored["Item"]["v"] == {"N": "1"}
+    missing = await c.dynamodb.get_item(TableName="sessions", Key={"pk": {"S": "taken"}})
+    assert "Item" not in missing
 
 
 # ---------------------------------------------------------------- applying
