@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import StreamShard, Table
-from moto.sqs.models import Queue
+from moto.sqs.models import Queue, sqs_backends
 
 from service.aws import AwsClientOptions, open_clients
 from service.local import constants, moto_patches
@@ -290,6 +290,45 @@ async def test_an_update_in_a_cancelled_transaction_is_undone(aws_clients):
     assert stored["Item"]["v"] == {"N": "1"}
     missing = await c.dynamodb.get_item(TableName="sessions", Key={"pk": {"S": "taken"}})
     assert "Item" not in missing
+
+
+# ---------------------------------------------------------------- SQS queue scans
+
+
+async def test_queue_counts_and_retention_keep_their_meaning(aws_clients, monkeypatch):
+    c = aws_clients
+    url = (
+        await c.sqs.create_queue(QueueName="counted", Attributes={"MessageRetentionPeriod": "60"})
+    )["QueueUrl"]
+    for n in range(5):
+        await c.sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+    await c.sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    received = await c.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2)
+    assert len(received["Messages"]) == 2
+
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    counts = (await c.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names))["Attributes"]
+    assert counts == {
+        "ApproximateNumberOfMessages": "3",
+        "ApproximateNumberOfMessagesNotVisible": "2",
+        "ApproximateNumberOfMessagesDelayed": "1",
+    }
+
+    queue = sqs_backends[constants.ACCOUNT_ID][constants.REGION].queues["counted"]
+    expired: Any = next(m for m in queue._messages if m.body == "m4")
+    expired.sent_timestamp -= 61_000
+
+    def unexpected(*_args, **_kwargs):
+        raise AssertionError("ReceiveMessage built the queue's attributes")
+
+    backend_type = type(sqs_backends[constants.ACCOUNT_ID][constants.REGION])
+    monkeypatch.setattr(backend_type, "get_queue_attributes", unexpected)
+    rest = await c.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    assert [m["Body"] for m in rest["Messages"]] == ["m2", "m3"]  # m4 is past retention
 
 
 # ---------------------------------------------------------------- applying
