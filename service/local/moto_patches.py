@@ -15,12 +15,15 @@ backends at a time. moto keeps its state in plain dicts and lists and is not thr
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import hashlib
 import inspect
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -385,6 +388,109 @@ def _patch_request_lookups() -> None:
         _replace(module, "camelcase_to_underscores", cached_convert)
 
 
+# ---------------------------------------------------------------- 6. SNS signing certificate
+#
+# moto: for every message SNS delivers with its envelope (both of the bridge's
+# subscriptions do), Subscription.get_post_data builds and signs a new X.509 certificate,
+# signs the message, and keeps the certificate's PEM under a new name for ever: about
+# 1.2 ms of the 2.7 ms a Publish costs moto, and 1.5 KB kept per message (a leak in a
+# sandbox left running).
+# Fix: one certificate per subscription, made and published under one name on its first
+# message. Every message is still signed with the subscription's key, so the envelope and
+# its verification are unchanged. The replacement is moto 5.2.5's get_post_data with the
+# certificate hoisted out; the check compares moto's source with the one it was copied from.
+# Drop when moto reuses the signing certificate.
+
+_SNS_GET_POST_DATA_SHA256 = "dc591399b4d078f5ea6be038b58a14d8f86e08e2ae3e837256146caf1af8c380"
+_CERTIFICATE_URL = "_embedded_aws_signing_certificate_url"
+
+
+def _patch_sns_signing_certificate() -> None:
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import padding  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+    from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: PLC0415
+    from moto.core.utils import iso_8601_datetime_with_milliseconds, utcnow  # noqa: PLC0415
+    from moto.moto_api._internal import mock_random  # noqa: PLC0415
+    from moto.sns.models import Subscription, sns_backends  # noqa: PLC0415
+
+    name = "sns-signing-certificate"
+    original = Subscription.get_post_data
+    _require(
+        hashlib.sha256(_source(original).encode()).hexdigest() == _SNS_GET_POST_DATA_SHA256,
+        name,
+        "Subscription.get_post_data is not moto 5.2.5's any more: compare it with the copy",
+    )
+
+    def certificate_url(subscription: Any) -> str:
+        url: str | None = vars(subscription).get(_CERTIFICATE_URL)
+        if url is None:
+            issuer = [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Amazon"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Amazon RSA 2048 M01"),
+            ]
+            key = subscription.private_key()
+            certificate = (
+                x509.CertificateBuilder()
+                .subject_name(
+                    x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+                )
+                .issuer_name(x509.Name(issuer))
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(utcnow())
+                .not_valid_after(utcnow() + timedelta(days=365))
+                .sign(key, hashes.SHA256())
+            )
+            key_name = f"SimpleNotificationService-{mock_random.uuid4().hex}.pem"
+            region = subscription.topic.sns_backend.region_name
+            sns_backends[DEFAULT_ACCOUNT_ID][region]._message_public_keys[key_name] = (  # noqa: SLF001
+                certificate.public_bytes(serialization.Encoding.PEM)
+            )
+            url = f"https://sns.{region}.amazonaws.com/{key_name}"
+            vars(subscription)[_CERTIFICATE_URL] = url
+        return url
+
+    @functools.wraps(original)
+    def get_post_data(
+        self: Any,
+        message: str,
+        message_id: str,
+        subject: str | None,
+        message_attributes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        timestamp = iso_8601_datetime_with_milliseconds()
+        string_to_sign = (
+            f"Message\n{message}\nMessageId\n{message_id}\nTimestamp\n{timestamp}\n"
+            f"TopicArn\n{self.topic.arn}\nType\nNotification\n"
+        )
+        signature = self.private_key().sign(
+            string_to_sign.encode("UTF-8"), padding.PKCS1v15(), hashes.SHA256()
+        )
+        post_data: dict[str, Any] = {
+            "Type": "Notification",
+            "MessageId": message_id,
+            "TopicArn": self.topic.arn,
+            "Message": message,
+            "Timestamp": timestamp,
+            "SignatureVersion": "2",
+            "Signature": base64.b64encode(signature).decode("utf-8"),
+            "SigningCertURL": certificate_url(self),
+            "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"
+            f"&SubscriptionArn=arn:aws:sns:us-east-1:{self.account_id}:{self.topic.name}"
+            ":2bcfbf39-05c3-41de-beaa-fcfcc21c8f55",
+        }
+        if subject:
+            post_data["Subject"] = subject
+        if message_attributes:
+            post_data["MessageAttributes"] = message_attributes
+        return post_data
+
+    _replace(Subscription, "get_post_data", get_post_data)
+
+
 # ---------------------------------------------------------------- applying them
 
 _PATCHES: tuple[Callable[[], None], ...] = (
@@ -393,6 +499,7 @@ _PATCHES: tuple[Callable[[], None], ...] = (
     _patch_transact_write_items,
     _patch_sqs_queue_scans,
     _patch_request_lookups,
+    _patch_sns_signing_certificate,
 )
 _applied = False
 _applying = threading.Lock()

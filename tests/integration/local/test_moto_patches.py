@@ -5,6 +5,8 @@ switch interval, so interleavings that a 5 ms interval makes rare happen in ever
 """
 
 import asyncio
+import base64
+import json
 import sys
 import threading
 import time
@@ -14,8 +16,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import StreamShard, Table
+from moto.sns.models import sns_backends
 from moto.sqs.models import Queue, sqs_backends
 
 from service.aws import AwsClientOptions, open_clients
@@ -329,6 +335,43 @@ async def test_queue_counts_and_retention_keep_their_meaning(aws_clients, monkey
     monkeypatch.setattr(backend_type, "get_queue_attributes", unexpected)
     rest = await c.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
     assert [m["Body"] for m in rest["Messages"]] == ["m2", "m3"]  # m4 is past retention
+
+
+# ---------------------------------------------------------------- SNS signing certificate
+
+
+async def test_sns_envelopes_share_one_certificate_and_stay_verifiable(aws_clients):
+    c = aws_clients
+    topic_arn = (await c.sns.create_topic(Name="inbound"))["TopicArn"]
+    queue_url = (await c.sqs.create_queue(QueueName="inbound"))["QueueUrl"]
+    queue_arn = (await c.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"]))[
+        "Attributes"
+    ]["QueueArn"]
+    await c.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    for n in range(3):
+        await c.sns.publish(TopicArn=topic_arn, Message=f"hello {n}", Subject="s")
+    received = await c.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+    envelopes = [json.loads(m["Body"]) for m in received["Messages"]]
+
+    assert sorted(e["Message"] for e in envelopes) == ["hello 0", "hello 1", "hello 2"]
+    assert len({e["SigningCertURL"] for e in envelopes}) == 1
+    stored = sns_backends[constants.ACCOUNT_ID][constants.REGION]._message_public_keys
+    assert len(stored) == 1  # not one certificate kept per message
+    key_name = envelopes[0]["SigningCertURL"].rsplit("/", 1)[1]
+    public_key = x509.load_pem_x509_certificate(stored[key_name]).public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    for e in envelopes:
+        signed = "".join(
+            f"{field}\n{e[field]}\n" for field in ("Message", "MessageId", "Timestamp", "TopicArn")
+        )
+        public_key.verify(
+            base64.b64decode(e["Signature"]),
+            f"{signed}Type\nNotification\n".encode(),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+        assert e["Subject"] == "s"
+        assert e["SignatureVersion"] == "2"
 
 
 # ---------------------------------------------------------------- applying
