@@ -32,7 +32,6 @@ def _make_server(host: str, port: int) -> BaseWSGIServer:
     # Imported here: moto is a sandbox/test dependency, not needed by `python -m service run`.
     from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
         DomainDispatcherApplication,
-        MotoRequestHandler,
         create_backend_app,
     )
     from werkzeug.serving import make_server  # noqa: PLC0415
@@ -47,7 +46,7 @@ def _make_server(host: str, port: int) -> BaseWSGIServer:
         port,
         moto_patches.serialized(DomainDispatcherApplication(create_backend_app)),
         threaded=True,
-        request_handler=MotoRequestHandler,
+        request_handler=moto_patches.KeepAliveRequestHandler,
     )
 
 

@@ -6,6 +6,7 @@ switch interval, so interleavings that a 5 ms interval makes rare happen in ever
 
 import asyncio
 import base64
+import http.client
 import json
 import sys
 import threading
@@ -13,6 +14,7 @@ import time
 from collections import Counter
 from contextlib import AsyncExitStack
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
@@ -26,6 +28,7 @@ from moto.sqs.models import Queue, sqs_backends
 
 from service.aws import AwsClientOptions, open_clients
 from service.local import constants, moto_patches
+from service.local.embedded_aws import EmbeddedAws
 
 KEYS = [
     {"AttributeName": "customer", "KeyType": "HASH"},
@@ -372,6 +375,74 @@ async def test_sns_envelopes_share_one_certificate_and_stay_verifiable(aws_clien
         )
         assert e["Subject"] == "s"
         assert e["SignatureVersion"] == "2"
+
+
+# ---------------------------------------------------------------- HTTP keep-alive
+
+
+@pytest.fixture
+def counted_aws(monkeypatch):
+    """An embedded AWS of its own that counts the TCP connections it accepts."""
+    with EmbeddedAws.threaded() as embedded:
+        accepted = [0]
+        server = embedded._server
+        accept = server.get_request
+
+        def counting_accept():
+            accepted[0] += 1
+            return accept()
+
+        monkeypatch.setattr(server, "get_request", counting_accept)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", embedded.url)
+        yield embedded.url, accepted
+
+
+async def test_aws_clients_reuse_their_connections(counted_aws):
+    _, accepted = counted_aws
+    async with AsyncExitStack() as stack:
+        c = await open_clients(stack, AwsClientOptions(max_attempts=1))
+        for _ in range(30):
+            await c.dynamodb.list_tables()
+        await asyncio.gather(*(c.sqs.list_queues() for _ in range(10)))
+        for _ in range(10):
+            await c.sqs.list_queues()
+    assert accepted[0] <= 1 + 10  # one for the sequential calls, at most one per concurrent
+
+
+def test_a_connection_survives_a_request_body_the_server_did_not_read(counted_aws):
+    url, accepted = counted_aws
+    address = urlsplit(url)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=5)
+    try:
+        # Routed nowhere: answered without reading the body.
+        connection.request("PUT", "/moto-api/nowhere", body=b"x" * 50_000)
+        unread = connection.getresponse()
+        unread.read()
+        assert unread.status == 404
+        connection.request("POST", "/moto-api/", body=iter([b"abc", b"def"]), encode_chunked=True)
+        connection.getresponse().read()
+        connection.request("GET", "/moto-api/")
+        answered = connection.getresponse()
+        answered.read()
+        assert answered.status == 200
+        assert answered.getheader("Connection") is None
+    finally:
+        connection.close()
+    assert accepted[0] == 1
+
+
+def test_a_client_that_asks_to_close_gets_its_connection_closed(counted_aws):
+    url, _ = counted_aws
+    address = urlsplit(url)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=5)
+    try:
+        connection.request("GET", "/moto-api/", headers={"Connection": "close"})
+        response = connection.getresponse()
+        response.read()
+        assert response.getheader("Connection") == "close"
+        assert response.will_close
+    finally:
+        connection.close()
 
 
 # ---------------------------------------------------------------- applying
