@@ -20,6 +20,7 @@ import copy
 import functools
 import hashlib
 import inspect
+import io
 import selectors
 import threading
 import time
@@ -29,7 +30,7 @@ from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from moto.moto_server.werkzeug_app import MotoRequestHandler
-from werkzeug.wsgi import LimitedStream
+from werkzeug.wsgi import LimitedStream, get_input_stream
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -79,6 +80,10 @@ def serialized(app: WSGIApplication) -> WSGIApplication:
     """`app`, run by one thread at a time (the response body is built before it returns)."""
 
     def call(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # The body is read before the lock is taken: a client slow to send it (or a large
+        # upload) must not stall every other request while moto waits on the socket.
+        environ["wsgi.input"] = io.BytesIO(get_input_stream(environ).read())
+        environ["wsgi.input_terminated"] = True
         with _BACKENDS:
             _thread_state.serialized = True
             try:

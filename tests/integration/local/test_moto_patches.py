@@ -8,6 +8,7 @@ import asyncio
 import base64
 import http.client
 import json
+import socket
 import sys
 import threading
 import time
@@ -16,7 +17,9 @@ from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -47,6 +50,13 @@ def busy_switching():
     sys.setswitchinterval(1e-5)
     yield
     sys.setswitchinterval(previous)
+
+
+@pytest.fixture
+def boto3_dynamodb(aws):
+    """A plain synchronous client, for a test that drives raw sockets alongside."""
+    config = Config(retries={"max_attempts": 1}, read_timeout=3, connect_timeout=3)
+    return boto3.client("dynamodb", endpoint_url=aws, config=config)
 
 
 @pytest.fixture
@@ -215,6 +225,26 @@ async def test_a_long_poll_lets_other_requests_run_and_returns_on_arrival(single
     response = await poll
     assert [m["Body"] for m in response["Messages"]] == ["hello"]
     assert time.monotonic() - sent_at < 0.5  # woken by the arrival, not by a timer
+
+
+def test_a_client_slow_to_send_its_body_does_not_stall_the_others(aws, boto3_dynamodb):
+    address = urlsplit(aws)
+    body = b'{"TableName": "nothing-here"}'
+    with socket.create_connection((address.hostname or "", address.port or 80), 5) as slow:
+        slow.sendall(
+            b"POST / HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/x-amz-json-1.0\r\n"
+            b"X-Amz-Target: DynamoDB_20120810.DescribeTable\r\n"
+            b"Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/"
+            b"aws4_request, SignedHeaders=host, Signature=0\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:5]
+        )
+        time.sleep(0.2)  # its request is now waiting for the rest of the body
+        started = time.monotonic()
+        boto3_dynamodb.list_tables()
+        assert time.monotonic() - started < 2
+        slow.sendall(body[5:])
+        assert b"ResourceNotFoundException" in slow.recv(65536)
 
 
 # ---------------------------------------------------------------- TransactWriteItems
