@@ -29,11 +29,15 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
-from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    # moto's handler is werkzeug's with a quieter log; mypy does not read moto (pyproject).
+    from werkzeug.serving import WSGIRequestHandler as MotoRequestHandler
+else:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
 
 
 class MotoPatchError(RuntimeError):
