@@ -270,11 +270,13 @@ def worker_name(index: int) -> str:
     return f"bridge-{index + 1}"
 
 
-async def start_worker(sandbox: Sandbox, index: int, *, wait_until: float | None) -> Child:
+async def start_worker(
+    sandbox: Sandbox, index: int, *, wait_until: float | None, task_id: str | None = None
+) -> Child:
     """Bridge worker `index` (0-based) on its admin port; ready when `wait_until` is given.
 
-    Starting an index again (after its process died) is a restart: same name, port and
-    task id, so it takes part in the lease table as the same worker would.
+    Starting an index again after its process died is a restart on the same port; pass a
+    new `task_id` to make it a new worker in the lease table (as a replacement ECS task).
     """
     port = sandbox.worker_ports()[index]
     env = (
@@ -282,7 +284,7 @@ async def start_worker(sandbox: Sandbox, index: int, *, wait_until: float | None
         | sandbox.env
         | {
             "BRIDGE_ADMIN_PORT": str(port),
-            "BRIDGE_TASK_ID": f"dev-worker-{index + 1}",
+            "BRIDGE_TASK_ID": task_id or f"dev-worker-{index + 1}",
             "BRIDGE_DRAIN_TIMEOUT_S": str(WORKER_DRAIN_S),
         }
         | dict(sandbox.options.worker_env)
