@@ -103,6 +103,13 @@ async def _queues(clients: AwsClients, names: ResourceNames) -> _Queues:
     )
 
 
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel `task`; an error it already failed with (a restart that failed) is raised."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def _save_evidence(run_dir: Path, seen: Snapshot, ledger: Ledger) -> None:
     """What the checker judged, kept next to the logs, so any number can be traced back."""
     evidence = {
@@ -197,6 +204,8 @@ async def _run(
             ),
             seed=seed,
         )
+        supervisor = asyncio.create_task(cluster.supervise())
+        stack.push_async_callback(_cancel, supervisor)
         stop = asyncio.Event()
         load_started = time.monotonic()
         load = asyncio.create_task(traffic.run(stop))

@@ -6,7 +6,9 @@ simulator and N bridge workers, each with its own admin port and task id. Every 
 writes its output to `<work_dir>/logs/<name>.log`.
 
 A worker started again after it died gets a new task id (`dev-worker-1.r1`), as ECS gives
-a replacement task a new identity; its port stays the same.
+a replacement task a new identity; its port stays the same. Like ECS, `supervise` replaces
+a worker that exits on its own (a crash), and counts it: the campaign then measures what a
+crash costs in a real deployment instead of stopping at the first one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from service.local.sandbox import (
     LOOPBACK,
     Child,
     Sandbox,
+    SandboxError,
     SandboxOptions,
     sandbox_environment,
     start_embedded_aws,
@@ -41,6 +44,7 @@ NAME_PREFIX = "chaos"
 # a fault the campaign injected, but it shapes the numbers, so it is counted).
 _SERVER_ERROR_LINE = b"Error on request"
 READY_TIMEOUT_S = 90.0
+_SUPERVISE_INTERVAL_S = 1.0
 
 
 class ClusterError(Exception):
@@ -72,6 +76,7 @@ class Cluster:
         self._restarts = [0] * workers
         # Exits the harness caused; any other exit is a crash worth reporting.
         self._expected_exits: set[int] = set()
+        self._crashes: list[str] = []
 
     async def __aenter__(self) -> Self:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -144,16 +149,26 @@ class Cluster:
             process.kill()
         await process.wait()
 
-    async def restart_worker(self, index: int) -> None:
-        """Start worker `index` again (new task id) and wait until it is ready."""
+    async def restart_worker(self, index: int, *, wait: bool = True) -> None:
+        """Start worker `index` again (new task id); with `wait`, until it is ready.
+
+        A replacement that crashes while starting is left to `supervise` (a crash like any
+        other); one that neither crashes nor gets ready in time is the harness's failure.
+        """
         if self._workers[index].process.returncode is None:
             raise ClusterError(f"{self._workers[index].name} is still running")
         self._restarts[index] += 1
         task_id = f"dev-worker-{index + 1}.r{self._restarts[index]}"
-        deadline = time.monotonic() + READY_TIMEOUT_S
         self._workers[index] = await start_worker(
-            self._sandbox, index, wait_until=deadline, task_id=task_id
+            self._sandbox, index, wait_until=None, task_id=task_id
         )
+        if not wait:
+            return
+        try:
+            await self.wait_ready(index, time.monotonic() + READY_TIMEOUT_S)
+        except SandboxError:
+            if self._workers[index].process.returncode is None:
+                raise
 
     # ------------------------------------------------------------ the embedded AWS
 
@@ -174,11 +189,28 @@ class Cluster:
         path = log_dir / "embedded-aws.log"
         return path.read_bytes().count(_SERVER_ERROR_LINE) if path.exists() else 0
 
+    async def supervise(self) -> None:
+        """Until cancelled: restart any worker that exited without the harness asking."""
+        while True:
+            for index, child in enumerate(self._workers):
+                code = child.process.returncode
+                if code is None or child.process.pid in self._expected_exits:
+                    continue
+                self._expected_exits.add(child.process.pid)  # counted once, below
+                self._crashes.append(f"{child.name} exit {code}")
+                # Not waiting: a replacement that crashes again is seen on the next pass.
+                await self.restart_worker(index, wait=False)
+            await asyncio.sleep(_SUPERVISE_INTERVAL_S)
+
     def crashes(self) -> list[str]:
-        """Processes that exited without the harness asking (name and exit code)."""
-        found = []
+        """Processes that exited without the harness asking (name and exit code).
+
+        Workers `supervise` restarted are in it, and so is any process dead right now:
+        the embedded AWS or the simulator dying is a crash too.
+        """
+        found = list(self._crashes)
         for child in self._sandbox.children:
             code = child.process.returncode
             if code is not None and child.process.pid not in self._expected_exits:
-                found.append(f"{child.name} exited {code}")
+                found.append(f"{child.name} exit {code}")
         return found

@@ -9,6 +9,7 @@ sent), then the fault's own facts. A campaign that could not run says so and why
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +80,7 @@ def _dlq(dlq: dict[str, DeadLetters]) -> str:
 
 
 def line(result: CampaignResult) -> str:
-    head = f"[{result.key}] {result.title:<22} workers {result.workers}"
+    head = f"[{result.key}] {result.title:<23} workers {result.workers}"
     if result.failure is not None:
         return f"{head} | NOT RUN: {result.failure} | {result.took_s:.0f}s"
     assert result.inbound is not None
@@ -87,14 +88,18 @@ def line(result: CampaignResult) -> str:
     assert result.recovery is not None
     i, o = result.inbound, result.outbound
     resumed = result.recovery.resumed_s
+    recovered = (
+        f"recovery {result.recovery.backlog_s:.1f}s (first delivery +{resumed:.1f}s)"
+        if resumed is not None
+        else "recovery never (nothing delivered after the fault)"
+    )
     parts = [
         head,
         f"sent {_pair(i.sent, o.sent)}",
         f"lost {_pair(len(i.lost), len(o.lost))}",
         f"doubled {_pair(len(i.doubled), len(o.doubled))}",
         f"out of order {_pair(len(i.out_of_order), len(o.out_of_order))}",
-        f"recovery {result.recovery.backlog_s:.1f}s"
-        + (f" (first delivery +{resumed:.1f}s)" if resumed is not None else " (no delivery)"),
+        recovered,
         _dlq(result.dlq),
     ]
     if any(result.uncertain):
@@ -102,7 +107,11 @@ def line(result: CampaignResult) -> str:
     if result.settled is not None and not result.settled.quiet:
         parts.append(f"NOT SETTLED: {result.settled.pending.describe()}")
     if result.crashes:
-        parts.append("CRASHED: " + ", ".join(result.crashes))
+        counted = Counter(result.crashes)
+        parts.append(
+            f"CRASHED {len(result.crashes)}x: "
+            + ", ".join(f"{what} x{n}" for what, n in counted.most_common())
+        )
     if result.aws_errors:
         parts.append(f"embedded AWS 500s {result.aws_errors} (not injected)")
     if i.unexpected or o.unexpected:

@@ -48,7 +48,8 @@ class Pending:
         parts += [f"{n} in {name} queue" for name, n in self.queued.items() if n]
         if self.buffered:
             parts.append(f"{self.buffered} buffered")
-        parts += [f"{url} unreachable" for url in self.unreachable]
+        if self.unreachable:
+            parts.append(f"{len(self.unreachable)} worker admin API(s) unreachable")
         return ", ".join(parts) or "nothing"
 
 
