@@ -88,15 +88,23 @@ def outbound_arrivals(outbox: Sequence[Mapping[str, Any]]) -> list[Arrival]:
     return arrivals
 
 
+def _streaming(contact: Mapping[str, Any]) -> bool:
+    streams = contact.get("streaming") or []
+    return any(isinstance(s, Mapping) and s.get("active") for s in streams)
+
+
 def live_chats(contacts: Sequence[Mapping[str, Any]]) -> dict[int, str]:
-    """Customer index → contact id of that customer's latest chat that has not ended.
+    """Customer index → contact id of that customer's latest chat an agent can answer.
 
     A chat belongs to the customer whose inbound markers its transcript holds (the
-    harness never relies on the attributes the bridge chose to set).
+    harness never relies on the attributes the bridge chose to set). It is answerable
+    once it has not ended and its contact streaming is on: Connect streams nothing said
+    before StartContactStreaming, and a real agent is routed the chat only after the
+    bridge has set it up, while the simulator's agent could write at once.
     """
     latest: dict[int, tuple[str, str]] = {}
     for contact in contacts:
-        if contact.get("endedAt") is not None:
+        if contact.get("endedAt") is not None or not _streaming(contact):
             continue
         owners = {
             customer_of(marker)

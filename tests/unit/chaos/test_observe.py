@@ -13,11 +13,14 @@ def item(role: str, content: str, time: str, content_type: str = "text/plain") -
     return {"participantRole": role, "contentType": content_type, "content": content, "time": time}
 
 
-def contact(contact_id: str, *items: dict[str, Any], ended: bool = False) -> dict[str, Any]:
+def contact(
+    contact_id: str, *items: dict[str, Any], ended: bool = False, streaming: bool = True
+) -> dict[str, Any]:
     return {
         "contactId": contact_id,
         "startedAt": items[0]["time"] if items else "2026-01-01T00:00:00.000Z",
         "endedAt": "2026-01-01T00:09:00.000Z" if ended else None,
+        "streaming": [{"active": streaming}],
         "transcript": list(items),
     }
 
@@ -71,3 +74,11 @@ def test_outbox_order_is_send_order_and_only_text_bodies_count():
     tally = check(sent, arrivals)
     assert tally.out_of_order == (r0,)
     assert tally.doubled == (r1,)
+
+
+def test_a_chat_is_answerable_only_once_its_streaming_is_on():
+    m0 = inbound_marker(5, 0)
+    started = contact("k5", item("CUSTOMER", m0, "2026-01-01T00:00:01.000Z"), streaming=False)
+    assert live_chats([started]) == {}
+    started["streaming"] = [{"active": True}]
+    assert live_chats([started]) == {5: "k5"}
