@@ -109,13 +109,16 @@ async def _send(
     send: Any,
 ) -> None:
     for batch in _batches(bodies):
+        accepted = [batch[i] for i in await send(batch)]
+        if len(batch) > 1 and not accepted:
+            # One body the service refuses (a NUL byte) fails the whole batch: send each
+            # alone, so every other body still gets its chance.
+            accepted = [body for body in batch if await send([body])]
         result.attempted[label] += len(batch)
-        accepted = await send(batch)
         result.accepted[label] += len(accepted)
-        for index in accepted:
-            marker = batch[index].marker
-            if marker is not None:
-                result.odd_sent.append(Sent(marker, f"in:odd:{marker}", 0, at=time.time()))
+        for body in accepted:
+            if body.marker is not None:
+                result.odd_sent.append(Sent(body.marker, f"in:odd:{body.marker}", 0, time.time()))
 
 
 async def flood(

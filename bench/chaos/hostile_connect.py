@@ -226,6 +226,7 @@ def _real_contact_shapes(rng: random.Random, contacts: Sequence[str]) -> list[tu
             lambda: _item(
                 real(),
                 kind="ATTACHMENT",
+                content_type="application/pdf",
                 content=None,
                 Attachments=rng.choice(["nope", [{"AttachmentId": 5}], [None]]),
             ),
