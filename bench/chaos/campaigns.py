@@ -14,6 +14,7 @@ import contextlib
 import json
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from bench.chaos.faults import (
     throttle,
 )
 from bench.chaos.flood import FloodTargets
+from bench.chaos.latency import by_phase
 from bench.chaos.observe import Snapshot, inbound_arrivals, outbound_arrivals, snapshot
 from bench.chaos.profile import QUIET_S, WORKER_ENV, Profile, agent_rounds_at
 from bench.chaos.queues import drain_dead_letters, visibility_timeout_s
@@ -48,6 +50,7 @@ from service.settings import ResourceNames, ResourceSettings
 _SIM_TIMEOUT_S = 120.0
 # Rough length of each fault, to spread the agents' rounds over the load.
 _RESTART_S = 6.0
+_DRAIN_S = 5.0
 # Hostile events the flood gets accepted per second on a small machine (measured).
 _FLOOD_EVENTS_PER_S = 150.0
 
@@ -57,28 +60,27 @@ class Campaign:
     key: str
     title: str
     fault: Fault
+    # Roughly how long the fault lasts (profile, workers), to spread the agents' rounds.
+    planned_s: Callable[[Profile, int], float]
 
-    def planned_fault_s(self, profile: Profile, workers: int) -> float:
-        if self.fault is sigkill_each:
-            kills = profile.kills or workers
-            return (kills - 1) * profile.kill_interval_s + kills * _RESTART_S
-        if self.fault is sigterm_one:
-            return _RESTART_S + float(WORKER_ENV["BRIDGE_DRAIN_TIMEOUT_S"]) / 2
-        if self.fault is throttle:
-            return profile.throttle_s
-        if self.fault is outage:
-            return profile.outage_s
-        return (profile.hostile_inbound + profile.hostile_outbound) / _FLOOD_EVENTS_PER_S
+
+def _kills_s(profile: Profile, workers: int) -> float:
+    kills = profile.kills or workers
+    return (kills - 1) * profile.kill_interval_s + kills * _RESTART_S
+
+
+def _flood_s(profile: Profile, _workers: int) -> float:
+    return (profile.hostile_inbound + profile.hostile_outbound) / _FLOOD_EVENTS_PER_S
 
 
 CAMPAIGNS: dict[str, Campaign] = {
     c.key: c
     for c in (
-        Campaign("a", "SIGKILL each worker", sigkill_each),
-        Campaign("b", "SIGTERM a worker", sigterm_one),
-        Campaign("c", "Connect/WA throttle+5xx", throttle),
-        Campaign("d", "AWS outage (SIGSTOP)", outage),
-        Campaign("e", "hostile flood", hostile_flood),
+        Campaign("a", "SIGKILL each worker", sigkill_each, _kills_s),
+        Campaign("b", "SIGTERM a worker", sigterm_one, lambda _p, _w: _RESTART_S + _DRAIN_S),
+        Campaign("c", "Connect/WA throttle+5xx", throttle, lambda p, _w: p.throttle_s),
+        Campaign("d", "AWS outage (SIGSTOP)", outage, lambda p, _w: p.outage_s),
+        Campaign("e", "hostile flood", hostile_flood, _flood_s),
     )
 }
 
@@ -172,9 +174,7 @@ async def _run(
             await visibility_timeout_s(clients.sqs, queues.inbound),
             await visibility_timeout_s(clients.sqs, queues.outbound),
         )
-        planned_load = (
-            profile.pre_s + campaign.planned_fault_s(profile, result.workers) + profile.post_s
-        )
+        planned_load = profile.pre_s + campaign.planned_s(profile, result.workers) + profile.post_s
         ledger = Ledger()
         traffic = Traffic(
             sim,
@@ -248,6 +248,10 @@ async def _run(
         result.recovery_by_direction = {
             "in": recovery(sent_in, arrivals_in, window.end),
             "out": recovery(sent_out, arrivals_out, window.end),
+        }
+        result.extra["latency_s"] = {
+            "in": by_phase(sent_in, arrivals_in, window.start, window.end),
+            "out": by_phase(sent_out, arrivals_out, window.start, window.end),
         }
         result.dlq = {
             "in": await drain_dead_letters(clients.sqs, queues.inbound_dlq),
