@@ -203,6 +203,7 @@ async def _run(
                 outbound_queue_url=queues.outbound,
             ),
             seed=seed,
+            notes=result.notes,  # shared, so a campaign that fails later still shows them
         )
         supervisor = asyncio.create_task(cluster.supervise())
         stack.push_async_callback(_cancel, supervisor)
@@ -259,6 +260,6 @@ async def _run(
         }
         result.crashes = cluster.crashes()
         result.aws_errors = cluster.embedded_aws_errors()
+        result.leases_lost = dict(cluster.worker_log_events("stream_lease_lost"))
         result.send_errors = dict(ledger.errors)
-        result.notes += ctx.notes
         result.extra |= ctx.extra

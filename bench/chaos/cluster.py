@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
 import time
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -201,6 +203,22 @@ class Cluster:
                 # Not waiting: a replacement that crashes again is seen on the next pass.
                 await self.restart_worker(index, wait=False)
             await asyncio.sleep(_SUPERVISE_INTERVAL_S)
+
+    def worker_log_events(self, event: str) -> Counter[str]:
+        """How often the workers logged `event` (JSON lines), by its `reason` field."""
+        log_dir = self._sandbox.options.log_dir
+        assert log_dir is not None
+        found: Counter[str] = Counter()
+        needle = f'"event": "{event}"'
+        for path in sorted(log_dir.glob("bridge-*.log")):
+            for text in path.read_text(errors="replace").splitlines():
+                if needle not in text:
+                    continue
+                try:
+                    found[str(json.loads(text).get("reason", "-"))] += 1
+                except ValueError:
+                    found["-"] += 1
+        return found
 
     def crashes(self) -> list[str]:
         """Processes that exited without the harness asking (name and exit code).

@@ -169,5 +169,11 @@ async def hostile_flood(ctx: FaultContext) -> FaultWindow:
         for label in sorted(result.attempted)
     )
     ctx.notes.append(f"accepted {accepted} in {end - start:.0f}s")
-    ctx.extra["flood"] = {"attempted": dict(result.attempted), "accepted": dict(result.accepted)}
+    if result.odd_skipped:
+        ctx.notes.append(f"{result.odd_skipped} odd messages with lone surrogates not sent")
+    ctx.extra["flood"] = {
+        "attempted": dict(result.attempted),
+        "accepted": dict(result.accepted),
+        "odd_skipped_lone_surrogates": result.odd_skipped,
+    }
     return FaultWindow(start, end)

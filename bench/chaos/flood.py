@@ -5,11 +5,16 @@ the inbound bodies are published to the inbound SNS topic (as EUM Social would),
 written straight into the inbound queue (what SNS cannot filter); the odd valid messages
 go through SNS and are recorded as sent, each its own stream (their WhatsApp timestamps
 are deliberately odd, so send order is no order to hold them to).
+
+Odd messages whose text is not valid Unicode (a lone surrogate) are left out and counted:
+once one reaches a Connect transcript, the simulator cannot serialise its contacts any
+more (`GET /sandbox/contacts` answers 500), so no campaign could be checked at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -44,6 +49,17 @@ class FloodResult:
     attempted: Counter[str] = field(default_factory=Counter)
     accepted: Counter[str] = field(default_factory=Counter)
     odd_sent: list[Sent] = field(default_factory=list)
+    odd_skipped: int = 0
+
+
+def _valid_unicode(body: str) -> bool:
+    """Whether the WhatsApp entry inside an EUM event body encodes as UTF-8."""
+    entry = json.loads(body).get("whatsAppWebhookEntry", "")
+    try:
+        str(entry).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +149,8 @@ async def flood(
     """Send everything, four streams at once; returns what each side accepted."""
     inbound = [Body(text) for _, text in hostile_bodies(hostile_inbound, seed=seed)]
     half = len(inbound) // 2
-    odd_bodies = [Body(text, marker=m) for _, m, text in odd_valid_messages(odd, seed=seed)]
+    odd_all = [Body(text, marker=m) for _, m, text in odd_valid_messages(odd, seed=seed)]
+    odd_bodies = [body for body in odd_all if _valid_unicode(body.text)]
     outbound = list(hostile_connect_events(hostile_outbound, contacts=contacts, seed=seed))
     via_sns = [Body(e.body, e.attributes) for e in outbound if e.transport == "sns"]
     via_sqs = [Body(e.body, e.attributes) for e in outbound if e.transport == "sqs"]
@@ -144,7 +161,7 @@ async def flood(
     def queue(url: str) -> Any:
         return lambda batch: _to_queue(targets.sqs, url, batch)
 
-    result = FloodResult()
+    result = FloodResult(odd_skipped=len(odd_all) - len(odd_bodies))
     await asyncio.gather(
         _send(result, "in hostile", inbound[:half], topic(targets.inbound_topic_arn)),
         _send(result, "in hostile", inbound[half:], queue(targets.inbound_queue_url)),

@@ -4,7 +4,8 @@ The line, in this order: campaign, workers, sent (in/out), lost (in/out), double
 (in/out), out of order (in/out), recovery time, DLQ count with and without the bridge's
 reason; then anything that makes the numbers less than the whole truth (sends with an
 unknown outcome, a run that never went quiet, a process that crashed, markers nobody
-sent), then the fault's own facts. A campaign that could not run says so and why.
+sent), then the fault's own facts. A campaign that could not run or finish says so and
+why ("FAILED, no numbers").
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class CampaignResult:
     crashes: list[str] = field(default_factory=list)
     # Internal errors of the embedded AWS itself (not injected; see `Cluster`).
     aws_errors: int = 0
+    # Shard leases the workers lost, by reason (from their logs): each one replays.
+    leases_lost: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -82,7 +85,9 @@ def _dlq(dlq: dict[str, DeadLetters]) -> str:
 def line(result: CampaignResult) -> str:
     head = f"[{result.key}] {result.title:<23} workers {result.workers}"
     if result.failure is not None:
-        return f"{head} | NOT RUN: {result.failure} | {result.took_s:.0f}s"
+        return " | ".join(
+            [head, f"FAILED, no numbers: {result.failure}", *result.notes, f"{result.took_s:.0f}s"]
+        )
     assert result.inbound is not None
     assert result.outbound is not None
     assert result.recovery is not None
@@ -112,6 +117,9 @@ def line(result: CampaignResult) -> str:
             f"CRASHED {len(result.crashes)}x: "
             + ", ".join(f"{what} x{n}" for what, n in counted.most_common())
         )
+    if result.leases_lost:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in result.leases_lost.items())
+        parts.append(f"leases lost {sum(result.leases_lost.values())} ({reasons})")
     if result.aws_errors:
         parts.append(f"embedded AWS 500s {result.aws_errors} (not injected)")
     if i.unexpected or o.unexpected:
@@ -184,6 +192,7 @@ def to_json(result: CampaignResult) -> dict[str, Any]:
         "send_errors": result.send_errors,
         "crashes": result.crashes,
         "embedded_aws_errors": result.aws_errors,
+        "leases_lost": result.leases_lost,
         "notes": result.notes,
         **result.extra,
     }

@@ -33,6 +33,8 @@ class Pending:
     queued: dict[str, int] = field(default_factory=dict)
     buffered: int = 0
     unreachable: tuple[str, ...] = ()
+    # The simulator failed to report its transcripts or outbox (an HTTP error).
+    records_error: str | None = None
 
     @property
     def quiet(self) -> bool:
@@ -41,10 +43,13 @@ class Pending:
             and not any(self.queued.values())
             and not self.buffered
             and not self.unreachable
+            and self.records_error is None
         )
 
     def describe(self) -> str:
         parts = [f"{self.missing} not arrived"] if self.missing else []
+        if self.records_error is not None:
+            parts.append(f"simulator records unreadable ({self.records_error})")
         parts += [f"{n} in {name} queue" for name, n in self.queued.items() if n]
         if self.buffered:
             parts.append(f"{self.buffered} buffered")
@@ -88,12 +93,15 @@ async def _buffered(admin_urls: Sequence[str], token: str) -> tuple[int, tuple[s
 
 
 async def pending(probes: Probes, sent: Sequence[Sent]) -> Pending:
-    seen = await snapshot(probes.sim)
+    queued = {name: await depth(probes.sqs, url) for name, url in probes.queue_urls.items()}
+    buffered, unreachable = await _buffered(probes.admin_urls, probes.token)
+    try:
+        seen = await snapshot(probes.sim)
+    except httpx.HTTPError as exc:
+        return Pending(0, queued, buffered, unreachable, records_error=type(exc).__name__)
     arrived = {a.marker for a in inbound_arrivals(seen.contacts)}
     arrived |= {a.marker for a in outbound_arrivals(seen.outbox)}
     missing = sum(1 for m in sent if m.certain and m.marker not in arrived)
-    queued = {name: await depth(probes.sqs, url) for name, url in probes.queue_urls.items()}
-    buffered, unreachable = await _buffered(probes.admin_urls, probes.token)
     return Pending(missing, queued, buffered, unreachable)
 
 
