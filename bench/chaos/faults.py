@@ -161,6 +161,7 @@ async def hostile_flood(ctx: FaultContext) -> FaultWindow:
         odd=ctx.profile.odd_inbound,
         contacts=sorted(ctx.traffic.chats.values()),
         seed=ctx.seed,
+        budget_s=ctx.profile.flood_budget_s,
     )
     end = time.time()
     ctx.ledger.sent.extend(result.odd_sent)
@@ -169,11 +170,15 @@ async def hostile_flood(ctx: FaultContext) -> FaultWindow:
         for label in sorted(result.attempted)
     )
     ctx.notes.append(f"accepted {accepted} in {end - start:.0f}s")
+    if result.not_sent:
+        unsent = ", ".join(f"{label} {n}" for label, n in sorted(result.not_sent.items()))
+        ctx.notes.append(f"FLOOD CUT at {ctx.profile.flood_budget_s:.0f}s: not sent {unsent}")
     if result.odd_skipped:
         ctx.notes.append(f"{result.odd_skipped} odd messages with lone surrogates not sent")
     ctx.extra["flood"] = {
         "attempted": dict(result.attempted),
         "accepted": dict(result.accepted),
         "odd_skipped_lone_surrogates": result.odd_skipped,
+        "not_sent_budget": dict(result.not_sent),
     }
     return FaultWindow(start, end)

@@ -44,6 +44,8 @@ class Profile:
     hostile_inbound: int
     hostile_outbound: int
     odd_inbound: int
+    # (e): sending stops after this long, and the line says what was not sent.
+    flood_budget_s: float
     # After the load: how long to wait past the longest visibility timeout at most, and
     # the grace once everything looks delivered (a lease handover replays within it).
     settle_margin_s: float
@@ -69,6 +71,7 @@ FULL: Final = Profile(
     hostile_inbound=10_000,
     hostile_outbound=2_000,
     odd_inbound=200,
+    flood_budget_s=900.0,
     settle_margin_s=60.0,
     grace_s=12.0,
 )
@@ -93,6 +96,7 @@ SHORT: Final = Profile(
     hostile_inbound=500,
     hostile_outbound=100,
     odd_inbound=20,
+    flood_budget_s=120.0,
     settle_margin_s=30.0,
     grace_s=8.0,
     agent_rounds_at_s=(5.0, 25.0),
