@@ -65,6 +65,10 @@ async def _main(args: argparse.Namespace) -> list[CampaignResult]:
         )
         print(line(result), flush=True)
         results.append(result)
+        if args.json:
+            # After every campaign, so an interrupted run keeps what it measured.
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps([to_json(r) for r in results], indent=2) + "\n")
     return results
 
 
@@ -73,9 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     # The harness's own logs (bootstrap, clients) go to stderr; stdout is the table.
     configure_logging(level="WARNING", fmt="console", stream=sys.stderr)
     results = asyncio.run(_main(args))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([to_json(r) for r in results], indent=2) + "\n")
     return 1 if any(r.failure is not None for r in results) else 0
 
 
