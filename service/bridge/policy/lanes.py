@@ -7,7 +7,11 @@ customer, the items not yet handled, ordered by the agent's clock (`AbsoluteTime
 the order they reached this worker), and handles them one at a time:
 
 - an item waits `reorder_window_s` after it reached this worker before it is handled, so
-  an earlier item that a slower task wrote a moment later still goes first;
+  an earlier item that a slower task wrote a moment later still goes first. The window is
+  counted from arrival, not from the agent's clock: measured with two workers under load
+  (bench/outbound_latency.py), counting from `AbsoluteTime` cut p50 from 1.17 s to 0.94 s
+  but let 2 of 72 replies overtake, since two tasks' paths can differ by more than the
+  window when both are slow; what protects order is the gap between arrivals;
 - a retried item holds the lane: nothing overtakes it (backoff, or the wait the outcome
   names), until it succeeds, is parked, or has been stuck `max_stuck_s` (then it is parked
   and `on_given_up` tells the agent);
