@@ -185,3 +185,28 @@ async def test_the_customer_sees_the_delivery_reaction_and_read_ticks(bridge, wo
     reads = [m["message"] for m in sent if m["message"].get("status") == "read"]
     assert [r["message_id"] for r in reads] == [second]
     assert first not in {r["message_id"] for r in reads}
+
+
+async def test_a_spike_of_new_customers_under_throttling_is_delivered_slower_not_parked(
+    bridge, world: Sandbox, resources, aws_clients
+):
+    """Many new chats at once while Connect throttles half the StartChatContact calls:
+    every customer gets exactly one chat holding their message, and nothing is parked
+    (throttling is backpressure, never a reason to dead-letter)."""
+    throttle = {"operation": "StartChatContact", "error": "ThrottlingException", "rate": 0.5}
+    (await world.http.post("/sandbox/faults", json=throttle)).raise_for_status()
+    customers = [f"52155990{n:05d}" for n in range(30)]
+    await asyncio.gather(*(world.send(wa_id, text(f"hi from {wa_id}")) for wa_id in customers))
+
+    async def all_delivered() -> list[tuple[str, str]] | None:
+        found = await world.customer_messages()
+        return found if len(found) >= len(customers) else None
+
+    delivered = await eventually(all_delivered, timeout_s=120)
+    [rule] = (await world.http.get("/sandbox/faults")).json()["faults"]
+    assert rule["injected"] > 0, "Connect did throttle"
+    assert sorted(content for _, content in delivered) == sorted(f"hi from {c}" for c in customers)
+    assert len({contact for contact, _ in delivered}) == len(customers), "one chat each"
+    dlq = resources.queue_url(resources.names.inbound_dlq)
+    parked = await aws_clients.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0)
+    assert parked.get("Messages", []) == []

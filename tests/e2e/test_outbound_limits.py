@@ -7,6 +7,7 @@ simulator. Pacing is scaled down so a paced resend takes a fraction of a second.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
@@ -129,3 +130,36 @@ async def test_an_image_over_whatsapps_limit_is_not_sent_and_the_agent_is_told(
     assert [m["type"] for m in sent] == ["text"]
     assert _bodies(sent) == ["fence"]
     assert (await sandbox.get("/sandbox/whatsapp/media")).json()["media"] == []
+
+
+async def test_a_whatsapp_outage_delays_the_agents_messages_and_loses_none(
+    bridge, world: Sandbox, sandbox: httpx.AsyncClient, resources, aws_clients
+):
+    """Every send fails (5xx) for a while: the lane holds the agent's messages in order,
+    nothing is parked or noted, and all of them go once WhatsApp answers again.
+
+    The outage is 12 s here to keep the suite fast; the mechanism does not depend on its
+    length up to `outbound_max_stuck_s` (1 h): retries back off to one a minute.
+    """
+    contact = await _chat(world)
+    outage = {"operation": "SendWhatsAppMessage", "error": "InternalServerException", "rate": 1}
+    (await sandbox.post("/sandbox/faults", json=outage)).raise_for_status()
+    texts = [f"update {n} of 4" for n in range(1, 5)]
+    for body in texts:
+        await _agent(sandbox, contact["contactId"], text=body)
+
+    async def refused_repeatedly() -> bool:
+        [rule] = (await sandbox.get("/sandbox/faults")).json()["faults"]
+        return rule["injected"] >= 3
+
+    await eventually(refused_repeatedly, timeout_s=30)
+    await asyncio.sleep(6)
+    assert _bodies(await world.outbox()) == []
+    (await sandbox.post("/sandbox/faults", json={"action": "clear"})).raise_for_status()
+
+    sent = await _outbox_of(world, 4)
+    assert _bodies(sent) == texts
+    assert await _notes(world) == []
+    dlq = resources.queue_url(resources.names.outbound_dlq)
+    parked = await aws_clients.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0)
+    assert parked.get("Messages", []) == []
