@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import tempfile
@@ -71,7 +72,7 @@ async def _open_chats(sim: httpx.AsyncClient, chats: int, timeout_s: float) -> d
 
 
 async def _agent(
-    sim: httpx.AsyncClient, contact: str, chat: int, rounds: int, replies: int, pause_s: float
+    sim: httpx.AsyncClient, contact: str, *, chat: int, rounds: int, replies: int, pause_s: float
 ) -> list[tuple[str, float]]:
     """The markers this agent wrote, in order, with their Connect AbsoluteTime."""
     sent: list[tuple[str, float]] = []
@@ -111,7 +112,14 @@ async def main() -> None:
             chats = await _open_chats(sim, args.chats, timeout_s=60)
             written = await asyncio.gather(
                 *(
-                    _agent(sim, contact, i, args.rounds, args.replies, args.pause)
+                    _agent(
+                        sim,
+                        contact,
+                        chat=i,
+                        rounds=args.rounds,
+                        replies=args.replies,
+                        pause_s=args.pause,
+                    )
                     for i, contact in enumerate(chats.values())
                 )
             )
@@ -128,7 +136,7 @@ async def main() -> None:
                 await asyncio.sleep(0.5)
 
     counts = Counter(m for m, _ in arrived if m in expected)
-    first = {}
+    first: dict[str, float] = {}
     for marker, at in arrived:
         first.setdefault(marker, at)
     latencies = sorted(first[m] - t for chat in written for m, t in chat if m in first)
@@ -136,7 +144,7 @@ async def main() -> None:
     for chat in written:
         order = [m for m, _ in arrived if m in {x for x, _ in chat}]
         seen = list(dict.fromkeys(order))
-        out_of_order += sum(1 for a, b in zip(seen, seen[1:], strict=False) if a > b)
+        out_of_order += sum(1 for a, b in itertools.pairwise(seen) if a > b)
     report: dict[str, Any] = {
         "workers": args.workers,
         "chats": args.chats,
