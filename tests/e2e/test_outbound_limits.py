@@ -150,7 +150,7 @@ async def test_a_whatsapp_outage_delays_the_agents_messages_and_loses_none(
 
     async def refused_repeatedly() -> bool:
         [rule] = (await sandbox.get("/sandbox/faults")).json()["faults"]
-        return rule["injected"] >= 3
+        return bool(rule["injected"] >= 3)
 
     await eventually(refused_repeatedly, timeout_s=30)
     await asyncio.sleep(6)
