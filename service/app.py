@@ -55,6 +55,7 @@ from service.bridge.events.whatsapp import InboundMessage
 from service.bridge.flows.chat_admin import ChatAdmin
 from service.bridge.flows.deliver import InboundDelivery, InboundOptions
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
+from service.bridge.flows.order_gate import TranscriptOrderGate
 from service.bridge.flows.outbound import OutboundRouter
 from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
 from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
@@ -453,13 +454,20 @@ async def _build(
     async def gave_up(item: AgentItem, reason: str) -> None:
         await replies.give_up(item.event, item.key, reason)
 
+    gate = (
+        TranscriptOrderGate(sessions=sessions, chat=connection, transcripts=connect)
+        if settings.outbound_max_gap_wait_s > 0
+        else None
+    )
     lanes = AgentLanes[AgentItem](
         handle=reply,
         on_given_up=gave_up,
+        gate=gate,
         registry=registry,
         config=LaneConfig(
             reorder_window_s=settings.outbound_reorder_window_s,
             max_stuck_s=settings.outbound_max_stuck_s,
+            max_gap_wait_s=settings.outbound_max_gap_wait_s,
         ),
     )
     stream = StreamConsumer(

@@ -201,6 +201,13 @@ class Settings(ResourceSettings):
         description="How long an agent's item waits in its customer's lane for an earlier "
         "one that another task wrote a moment later (the agent's order is kept within it).",
     )
+    outbound_max_gap_wait_s: float = Field(
+        default=20.0,
+        ge=0,
+        le=300,
+        description="How long an agent's message waits for an earlier one that Connect's "
+        "transcript shows and its lane has not received yet (0: the transcript is not asked).",
+    )
     outbound_max_stuck_s: Seconds = Field(
         default=3600.0,
         description="An agent's item still failing after this long is parked and the agent "

@@ -164,6 +164,23 @@ async def test_agent_text_and_markdown_reach_the_customer_in_order(
     assert all(m["recipient"].lstrip("+") == WA_ID for m in sent)
 
 
+async def test_an_agent_message_whose_streaming_runs_late_still_goes_first(
+    outbound, bridge, world: Sandbox, sandbox: httpx.AsyncClient
+):
+    """SNS gives no order: the second reply's streaming event is published 3 s after the
+    third's, far beyond the reorder window. Connect's transcript shows the lane that an
+    earlier reply is on its way, and the lane holds the third until it arrives."""
+    contact = await _chat(world)
+    await _agent(sandbox, contact["contactId"], text="Let me check your order")
+    await _outbox_of(world, 1)
+    await _agent(sandbox, contact["contactId"], text="It left today", streamDelayMs=3000)
+    await _agent(sandbox, contact["contactId"], text="It arrives Friday")
+
+    sent = await _outbox_of(world, 3)
+
+    assert _bodies(sent) == ["Let me check your order", "It left today", "It arrives Friday"]
+
+
 async def test_a_long_agent_text_is_split_to_whatsapp_limit(
     outbound, bridge, world: Sandbox, sandbox: httpx.AsyncClient
 ):

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import aiohttp
 import structlog
@@ -319,26 +319,27 @@ class ConnectChat:
             )
 
     async def get_transcript(
-        self, *, connection_token: str, max_results: int = 100, next_token: str | None = None
+        self,
+        *,
+        connection_token: str,
+        max_results: int = 100,
+        next_token: str | None = None,
+        start_time: str | None = None,
     ) -> TranscriptPage:
-        """One page, oldest first."""
+        """One page, oldest first; from `start_time` (ISO 8601) on when given."""
         await self._limits.acquire("GetTranscript", self._scope)
+        params: dict[str, Any] = {
+            "ConnectionToken": connection_token,
+            "MaxResults": max_results,
+            "ScanDirection": "FORWARD",
+            "SortOrder": "ASCENDING",
+        }
+        if next_token is not None:
+            params["NextToken"] = next_token
+        elif start_time is not None:
+            params["StartPosition"] = {"AbsoluteTime": start_time}
         with translated(_PARTICIPANT, "GetTranscript", self._errors):
-            if next_token is None:
-                response = await self._participant.get_transcript(
-                    ConnectionToken=connection_token,
-                    MaxResults=max_results,
-                    ScanDirection="FORWARD",
-                    SortOrder="ASCENDING",
-                )
-            else:
-                response = await self._participant.get_transcript(
-                    ConnectionToken=connection_token,
-                    MaxResults=max_results,
-                    ScanDirection="FORWARD",
-                    SortOrder="ASCENDING",
-                    NextToken=next_token,
-                )
+            response = await self._participant.get_transcript(**params)
         return TranscriptPage(
             items=list(response.get("Transcript", [])), next_token=response.get("NextToken")
         )

@@ -12,6 +12,9 @@ the order they reached this worker), and handles them one at a time:
   (bench/outbound_latency.py), counting from `AbsoluteTime` cut p50 from 1.17 s to 0.94 s
   but let 2 of 72 replies overtake, since two tasks' paths can differ by more than the
   window when both are slow; what protects order is the gap between arrivals;
+- an agent message whose predecessor Connect has but this lane has not seen yet (the
+  `gate` asks the transcript) waits for it, at most `max_gap_wait_s`: a window cannot
+  cover a path that runs seconds behind the next one under load;
 - a retried item holds the lane: nothing overtakes it (backoff, or the wait the outcome
   names), until it succeeds, is parked, or has been stuck `max_stuck_s` (then it is parked
   and `on_given_up` tells the agent);
@@ -54,6 +57,19 @@ class LaneItem(Protocol):
 
 
 ItemT = TypeVar("ItemT", bound=LaneItem)
+GateItemT_contra = TypeVar("GateItemT_contra", contravariant=True)
+
+
+class OrderGate(Protocol[GateItemT_contra]):
+    """Knows, from outside the lane, whether an earlier item is still on its way."""
+
+    async def missing_before(
+        self, item: GateItemT_contra, pending: Sequence[GateItemT_contra]
+    ) -> bool: ...
+
+    def settled(self, item: GateItemT_contra) -> None: ...
+
+    def forget(self, customer_key: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +79,19 @@ class LaneConfig:
     retry_max_s: float = 60.0
     max_stuck_s: float = 3600.0
     max_items: int = 50_000
+    # How long a head may wait for an earlier item its gate says is missing, and how
+    # often it asks again meanwhile (an arrival wakes it at once).
+    max_gap_wait_s: float = 20.0
+    gap_poll_s: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.reorder_window_s < 0 or self.max_stuck_s <= 0 or self.max_items < 1:
+        if (
+            self.reorder_window_s < 0
+            or self.max_stuck_s <= 0
+            or self.max_items < 1
+            or self.max_gap_wait_s < 0
+            or self.gap_poll_s <= 0
+        ):
             raise ValueError("lane limits must be positive")
 
 
@@ -83,6 +109,16 @@ class LaneMetrics:
         self.retries = Counter(
             "bridge_lane_retries", "Agent items retried in their lane", registry=registry
         )
+        self.gap_waits = Counter(
+            "bridge_lane_gap_waits",
+            "Times a lane held an agent item for an earlier one Connect had and it had not",
+            registry=registry,
+        )
+        self.gap_timeouts = Counter(
+            "bridge_lane_gap_timeouts",
+            "Agent items sent after waiting max_gap_wait_s for an earlier one that never came",
+            registry=registry,
+        )
         self.waited = Histogram(
             "bridge_lane_wait_seconds",
             "From an agent item reaching its lane to the end of its handling",
@@ -99,6 +135,8 @@ class _Entry(Generic[ItemT]):
     arrival: int
     arrived_at: float
     dropped: bool = False
+    gated_since: float | None = None  # when the gate was first asked about this head
+    gate_passed: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -132,12 +170,14 @@ class AgentLanes(Generic[ItemT]):
         registry: CollectorRegistry,
         config: LaneConfig | None = None,
         on_given_up: Callable[[ItemT, str], Awaitable[None]] | None = None,
+        gate: OrderGate[ItemT] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
         self._handle = handle
         self._config = config or LaneConfig()
         self._on_given_up = on_given_up
+        self._gate = gate
         self._clock = clock
         self._rng = rng or random.Random()
         self._backoff = Backoff(base_s=self._config.retry_base_s, max_s=self._config.retry_max_s)
@@ -214,6 +254,8 @@ class AgentLanes(Generic[ItemT]):
                 lane.current.dropped = True
                 lane.hurry.set()
             lane.wake.set()
+            if self._gate is not None:
+                self._gate.forget(lane.key)
         if dropped:
             log.info("lanes_shard_dropped", shard_key=shard_key, items=dropped)
 
@@ -261,9 +303,15 @@ class AgentLanes(Generic[ItemT]):
                     lane.wake.clear()
                     await self._clock.wait(lane.wake, due)
                     continue
+                if not lane.forced and not head.gate_passed and self._gate is not None:
+                    # Asked again from the top: the head may change while the gate answers.
+                    await self._ask_gate(lane, head, self._gate)
+                    continue
                 lane.current = lane.pending.pop(0)
                 try:
                     await self._work(lane, lane.current)
+                    if not lane.current.dropped and self._gate is not None:
+                        self._gate.settled(lane.current.item)
                 finally:
                     self._release(lane.current)
                     lane.current = None
@@ -277,6 +325,30 @@ class AgentLanes(Generic[ItemT]):
             if self._lanes.get(lane.key) is lane:
                 del self._lanes[lane.key]
             self._room.set()
+
+    async def _ask_gate(
+        self, lane: _Lane[ItemT], head: _Entry[ItemT], gate: OrderGate[ItemT]
+    ) -> None:
+        now = self._clock.monotonic()
+        if head.gated_since is None:
+            head.gated_since = now
+        deadline = head.gated_since + self._config.max_gap_wait_s
+        if now >= deadline:
+            self._metrics.gap_timeouts.inc()
+            log.warning("lane_gap_wait_gave_up", waited_s=round(now - head.gated_since, 1))
+            head.gate_passed = True
+            return
+        lane.wake.clear()  # before asking: an arrival during the question must wake us
+        try:
+            missing = await gate.missing_before(head.item, [e.item for e in lane.pending])
+        except Exception as exc:  # noqa: BLE001  order is best effort here; never hold on it
+            log.warning("lane_order_check_failed", error=type(exc).__name__)
+            missing = False
+        if not missing:
+            head.gate_passed = True
+            return
+        self._metrics.gap_waits.inc()
+        await self._clock.wait(lane.wake, min(now + self._config.gap_poll_s, deadline))
 
     async def _work(self, lane: _Lane[ItemT], entry: _Entry[ItemT]) -> None:
         started = self._clock.monotonic()

@@ -65,7 +65,13 @@ class AgentDesk:
         return agent, [chat.append(now, kind="EVENT", participant=agent, content_type=JOINED)]
 
     async def send_message(
-        self, contact_id: str, *, content_type: str, content: str, display_name: str | None
+        self,
+        contact_id: str,
+        *,
+        content_type: str,
+        content: str,
+        display_name: str | None,
+        stream_delay_s: float = 0.0,
     ) -> Item:
         if content_type not in AGENT_MESSAGE_TYPES:
             raise SandboxError(400, f"agents cannot send {content_type}")
@@ -77,7 +83,11 @@ class AgentDesk:
         item = chat.append(
             now, kind="MESSAGE", participant=agent, content_type=content_type, content=content
         )
-        await self._hub.emit(chat, [*items, item])
+        if stream_delay_s > 0:
+            await self._hub.emit(chat, items)
+            self._hub.emit_later(chat, [item], stream_delay_s)
+        else:
+            await self._hub.emit(chat, [*items, item])
         return item
 
     async def send_attachment(

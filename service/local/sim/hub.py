@@ -13,6 +13,8 @@ from service.local.sim.config import SimConfig
 class ItemPublisher(Protocol):
     async def publish(self, chat: Chat, items: Sequence[Item]) -> None: ...
 
+    def publish_later(self, chat: Chat, items: Sequence[Item], delay_s: float) -> None: ...
+
 
 class ChatHub:
     def __init__(
@@ -29,6 +31,9 @@ class ChatHub:
     async def emit(self, chat: Chat, items: Sequence[Item]) -> None:
         if items:
             await self._publisher.publish(chat, items)
+
+    def emit_later(self, chat: Chat, items: Sequence[Item], delay_s: float) -> None:
+        self._publisher.publish_later(chat, items, delay_s)
 
     async def refresh(self) -> None:
         """End every chat whose duration has passed (checked lazily, on each call)."""

@@ -82,6 +82,8 @@ class AgentMessageBody(_Camel):
     content_type: str | None = Field(default=None, alias="contentType")
     content: str | None = None
     display_name: str | None = Field(default=None, alias="displayName")
+    # Streaming of this item reaches SNS this much later, overtaken by the items after it.
+    stream_delay_ms: int = Field(default=0, ge=0, le=600_000, alias="streamDelayMs")
 
 
 class AgentAttachmentBody(_Camel):
@@ -293,7 +295,10 @@ async def contact_attachment(contact_id: str, attachment_id: str, sim: Sim) -> R
 
 @router.post("/sandbox/contacts/{contact_id}/agent/messages")
 async def agent_message(contact_id: str, body: AgentMessageBody, sim: Sim) -> dict[str, Any]:
-    """`{"text": ...}` or `{"contentType": ..., "content": ...}`; the agent joins if needed."""
+    """`{"text": ...}` or `{"contentType": ..., "content": ...}`; the agent joins if needed.
+
+    `streamDelayMs` publishes this item's streaming event that much later, after the items
+    written behind it (a standard SNS topic's lack of order, on demand)."""
     if body.text is not None:
         content_type, content = "text/plain", body.text
     elif body.content_type is not None and body.content is not None:
@@ -301,7 +306,11 @@ async def agent_message(contact_id: str, body: AgentMessageBody, sim: Sim) -> di
     else:
         raise SandboxError(400, 'give "text", or "contentType" and "content"')
     item = await sim.agent.send_message(
-        contact_id, content_type=content_type, content=content, display_name=body.display_name
+        contact_id,
+        content_type=content_type,
+        content=content,
+        display_name=body.display_name,
+        stream_delay_s=body.stream_delay_ms / 1000,
     )
     return item.describe()
 

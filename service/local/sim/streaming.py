@@ -71,6 +71,7 @@ class StreamPublisher:
         # Per chat: asyncio locks are FIFO, and items are appended and queued for the lock
         # without an await in between, so publication order is append order.
         self._locks: dict[str, asyncio.Lock] = {}
+        self._late: set[asyncio.Task[None]] = set()
         self.published = 0
         self.failed = 0
 
@@ -85,6 +86,24 @@ class StreamPublisher:
             for item in items:
                 for topic in item.topics:
                     await self._publish_one(topic, chat, item)
+
+    def publish_later(self, chat: Chat, items: Sequence[Item], delay_s: float) -> None:
+        """Publish `items` after `delay_s`, overtaken by whatever the chat publishes meanwhile.
+
+        A standard SNS topic gives no order: in production one item's path can run seconds
+        behind the next one's (a busy subscriber, a retried delivery). The sandbox API
+        asks for it explicitly so a test can show what the bridge does then.
+        """
+
+        async def later() -> None:
+            await asyncio.sleep(delay_s)
+            for item in items:
+                for topic in item.topics:
+                    await self._publish_one(topic, chat, item)
+
+        task = asyncio.get_running_loop().create_task(later(), name="sim-late-publish")
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
 
     def forget(self) -> None:
         """Drop per-chat state (on sandbox reset)."""

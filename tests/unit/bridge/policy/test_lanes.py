@@ -181,7 +181,7 @@ def logs() -> Iterator[list[MutableMapping[str, Any]]]:
 async def make() -> AsyncIterator[Make]:
     harnesses: list[Harness] = []
 
-    async def build(**config: Any) -> Harness:
+    async def build(gate: Any = None, **config: Any) -> Harness:
         clock = FakeClock()
         registry = CollectorRegistry()
         handle = Script(clock)
@@ -197,6 +197,7 @@ async def make() -> AsyncIterator[Make]:
             registry=registry,
             config=LaneConfig(**config),
             on_given_up=gave_up,
+            gate=gate,
             clock=clock,
             rng=UpperJitter(),
         )
@@ -576,3 +577,80 @@ async def test_add_before_run_is_refused():
 
     with pytest.raises(LanesNotRunningError):
         await lanes.add(record, FakeAck("a1", [], {}), Item("A", "a1", 1.0))
+
+
+# ---------------------------------------------------------------- the order gate
+
+
+@dataclass
+class FakeGate:
+    """Says an item is missing before `waiting_for` until an item of that name is pending."""
+
+    waiting_for: dict[str, str] = field(default_factory=dict)
+    fail: bool = False
+    asked: list[str] = field(default_factory=list)
+    settled_names: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+
+    async def missing_before(self, item: Item, pending: Any) -> bool:
+        self.asked.append(item.name)
+        if self.fail:
+            raise ConnectionError("transcript unreachable")
+        wanted = self.waiting_for.get(item.name)
+        known = {p.name for p in pending} | set(self.settled_names)
+        return wanted is not None and wanted not in known
+
+    def settled(self, item: Item) -> None:
+        self.settled_names.append(item.name)
+
+    def forget(self, customer_key: str) -> None:
+        self.forgotten.append(customer_key)
+
+
+async def test_a_head_waits_for_the_earlier_item_its_gate_says_is_on_its_way(make):
+    gate = FakeGate(waiting_for={"third": "second"})
+    h = await make(gate=gate)
+    await h.add("A", "third", 3.0)
+    await h.clock.advance(WINDOW * 4)
+    assert h.handle.calls == [], "held past the window: the gate knows of an earlier item"
+
+    await h.add("A", "second", 2.0)  # seconds late, as a slow path brings it
+    await h.clock.advance(WINDOW)
+
+    assert h.handle.calls == ["second", "third"]
+    assert gate.settled_names == ["second", "third"]
+    assert h.registry.get_sample_value("bridge_lane_gap_waits_total") >= 1
+
+
+async def test_a_gap_that_never_fills_holds_the_head_at_most_max_gap_wait(make):
+    gate = FakeGate(waiting_for={"third": "never"})
+    h = await make(gate=gate, max_gap_wait_s=5.0)
+    await h.add("A", "third", 3.0)
+    await h.clock.advance(WINDOW)  # the window passes; the gate is asked from now on
+    await h.clock.advance(4.9)
+    assert h.handle.calls == []
+    await h.clock.advance(0.2)
+
+    assert h.handle.calls == ["third"]
+    assert h.registry.get_sample_value("bridge_lane_gap_timeouts_total") == 1
+
+
+async def test_a_gate_that_fails_never_holds_the_lane(make):
+    h = await make(gate=FakeGate(fail=True))
+    await h.add("A", "a1", 1.0)
+    await h.clock.advance(WINDOW)
+    assert h.handle.calls == ["a1"]
+
+
+async def test_a_flush_does_not_ask_the_gate_and_a_drop_makes_it_forget(make):
+    gate = FakeGate(waiting_for={"a1": "never"})
+    h = await make(gate=gate, reorder_window_s=30.0)
+    await h.add("A", "a1", 1.0)
+    await without_time_passing(h.lanes.flush_all())
+    assert h.handle.calls == ["a1"]
+    assert gate.asked == []
+
+    h2 = await make(gate=gate)
+    await h2.add("B", "b1", 1.0)
+    await h2.lanes.drop_shard("s1")
+    assert "B" in gate.forgotten
