@@ -7,6 +7,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from service.bridge.adapters.raw_messages import RawMessageWriter, decode_image
+from service.bridge.events.eum import parse_eum_event
 from service.bridge.events.transport import Settle
 from service.bridge.flows import intake
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
@@ -109,7 +110,7 @@ async def test_a_parser_that_crashes_parks_that_event_as_malformed_and_the_rest_
 ):
     """Whatever the parser raises (not only its own error) is that event's, never the batch's."""
     handler, _, _ = handler_parts
-    real = intake.parse_eum_event
+    real = parse_eum_event
 
     def parse(payload: Any) -> Any:
         if "boom" in payload:
