@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from service.resources import resource_plan
 from service.settings import (
     ResourceSettings,
     Settings,
@@ -88,3 +89,12 @@ def test_cli_refuses_to_start_with_one_clear_message(tmp_path):
     assert "BRIDGE_OUTBOUND_TOPIC_ARN: is required" in result.stderr
     assert "BRIDGE_ADMIN_PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_killed_workers_inbound_message_returns_inside_the_customers_open_burst():
+    """DESIGN §5.4, issue 12 item 2: a message a killed worker had received is visible again
+    after the inbound queue's visibility timeout; below the buffer's quiet window, it comes
+    back while its customer's burst is still open and takes its place there."""
+    plan = resource_plan(ResourceSettings(name_prefix="test").resource_names())
+    quiet_s = Settings.model_fields["buffer_quiet_s"].default
+    assert plan.inbound_queue.visibility_timeout_s < quiet_s

@@ -1,12 +1,15 @@
 """Inbound events become raw items before SQS lets go of them; bad events are parked."""
 
 import json
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from service.bridge.adapters.raw_messages import RawMessageWriter, decode_image
+from service.bridge.events.eum import parse_eum_event
 from service.bridge.events.transport import Settle
+from service.bridge.flows import intake
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
 from service.consumers.sqs.message import QueueMessage
 from tests.support.eum import eum_event, text, wamid
@@ -98,6 +101,33 @@ async def test_malformed_events_are_poison_and_the_rest_flows(
     assert verdicts["bad"].settle is Settle.PARK
     assert verdicts["bad"].cause == "malformed"
     assert "5215512345678" not in verdicts["bad"].reason
+    assert verdicts["good"].settle is Settle.DONE
+    assert [i["message_id"]["S"] for i in await _raw_items(aws_clients, resources)] == [good]
+
+
+async def test_a_parser_that_crashes_parks_that_event_as_malformed_and_the_rest_flows(
+    handler_parts, aws_clients, resources, monkeypatch
+):
+    """Whatever the parser raises (not only its own error) is that event's, never the batch's."""
+    handler, _, _ = handler_parts
+    real = parse_eum_event
+
+    def parse(payload: Any) -> Any:
+        if "boom" in payload:
+            raise RecursionError
+        return real(payload)
+
+    monkeypatch.setattr(intake, "parse_eum_event", parse)
+    good = wamid()
+    verdicts = await handler(
+        [
+            _sqs_message(eum_event(text("boom")), "crash"),
+            _sqs_message(eum_event(text("fine", id=good)), "good"),
+        ]
+    )
+    assert verdicts["crash"].settle is Settle.PARK
+    assert verdicts["crash"].cause == "malformed"
+    assert verdicts["crash"].reason == "malformed EUM event: parser raised RecursionError"
     assert verdicts["good"].settle is Settle.DONE
     assert [i["message_id"]["S"] for i in await _raw_items(aws_clients, resources)] == [good]
 

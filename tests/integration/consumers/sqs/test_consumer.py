@@ -392,6 +392,31 @@ async def test_a_raising_handler_costs_only_the_message_that_made_it_raise(aws_c
     assert reason.endswith("handler raised RecursionError")
 
 
+async def test_the_innocent_messages_of_a_raising_batch_are_settled_at_once(aws_clients, queues):
+    """One hostile message must not hold up the rest of its batch (DESIGN §5.6): when the
+    handler raises for a batch, each message is judged on its own straight away; only the
+    one that makes it raise waits for a retry."""
+    url, _ = queues
+    await aws_clients.sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(["a", "bad", "b"])],
+    )
+    handler = _RaisesOn("bad")
+    registry = CollectorRegistry()
+    # A retry waits at least 15 s: the innocent ones must be done well before that.
+    consumer = _consumer(aws_clients, queues, handler, registry=registry, retry_base_s=30.0)
+
+    async def innocent_ones_deleted():
+        settled = Counter(handler.seen) == {"a": 1, "b": 1}
+        return settled and await _depth(aws_clients.sqs, url) == 1  # "bad", held for its retry
+
+    await _run_until(consumer, innocent_ones_deleted, timeout_s=8.0)
+    retries = registry.get_sample_value(
+        "bridge_sqs_messages_total", {"queue": "test", "outcome": "retry"}
+    )
+    assert retries == 1  # "bad" alone
+
+
 async def test_a_retry_on_the_last_receive_is_parked_with_its_reason(aws_clients, queues):
     url, dlq = queues
     await _send(aws_clients.sqs, url, "stuck")
