@@ -84,8 +84,8 @@ from service.logs import bind_worker
 from service.metrics import new_registry
 from service.resources import (
     INBOUND_VISIBILITY_TIMEOUT_S,
-    MAX_RECEIVE_COUNT,
     OUTBOUND_VISIBILITY_TIMEOUT_S,
+    PARK_AFTER_RECEIVES,
 )
 from service.settings import ResourceNames, Settings
 
@@ -509,7 +509,7 @@ async def _build(
                 visibility_timeout_s=visibility_s,
                 heartbeat_interval_s=visibility_s / 3,
                 drain_timeout_s=settings.drain_timeout_s,
-                max_receives=MAX_RECEIVE_COUNT,
+                max_receives=PARK_AFTER_RECEIVES,
                 # Let a poll in flight at SIGTERM return, within the drain budget.
                 stop_grace_s=min(settings.sqs_wait_time_s + 5.0, settings.drain_timeout_s),
             ),

@@ -23,9 +23,15 @@ KeyType = Literal["S", "N", "B"]
 # still open and takes its place in it (DESIGN §5.4).
 INBOUND_VISIBILITY_TIMEOUT_S = 4
 OUTBOUND_VISIBILITY_TIMEOUT_S = 4
-# A few failed deliveries are normal (throttling, a deploy cutting work short); the fifth
-# is treated as a poison message and parked in the DLQ.
-MAX_RECEIVE_COUNT = 5
+# A few failed deliveries are normal (throttling, a deploy cutting work short); a message
+# still failing on its fifth receive is parked by the bridge, with its reason.
+PARK_AFTER_RECEIVES = 5
+# SQS's own redrive is the backstop for what the bridge could not park: received this many
+# times without a worker ever answering (each one killed, or starved past the visibility
+# timeout). Above PARK_AFTER_RECEIVES so the bridge parks first and says why: measured in a
+# hostile flood on a starved 2-core machine, a redrive at the same count moved 40 messages
+# to the DLQ without a reason.
+MAX_RECEIVE_COUNT = 10
 QUEUE_RETENTION_S = 4 * 24 * 3600
 DLQ_RETENTION_S = 14 * 24 * 3600
 # Media copied through the bucket is needed only for the hand-off between the two APIs.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
-from service.resources import MAX_RECEIVE_COUNT, OUTBOUND_FILTER_POLICY
+from service.resources import MAX_RECEIVE_COUNT, OUTBOUND_FILTER_POLICY, PARK_AFTER_RECEIVES
 from tests.deploy.cfn import as_list, referenced_id, statements
 
 
@@ -55,7 +55,8 @@ def test_each_queue_redrives_to_its_own_dlq_after_max_receive_count(synthesized)
             "AWS::SQS::Queue",
             {"QueueName": spec.dlq_name, "MessageRetentionPeriod": spec.dlq_retention_s},
         )
-    assert MAX_RECEIVE_COUNT == 5
+    assert MAX_RECEIVE_COUNT == 10
+    assert PARK_AFTER_RECEIVES < MAX_RECEIVE_COUNT, "the bridge parks, with a reason, first"
 
 
 def test_queues_are_encrypted_and_refuse_plain_http(synthesized):
