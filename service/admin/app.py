@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import SecretStr
 
 from service.admin.auth import require_token
+from service.admin.console import add_console
 from service.health import Health, Readiness
 
 
@@ -62,6 +63,7 @@ def create_admin_app(
         return status()
 
     app.include_router(admin)
+    add_console(app)
     for router in routers:
         app.include_router(
             router, prefix="/admin", dependencies=[Depends(require_token(admin_token))]
