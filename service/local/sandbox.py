@@ -217,9 +217,10 @@ async def _start(sandbox: Sandbox) -> None:
     sandbox.env.update(await _bootstrap(sandbox))
     write_env_file(opts.state_dir / "env", sandbox.env)
 
-    sim = await _spawn(
-        sandbox, "simulator", ["-m", "service", "sim"], base_env | sandbox.env, essential=True
-    )
+    # The simulator reads the workers' buffers for the playground's clock with the token
+    # (given to it alone; .sandbox/env already holds it as BRIDGE_ADMIN_TOKEN).
+    sim_env = base_env | sandbox.env | {"SANDBOX_ADMIN_TOKEN": sandbox.env["BRIDGE_ADMIN_TOKEN"]}
+    sim = await _spawn(sandbox, "simulator", ["-m", "service", "sim"], sim_env, essential=True)
     await _wait_http(sim, f"{sandbox.sim_url}/sandbox/health", deadline)
 
     workers = []
@@ -247,6 +248,14 @@ def _banner(sandbox: Sandbox, took_s: float) -> str:
     lines = [
         "",
         f"WhatsApp ⇄ Connect sandbox ready in {took_s:.1f} s",
+        f"  playground     {sandbox.sim_url}/   (open it: a customer's phone, an agent's desk)",
+    ]
+    if workers:
+        # The token rides in the fragment, which browsers never send: the console moves it
+        # into the tab's sessionStorage and out of the address bar.
+        token = sandbox.env["BRIDGE_ADMIN_TOKEN"]
+        lines.append(f"  console        http://{LOOPBACK}:{workers[0]}/console#token={token}")
+    lines += [
         f"  embedded AWS   {sandbox.aws_url}",
         f"  simulator      {sandbox.sim_url}   (sandbox API under /sandbox, docs at /docs)",
     ]
