@@ -20,7 +20,7 @@ AWS_PORT ?= 4566
 SIM_PORT ?= 8081
 ADMIN_PORT ?= 8080
 
-.PHONY: help install dev test check lint typecheck imports pytest unit fmt docs bench clean synth image base-image
+.PHONY: help install dev test check lint typecheck imports pytest unit fmt docs bench chaos clean synth image base-image
 
 help:
 	@echo "make dev     start the local sandbox (WORKERS=$(WORKERS), ports $(AWS_PORT)/$(SIM_PORT)/$(ADMIN_PORT))"
@@ -29,6 +29,7 @@ help:
 	@echo "make fmt     format and auto-fix"
 	@echo "make docs    regenerate the README settings table"
 	@echo "make bench   inbound benchmark: messages per burst, latency, CPU"
+	@echo "make chaos   resilience campaigns (kill, stop, throttle, outage, flood) with 2 and 3 workers"
 	@echo "make image   build the container image whatsapp-connect-bridge:local"
 	@echo "make base-image   build a local Python base from Debian packages (no Docker Hub)"
 	@echo "make synth   synthesize the CDK stack into deploy/cdk.out/"
@@ -75,6 +76,14 @@ docs: install
 
 bench: install
 	$(BIN)/python bench/inbound_bursts.py --json bench/results/inbound.json
+
+# Every campaign with 2, then 3 workers (about 20 minutes each); one line per campaign.
+# Both worker counts run even if a campaign of the first could not; the status says so.
+chaos: install
+	@status=0; for workers in 2 3; do \
+		$(BIN)/python -m bench.chaos --workers $$workers \
+			--json bench/results/chaos-w$$workers.json || status=1; \
+	done; exit $$status
 
 image:
 	./docker/image.sh

@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry
 
 from service.admin.app import create_admin_app
 from service.admin.dead_letters import dead_letters_router
-from service.admin.errors import errors_router
+from service.admin.error_counts import errors_router
 from service.admin.routes import sessions_router, worker_router
 from service.aws import AwsClientOptions, AwsClients, open_clients
 from service.bridge.adapters.claims import SendClaims

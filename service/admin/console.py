@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 STATIC: Final = Path(__file__).parent / "static"
 _FILES: Final = {"console.js": "text/javascript", "console.css": "text/css"}
@@ -28,7 +28,11 @@ HEADERS: Final = {
 
 def add_console(app: FastAPI) -> None:
     @app.get(
-        "/console", tags=["console"], summary="The operator console (a page; data needs the token)"
+        "/console",
+        tags=["console"],
+        summary="The operator console (a page; data needs the token)",
+        response_class=HTMLResponse,
+        responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
     )
     async def console() -> FileResponse:
         return FileResponse(STATIC / "console.html", media_type="text/html", headers=HEADERS)

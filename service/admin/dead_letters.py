@@ -8,16 +8,31 @@ counts only) with the operator's intent; purging needs the queue's name repeated
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
+from service.admin.errors import problem
 from service.admin.views import DeadLettersView
 from service.errors import BridgeError
 
 log = structlog.get_logger(__name__)
+
+# What each action may answer besides 200, so the OpenAPI document is the whole truth.
+_NO_QUEUE: Final = problem(404, "No dead-letter queue of that name")
+# FastAPI answers a body that is not JSON with 400 before the route runs.
+_REDRIVE: Final = (
+    _NO_QUEUE
+    | problem(400, "The body is not JSON")
+    | problem(503, "SQS refused a call; nothing was lost, try again")
+)
+_PURGE: Final = (
+    _NO_QUEUE
+    | problem(400, "The body is not JSON, or the confirmation is not the queue's name")
+    | problem(409, "SQS refused the purge (one purge a minute per queue)")
+)
 
 
 class RedriveBody(BaseModel):
@@ -49,7 +64,9 @@ def dead_letters_router(*, dead_letters: DeadLettersView) -> APIRouter:
         return {"queues": queues}
 
     @router.post(
-        "/dead-letters/{queue}/redrive", summary="Send parked messages back to their queue"
+        "/dead-letters/{queue}/redrive",
+        summary="Send parked messages back to their queue",
+        responses=_REDRIVE,
     )
     async def redrive(queue: str, body: RedriveBody) -> dict[str, Any]:
         known(queue)
@@ -66,7 +83,9 @@ def dead_letters_router(*, dead_letters: DeadLettersView) -> APIRouter:
         )
         return result
 
-    @router.post("/dead-letters/{queue}/purge", summary="Delete every message of the DLQ")
+    @router.post(
+        "/dead-letters/{queue}/purge", summary="Delete every message of the DLQ", responses=_PURGE
+    )
     async def purge(queue: str, body: PurgeBody) -> dict[str, Any]:
         known(queue)
         if body.confirm != queue:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, HTTPException, Query
 
+from service.admin.errors import NO_PAGE, NOT_FOUND
 from service.admin.views import BuffersView, SessionsView, ShardsView
 from service.redaction import mask_customer
 
@@ -26,18 +27,27 @@ log = structlog.get_logger(__name__)
 def sessions_router(*, sessions: SessionsView, buffer: BuffersView) -> APIRouter:
     router = APIRouter(tags=["sessions"])
 
-    @router.get("/sessions", summary="Live chat sessions (paged; masked, no tokens)")
+    @router.get(
+        "/sessions", summary="Live chat sessions (paged; masked, no tokens)", responses=NO_PAGE
+    )
     async def list_sessions(
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        cursor: str | None = None,
+        cursor: Annotated[
+            str | None,
+            Query(description="The `cursor` of the previous page, as it was returned"),
+        ] = None,
     ) -> dict[str, Any]:
         try:
-            page = await sessions.page(limit=limit, cursor=cursor)
+            page = await sessions.page(limit=limit, cursor=cursor or None)
         except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+            raise HTTPException(404, f"no such page: {exc}") from exc
         return {"sessions": list(page.sessions), "cursor": page.cursor}
 
-    @router.get("/sessions/{customer}", summary="One customer's session and buffer on this task")
+    @router.get(
+        "/sessions/{customer}",
+        summary="One customer's session and buffer on this task",
+        responses=NOT_FOUND,
+    )
     async def get_session(customer: str) -> dict[str, Any]:
         session = await sessions.one(customer)
         buffered = [
@@ -47,7 +57,11 @@ def sessions_router(*, sessions: SessionsView, buffer: BuffersView) -> APIRouter
             raise HTTPException(404, "no session and nothing buffered for this customer")
         return {"session": session, "buffer": buffered}
 
-    @router.delete("/sessions/{customer}", summary="Disconnect the customer and forget the session")
+    @router.delete(
+        "/sessions/{customer}",
+        summary="Disconnect the customer and forget the session",
+        responses=NOT_FOUND,
+    )
     async def delete_session(customer: str) -> dict[str, Any]:
         ended = await sessions.end(customer)
         if ended is None:
@@ -75,7 +89,11 @@ def worker_router(*, buffer: BuffersView, stream: ShardsView) -> APIRouter:
             ]
         }
 
-    @router.post("/buffers/refs/{customer_ref}/flush", summary="Deliver a burst now, by its ref")
+    @router.post(
+        "/buffers/refs/{customer_ref}/flush",
+        summary="Deliver a burst now, by its ref",
+        responses=NOT_FOUND,
+    )
     async def flush_by_ref(customer_ref: str) -> dict[str, Any]:
         key = next(
             (
@@ -90,7 +108,11 @@ def worker_router(*, buffer: BuffersView, stream: ShardsView) -> APIRouter:
         log.info("admin_action", action="flush")
         return {"flushed": True}
 
-    @router.post("/buffers/{customer}/flush", summary="Deliver this customer's burst now")
+    @router.post(
+        "/buffers/{customer}/flush",
+        summary="Deliver this customer's burst now",
+        responses=NOT_FOUND,
+    )
     async def flush_buffer(customer: str) -> dict[str, Any]:
         if not await buffer.flush_customer(customer):
             raise HTTPException(404, "nothing buffered for this customer on this task")

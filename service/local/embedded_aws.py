@@ -3,6 +3,7 @@
 Two ways to run it: a thread inside the test process (one server per test session, reset
 between tests), or its own process for the sandbox (`python -m service.local.embedded_aws`),
 so the bridge workers and the simulator reach it over real HTTP like any AWS endpoint.
+Both start through `_make_server`, which first applies `service.local.moto_patches`.
 """
 
 from __future__ import annotations
@@ -31,19 +32,21 @@ def _make_server(host: str, port: int) -> BaseWSGIServer:
     # Imported here: moto is a sandbox/test dependency, not needed by `python -m service run`.
     from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
         DomainDispatcherApplication,
-        MotoRequestHandler,
         create_backend_app,
     )
     from werkzeug.serving import make_server  # noqa: PLC0415
 
+    from service.local import moto_patches  # noqa: PLC0415
+
+    moto_patches.apply()
     # werkzeug logs one line per request at INFO: thousands of lines in a busy sandbox.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     return make_server(
         host,
         port,
-        DomainDispatcherApplication(create_backend_app),
+        moto_patches.serialized(DomainDispatcherApplication(create_backend_app)),
         threaded=True,
-        request_handler=MotoRequestHandler,
+        request_handler=moto_patches.KeepAliveRequestHandler,
     )
 
 

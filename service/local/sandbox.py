@@ -7,6 +7,10 @@ process can attach. Children run in their own sessions, so Ctrl-C reaches only t
 supervisor, which stops them in dependency order: workers first (they drain against a
 living AWS), then the simulator, then the embedded AWS. A worker can be killed and
 restarted by hand without touching the rest.
+
+The parts (`start_embedded_aws`, `start_simulator`, `start_worker`, `stop_children`) are
+also what the resilience harness (`python -m bench.chaos`) drives, so it kills, stops and
+restarts exactly the processes `make dev` runs.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,10 +61,18 @@ class SandboxOptions:
     state_dir: Path = Path(".sandbox")
     name_prefix: str = "wa-bridge"
     ready_timeout_s: float = 60.0
+    # Each worker's admin port, when the caller chose them (else `admin_port` and the next
+    # numbers not taken by the sandbox itself).
+    admin_ports: tuple[int, ...] = ()
+    # Extra environment for every worker (a harness shortens the buffer and lease windows).
+    worker_env: Mapping[str, str] = field(default_factory=dict)
+    # When set, each process writes its output to `<log_dir>/<name>.log` (appended across
+    # restarts) instead of this terminal.
+    log_dir: Path | None = None
 
 
 @dataclass(slots=True)
-class _Child:
+class Child:
     name: str
     process: asyncio.subprocess.Process
     essential: bool
@@ -69,7 +82,7 @@ class _Child:
 class Sandbox:
     options: SandboxOptions
     env: dict[str, str] = field(default_factory=dict)
-    children: list[_Child] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
 
     @property
     def aws_url(self) -> str:
@@ -80,6 +93,8 @@ class Sandbox:
         return f"http://{LOOPBACK}:{self.options.sim_port}"
 
     def worker_ports(self) -> list[int]:
+        if self.options.admin_ports:
+            return list(self.options.admin_ports[: self.options.workers])
         taken = {self.options.sim_port, self.options.aws_port}
         ports: list[int] = []
         port = self.options.admin_port
@@ -100,15 +115,26 @@ def _die_with_parent() -> None:
 
 async def _spawn(
     sandbox: Sandbox, name: str, args: list[str], env: dict[str, str], *, essential: bool
-) -> _Child:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *args,
-        env=env,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-    )
-    child = _Child(name, process, essential)
+) -> Child:
+    log_dir = sandbox.options.log_dir
+    output = None
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        output = (log_dir / f"{name}.log").open("ab")
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *args,
+            env=env,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT if output is not None else None,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    finally:
+        if output is not None:
+            output.close()  # the child holds its own descriptor
+    child = Child(name, process, essential)
     sandbox.children.append(child)
     log.info("sandbox_process_started", process=name, pid=process.pid)
     return child
@@ -123,7 +149,7 @@ def _http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
         return False
 
 
-async def _wait_http(child: _Child, url: str, deadline: float) -> None:
+async def wait_http(child: Child, url: str, deadline: float) -> None:
     while not await asyncio.to_thread(_http_ok, url):
         if child.process.returncode is not None:
             raise SandboxError(
@@ -200,46 +226,92 @@ async def _bootstrap(sandbox: Sandbox) -> dict[str, str]:
     return result.env
 
 
-async def _start(sandbox: Sandbox) -> None:
-    opts = sandbox.options
-    deadline = time.monotonic() + opts.ready_timeout_s
-    base_env = {
+def _base_environment() -> dict[str, str]:
+    # The sandbox's own AWS_/BRIDGE_/SANDBOX_ values replace the caller's, never mix with them.
+    return {
         k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BRIDGE_", "SANDBOX_"))
     }
+
+
+async def start_embedded_aws(sandbox: Sandbox, deadline: float) -> Child:
+    """The embedded AWS in its own process, then every resource bootstrapped in it."""
     aws = await _spawn(
         sandbox,
         "embedded-aws",
-        ["-m", "service.local.embedded_aws", "--host", LOOPBACK, "--port", str(opts.aws_port)],
-        base_env,
+        [
+            "-m",
+            "service.local.embedded_aws",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(sandbox.options.aws_port),
+        ],
+        _base_environment(),
         essential=True,
     )
-    await _wait_http(aws, f"{sandbox.aws_url}/moto-api/", deadline)
+    await wait_http(aws, f"{sandbox.aws_url}/moto-api/", deadline)
     sandbox.env.update(await _bootstrap(sandbox))
-    write_env_file(opts.state_dir / "env", sandbox.env)
+    write_env_file(sandbox.options.state_dir / "env", sandbox.env)
+    return aws
 
+
+async def start_simulator(sandbox: Sandbox, deadline: float) -> Child:
     # The simulator reads the workers' buffers for the playground's clock with the token
     # (given to it alone; .sandbox/env already holds it as BRIDGE_ADMIN_TOKEN).
-    sim_env = base_env | sandbox.env | {"SANDBOX_ADMIN_TOKEN": sandbox.env["BRIDGE_ADMIN_TOKEN"]}
-    sim = await _spawn(sandbox, "simulator", ["-m", "service", "sim"], sim_env, essential=True)
-    await _wait_http(sim, f"{sandbox.sim_url}/sandbox/health", deadline)
+    token = {"SANDBOX_ADMIN_TOKEN": sandbox.env["BRIDGE_ADMIN_TOKEN"]}
+    sim = await _spawn(
+        sandbox,
+        "simulator",
+        ["-m", "service", "sim"],
+        _base_environment() | sandbox.env | token,
+        essential=True,
+    )
+    await wait_http(sim, f"{sandbox.sim_url}/sandbox/health", deadline)
+    return sim
 
-    workers = []
-    for index, port in enumerate(sandbox.worker_ports()):
-        worker_env = (
-            base_env
-            | sandbox.env
-            | {
-                "BRIDGE_ADMIN_PORT": str(port),
-                "BRIDGE_TASK_ID": f"dev-worker-{index + 1}",
-                "BRIDGE_DRAIN_TIMEOUT_S": str(WORKER_DRAIN_S),
-            }
-        )
-        child = await _spawn(
-            sandbox, f"bridge-{index + 1}", ["-m", "service", "run"], worker_env, essential=False
-        )
-        workers.append((child, port))
-    for child, port in workers:
-        await _wait_http(child, f"http://{LOOPBACK}:{port}/readyz", deadline)
+
+def worker_name(index: int) -> str:
+    return f"bridge-{index + 1}"
+
+
+async def start_worker(
+    sandbox: Sandbox, index: int, *, wait_until: float | None, task_id: str | None = None
+) -> Child:
+    """Bridge worker `index` (0-based) on its admin port; ready when `wait_until` is given.
+
+    Starting an index again after its process died is a restart on the same port; pass a
+    new `task_id` to make it a new worker in the lease table (as a replacement ECS task).
+    """
+    port = sandbox.worker_ports()[index]
+    env = (
+        _base_environment()
+        | sandbox.env
+        | {
+            "BRIDGE_ADMIN_PORT": str(port),
+            "BRIDGE_TASK_ID": task_id or f"dev-worker-{index + 1}",
+            "BRIDGE_DRAIN_TIMEOUT_S": str(WORKER_DRAIN_S),
+        }
+        | dict(sandbox.options.worker_env)
+    )
+    child = await _spawn(
+        sandbox, worker_name(index), ["-m", "service", "run"], env, essential=False
+    )
+    if wait_until is not None:
+        await wait_http(child, f"http://{LOOPBACK}:{port}/readyz", wait_until)
+    return child
+
+
+async def _start(sandbox: Sandbox) -> None:
+    deadline = time.monotonic() + sandbox.options.ready_timeout_s
+    await start_embedded_aws(sandbox, deadline)
+    await start_simulator(sandbox, deadline)
+    workers = [
+        await start_worker(sandbox, index, wait_until=None)
+        for index in range(len(sandbox.worker_ports()))
+    ]
+    for index, child in enumerate(workers):
+        port = sandbox.worker_ports()[index]
+        await wait_http(child, f"http://{LOOPBACK}:{port}/readyz", deadline)
 
 
 def _banner(sandbox: Sandbox, took_s: float) -> str:
@@ -273,7 +345,8 @@ def _banner(sandbox: Sandbox, took_s: float) -> str:
     return "\n".join(lines)
 
 
-async def _stop_children(sandbox: Sandbox) -> None:
+async def stop_children(sandbox: Sandbox) -> None:
+    """Stop every process still running, workers first (they drain against a living AWS)."""
     order = [
         ([c for c in sandbox.children if c.name.startswith("bridge-")], WORKER_STOP_WAIT_S),
         ([c for c in sandbox.children if c.name == "simulator"], OTHER_STOP_WAIT_S),
@@ -342,7 +415,7 @@ async def run_sandbox(options: SandboxOptions) -> int:
         code = 1
     finally:
         stop_started = time.monotonic()
-        await _stop_children(sandbox)
+        await stop_children(sandbox)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         log.info("sandbox_stopped", took_s=round(time.monotonic() - stop_started, 2))

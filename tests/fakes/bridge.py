@@ -15,6 +15,8 @@ them, and records what the flow did so a test can assert on it:
   notes and receipts, and can play a chat that is gone or a call that fails.
 - `FakeHistory`, `FakeMedia`: the customer's stored messages, and the media port.
 - `QueueRecord`: an outbound queue message as `OutboundBatch` reads it.
+- `FakeAgentItemStore`: the raw-messages table's `write_agent_items`, per-item refusals
+  scripted by Connect item key, reported the way `RawMessageWriter` reports them.
 
 Every failure is scripted per operation with `fail(operation, *outcomes)`: each call of
 that operation takes the next outcome, `None` meaning "succeed this time".
@@ -25,15 +27,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from service.bridge.adapters.claims import Claim, ClaimState, SentMessage
 from service.bridge.adapters.media import MediaNotSendableError
+from service.bridge.adapters.raw_messages import AGENT_PREFIX, WriteReport
 from service.bridge.adapters.sessions import Session
 from service.bridge.adapters.whatsapp import Recipient
-from service.bridge.events.connect import Attachment
+from service.bridge.events.connect import AgentItem, Attachment
 from service.bridge.events.whatsapp import InboundMessage
 from service.clock import Clock
 from service.errors import ParticipantAccessDeniedError
@@ -428,3 +431,36 @@ class QueueRecord:
     payload: str
     dedup_key: str
     attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- agent items
+
+
+class FakeAgentItemStore:
+    """`adapters.raw_messages.RawMessageWriter.write_agent_items` in memory.
+
+    Items are stored under (customer key, `agent#<item key>`), one per key as the real
+    writer does (a repeated key is written once). `rejected[item_key] = reason` plays an
+    item DynamoDB can never take, `unwritten[item_key] = reason` one whose write failed
+    for now; both are reported under the stored key, as the real writer reports them.
+    `calls` holds every batch asked for, `stored` what was written.
+    """
+
+    def __init__(self) -> None:
+        self.rejected: dict[str, str] = {}
+        self.unwritten: dict[str, str] = {}
+        self.calls: list[list[AgentItem]] = []
+        self.stored: dict[tuple[str, str], AgentItem] = {}
+
+    async def write_agent_items(self, items: Sequence[AgentItem]) -> WriteReport:
+        self.calls.append(list(items))
+        report = WriteReport()
+        for item in items:
+            key = (item.customer_key, AGENT_PREFIX + item.key)
+            if item.key in self.rejected:
+                report.rejected[key] = self.rejected[item.key]
+            elif item.key in self.unwritten:
+                report.unwritten[key] = self.unwritten[item.key]
+            else:
+                self.stored[key] = item
+        return report

@@ -67,14 +67,22 @@ async def test_a_frozen_dependency_makes_the_task_unready_and_readyz_still_answe
     server = await asyncio.start_server(accept_and_ignore, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", f"http://127.0.0.1:{port}")
-    settings = _settings(resources, readiness_timeout_s=0.5, readiness_interval_s=0.5)
+    # A long probe timeout: answering at once (from the last probe) is then clearly told
+    # apart from answering after probing (which would take the whole timeout).
+    settings = _settings(resources, readiness_timeout_s=3.0, readiness_interval_s=0.5)
     try:
         async with RunningBridge(settings) as http:
+
+            async def sns_reported() -> bool:
+                answer = await http.get("/readyz", timeout=10)
+                return "sns" in answer.json()["failing"]
+
+            await eventually(sns_reported, timeout_s=20)
             started = asyncio.get_running_loop().time()
-            ready = await http.get("/readyz", timeout=2)
-            assert asyncio.get_running_loop().time() - started < 0.5
+            ready = await http.get("/readyz", timeout=10)
+            assert asyncio.get_running_loop().time() - started < 1.5
             assert ready.status_code == 503
-            assert ready.json()["failing"] == {"sns": "no answer within 0.5 s"}
+            assert ready.json()["failing"] == {"sns": "no answer within 3 s"}
             # Liveness stays up: restarting a task would not bring SNS back.
             assert (await http.get("/healthz")).status_code == 200
     finally:

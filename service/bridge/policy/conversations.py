@@ -10,6 +10,7 @@ cannot decode is parked with its reason at once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import structlog
@@ -56,7 +57,6 @@ class Conversations:
         await self._lanes.drop_shard(shard_key)
 
     async def flush_all(self) -> None:
-        try:
-            await self._buffer.flush_all()
-        finally:
-            await self._lanes.flush_all()
+        # Both at once: the caller bounds this by the drain deadline, and a cancellation
+        # must end both flushes (a `finally` awaiting the second would outlive it).
+        await asyncio.gather(self._buffer.flush_all(), self._lanes.flush_all())

@@ -279,6 +279,9 @@ class AgentLanes(Generic[ItemT]):
         attempt = 0
         while not entry.dropped:
             attempt += 1
+            # Cleared before the call, not after: a drop_shard arriving during it must
+            # still cut the backoff short.
+            lane.hurry.clear()
             outcome = await self._handle(entry.item)
             if outcome.settle is Settle.DONE:
                 entry.ack.delivered()
@@ -292,7 +295,10 @@ class AgentLanes(Generic[ItemT]):
             if stuck >= self._config.max_stuck_s:
                 reason = f"still failing after {stuck:.0f} s: {outcome.reason}"
                 if self._on_given_up is not None:
-                    await self._on_given_up(entry.item, reason)
+                    try:
+                        await self._on_given_up(entry.item, reason)
+                    except Exception as exc:  # noqa: BLE001  the note is a courtesy; parking is not
+                        log.warning("lane_give_up_note_failed", error=type(exc).__name__)
                 await entry.ack.park(reason)
                 self._finished(entry, Settle.PARK)
                 return
@@ -301,7 +307,6 @@ class AgentLanes(Generic[ItemT]):
                 delay = max(delay, outcome.retry_after_s)
             self._metrics.retries.inc()
             log.info("lane_retry", attempt=attempt, delay_s=round(delay, 2), reason=outcome.reason)
-            lane.hurry.clear()
             deadline = self._clock.monotonic() + min(delay, self._config.max_stuck_s - stuck)
             await self._clock.wait(lane.hurry, deadline)
         log.info("lane_item_dropped")  # its shard went to another worker, which handles it

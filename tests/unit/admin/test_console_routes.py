@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from service.admin.app import create_admin_app
 from service.admin.dead_letters import dead_letters_router
-from service.admin.errors import errors_router
+from service.admin.error_counts import errors_router
 from service.admin.routes import worker_router
 from service.errors import ThrottledError
 from service.health import Health, Readiness
