@@ -222,10 +222,15 @@ function renderPhone() {
   $("business-name").textContent = number ? `Business +${number.displayPhoneNumber}` : "Business";
 }
 
+// A phone sends in the order things were typed; separate fetches may overtake each other,
+// so each send waits for the one before it.
+let sending = Promise.resolve();
 async function sendAsCustomer(messages) {
   const { id, name, business } = ui.customer;
   const body = messages.map((m) => ({ ...m, profile_name: name, business }));
-  await postJson(`/sandbox/customers/${encodeURIComponent(id)}/messages`, body);
+  const sent = sending.then(() => postJson(`/sandbox/customers/${encodeURIComponent(id)}/messages`, body));
+  sending = sent.catch(() => undefined);
+  await sent;
   say("phone-notice", "");
   startClock();
 }
