@@ -109,7 +109,7 @@ async def _playground(page: Page, url: str, started: float) -> float:
     await page.locator(".attach summary").click()
     await page.locator("#file").set_input_files(PHOTO)
     await page.locator("#caption").fill("the box it should come in")
-    await page.get_by_role("button", name="Send file").click()
+    await page.get_by_role("button", name="Send file", exact=True).click()
     await page.locator(".attach summary").click()
     # The bridge hands a customer's media to the agent as a labelled line ("[Image] …").
     await expect(page.locator("#transcript li.customer")).to_have_count(2, timeout=SEEN_MS)

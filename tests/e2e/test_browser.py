@@ -97,6 +97,23 @@ async def test_an_agents_markdown_reply_appears_formatted_on_the_phone(sim, brid
     await expect(reply.locator("s, del")).to_have_text("Monday")
 
 
+async def test_an_agents_photo_is_viewable_at_the_desk_and_on_the_phone(
+    sim, bridge, page, repo_root
+):
+    await _open_playground(page, sim)
+    await _type_burst(page, "Can you send a picture?")
+    await expect(page.locator("#transcript li.customer")).to_have_count(1, timeout=SEEN_S * 1000)
+
+    await page.get_by_text("Send a file as the agent").click()
+    await page.locator("#agent-file").set_input_files(repo_root / "tests/fixtures/media/photo.jpg")
+    await page.get_by_role("button", name="Send the file to the customer").click()
+
+    # Shown from the bytes each side holds: Connect's attachment, the WhatsApp media.
+    for image in (page.locator("#transcript li.agent img"), page.locator("#thread li.theirs img")):
+        await expect(image).to_have_count(1, timeout=SEEN_S * 1000)
+        await expect(image).to_have_js_property("naturalWidth", 320)
+
+
 async def _park_an_inbound_message(aws_clients, resources, world: Sandbox, body: str) -> None:
     """A customer's message that failed for good: taken off the inbound queue, parked."""
     await world.send(WA_ID, text(body))

@@ -422,6 +422,21 @@ async function agentSays(contentType, content) {
   say("desk-notice", "");
 }
 
+// The agent's attachment, as Connect's agent app uploads it: the bridge forwards it as media.
+async function agentSendsFile() {
+  const file = $("agent-file").files[0];
+  if (!file) throw new Error("Choose a file first.");
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = "";
+  // In slices: spreading a whole file into fromCharCode overflows the call stack.
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  await postJson(agentPath("agent/attachments"), {
+    name: file.name, contentType: file.type || "application/octet-stream", contentBase64: btoa(binary),
+  });
+  $("agent-file").value = "";
+  say("desk-notice", "");
+}
+
 // ------------------------------------------------------------------ the clock panel
 
 function lastSentMs() {
@@ -570,6 +585,10 @@ document.addEventListener("DOMContentLoaded", () => {
     const elements = $("picker-options").value.split("\n").map((t) => t.trim()).filter(Boolean).map((title) => ({ title }));
     const content = { templateType: "ListPicker", version: "1.0", data: { content: { title: $("picker-title").value.trim() || "Choose", elements } } };
     guarded("desk-notice", () => agentSays("application/vnd.amazonaws.connect.message.interactive", JSON.stringify(content)));
+  });
+  $("agent-file-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    guarded("desk-notice", agentSendsFile);
   });
   $("agent-typing").addEventListener("click", () => guarded("desk-notice", () => postJson(agentPath("agent/events"), { type: "typing" })));
   $("agent-read").addEventListener("click", () => guarded("desk-notice", async () => {
