@@ -101,10 +101,10 @@ async def _playground(page: Page, url: str, started: float) -> float:
     )
     await page.get_by_role("button", name="Send reply").click()
     await expect(page.locator("#thread li.theirs")).to_have_count(1, timeout=SEEN_MS)
-    await page.locator(".picker summary").click()
+    await page.get_by_text("Send a list picker").click()
     await page.get_by_role("button", name="Send list picker").click()
     await expect(page.locator("#thread li.theirs")).to_have_count(2, timeout=SEEN_MS)
-    await page.locator(".picker summary").click()
+    await page.get_by_text("Send a list picker").click()
 
     await page.locator(".attach summary").click()
     await page.locator("#file").set_input_files(PHOTO)
