@@ -49,6 +49,19 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     assert not errors, f"the page's script failed: {errors}"
 
 
+# Every control a person can reach has a name a screen reader can say.
+_UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
+  .filter((e) => e.type !== "hidden")
+  .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
+    && !(e.tagName === "BUTTON" && e.textContent.trim()))
+  .map((e) => e.id || e.outerHTML.slice(0, 80))"""
+
+
+async def _unlabelled(page: Page) -> list[str]:
+    found: list[str] = await page.evaluate(_UNLABELLED)
+    return found
+
+
 async def _customer_texts(world: Sandbox) -> list[str]:
     return [content for _, content in await world.customer_messages()]
 
@@ -67,6 +80,7 @@ async def _type_burst(page: Page, *lines: str) -> None:
 async def test_a_burst_typed_on_the_phone_reaches_the_desk_as_one_message(sim, bridge, world, page):
     await _open_playground(page, sim)
 
+    assert await _unlabelled(page) == []
     await _type_burst(page, "Hi there", "my order", "has not arrived")
 
     burst = "Hi there\nmy order\nhas not arrived"
@@ -195,6 +209,7 @@ async def test_the_console_never_shows_a_number_the_token_or_message_content(
         )
         pages.append(await page.content())
         stored = await page.evaluate("sessionStorage.getItem('bridge-admin-token')")
+        assert await _unlabelled(page) == []
 
     assert stored == TOKEN
     shown = "\n".join(pages)
