@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
 from service.consumers.dead_letters import DeadLetterQueue
 from tests.e2e.conftest import QUIET_S, Sandbox, bridge_settings, text
@@ -216,3 +216,37 @@ async def test_the_console_never_shows_a_number_the_token_or_message_content(
     assert "5678" in shown, "the masked customer (last four digits) is shown"
     for secret in (WA_ID, WA_ID[:-4], TOKEN, parked, live, "Hello"):
         assert secret not in shown, f"the console showed {secret!r}"
+
+
+async def test_the_console_flushes_a_burst_now_and_purges_only_when_confirmed(
+    sim, resources, aws_clients, world, page
+):
+    await _park_an_inbound_message(aws_clients, resources, world, "to be purged")
+    # A quiet window far longer than the test waits: only the flush can deliver in time.
+    settings = bridge_settings(resources, buffer_quiet_s=45.0, buffer_max_wait_s=50.0)
+    async with RunningBridge(settings) as admin:
+        await _open_console(page, str(admin.base_url).rstrip("/"))
+        await page.get_by_label("Enable actions").check()
+        await world.send(WA_ID, text("flush me"))
+        flush = page.get_by_role("button", name=re.compile("^Flush the burst of"))
+        await flush.click(timeout=10_000)
+
+        async def delivered() -> bool:
+            return await _customer_texts(world) == ["flush me"]
+
+        await eventually(delivered, timeout_s=10, interval_s=0.25, message="not flushed")
+
+        inbound = page.get_by_role("region", name="Dead-letter queue inbound")
+        purge = inbound.get_by_role("button", name="Purge inbound")
+        answers = iter(["not the name", "inbound"])
+
+        async def answer(dialog: Dialog) -> None:
+            await dialog.accept(next(answers))
+
+        page.on("dialog", answer)
+        await purge.click()  # a wrong name: nothing happens
+        await expect(page.locator("#notice")).to_contain_text("confirm")
+        await expect(inbound.locator("tbody tr")).to_have_count(1)
+        await purge.click()
+        await expect(page.locator("#notice")).to_contain_text("purged")
+        await expect(inbound.locator("tbody tr")).to_have_text(["Nothing parked."])
