@@ -33,6 +33,8 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from service.admin.app import create_admin_app
+from service.admin.dead_letters import dead_letters_router
+from service.admin.error_counts import errors_router
 from service.admin.routes import sessions_router, worker_router
 from service.aws import AwsClientOptions, AwsClients, open_clients
 from service.bridge.adapters.claims import SendClaims
@@ -67,7 +69,12 @@ from service.bridge.policy.pacing import Pacer, PacingConfig
 from service.bridge.policy.ratelimit import ConnectRateLimits
 from service.call_errors import CallErrors
 from service.cloudwatch_metrics import EmfReporter
-from service.consumers.dead_letters import DeadLetterQueue, StreamDeadLetters
+from service.consumers.dead_letters import (
+    DeadLetterQueue,
+    DeadLetterRoute,
+    ParkedMessages,
+    StreamDeadLetters,
+)
 from service.consumers.sqs.consumer import (
     BatchHandler,
     SqsConsumer,
@@ -140,6 +147,7 @@ class _Parts:
     lanes: AgentLanes[AgentItem]
     connect: ConnectChat
     sessions: SessionStore
+    dead_letters: ParkedMessages
 
 
 def aws_options(settings: Settings) -> AwsClientOptions:
@@ -243,6 +251,8 @@ async def run_bridge(
                     buffer=parts.buffer,
                 ),
                 worker_router(buffer=parts.buffer, stream=parts.stream),
+                dead_letters_router(dead_letters=parts.dead_letters),
+                errors_router(registry=registry),
             ],
             version=version(),
         )
@@ -553,6 +563,13 @@ async def _build(
         lanes=lanes,
         connect=connect,
         sessions=sessions,
+        dead_letters=ParkedMessages(
+            sqs=clients.sqs,
+            routes=[
+                DeadLetterRoute("inbound", urls[names.inbound_dlq], urls[names.inbound_queue]),
+                DeadLetterRoute("outbound", urls[names.outbound_dlq], urls[names.outbound_queue]),
+            ],
+        ),
     )
 
 

@@ -120,3 +120,12 @@ def mask_customer(customer_key: str) -> str:
 def mask_name(name: str) -> str:
     """A display name for people who need to tell chats apart, not to know who it is."""
     return name[:1] + _MASK * 3 if name else ""
+
+
+def mask_text(text: str) -> str:
+    """Free text for people (a dead letter's reason): phone numbers and business-scoped
+    user ids masked, credentials removed. Reasons are written free of personal data; this is
+    the second line, so a careless one cannot put a number on an operator's screen."""
+    text = _SECRET_IN_TEXT_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    text = _BSUID_RE.sub(lambda m: mask(m.group(0)), text)
+    return _PHONE_RE.sub(lambda m: mask(m.group(0).lstrip("+")), text)

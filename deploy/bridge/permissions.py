@@ -117,6 +117,23 @@ def _messaging(messaging: Messaging) -> list[iam.PolicyStatement]:
         iam.PolicyStatement(
             sid="ParkInDeadLetterQueues", actions=["sqs:SendMessage"], resources=dlqs
         ),
+        # consumers/dead_letters.py (ParkedMessages, the admin console): look at parked
+        # messages (receive, then make them visible again), redrive (delete after the resend)
+        # and purge.
+        iam.PolicyStatement(
+            sid="OperateDeadLetterQueues",
+            actions=[
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:PurgeQueue",
+            ],
+            resources=dlqs,
+        ),
+        # ... and a redrive sends a parked message back to the queue it came from.
+        iam.PolicyStatement(
+            sid="RedriveToSourceQueues", actions=["sqs:SendMessage"], resources=queues
+        ),
         # app.py resolves every queue's URL by name at start and in the readiness check.
         iam.PolicyStatement(
             sid="ResolveQueueUrls", actions=["sqs:GetQueueUrl"], resources=queues + dlqs

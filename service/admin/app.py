@@ -19,6 +19,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.admin.auth import require_token
+from service.admin.console import add_console
 from service.admin.errors import UNAUTHORIZED
 from service.health import Health, Readiness
 
@@ -84,6 +85,7 @@ def create_admin_app(
         return status()
 
     app.include_router(admin)
+    add_console(app)
     for router in routers:
         app.include_router(router, prefix="/admin", dependencies=guard, responses=UNAUTHORIZED)
     app.add_middleware(AllowHeader)

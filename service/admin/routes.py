@@ -2,11 +2,15 @@
 
 Customer keys contain phone numbers, so every key and identity leaves this API masked
 (all but the last four characters); tokens never leave it. A customer is addressed by
-its full key, URL-encoded (`200000000000002%235215512345678`).
+its full key, URL-encoded (`200000000000002%235215512345678`), or, where a screen only
+ever saw masked keys (the console), by the opaque `ref` each buffered row carries.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -70,10 +74,39 @@ def sessions_router(*, sessions: SessionsView, buffer: BuffersView) -> APIRouter
 
 def worker_router(*, buffer: BuffersView, stream: ShardsView) -> APIRouter:
     router = APIRouter(tags=["this worker"])
+    # A ref names a customer without revealing the key: a keyed hash whose key lives only
+    # in this process, so refs cannot be computed from a phone number outside it.
+    ref_key = secrets.token_bytes(16)
+
+    def ref(customer_key: str) -> str:
+        return hmac.new(ref_key, customer_key.encode(), hashlib.sha256).hexdigest()[:20]
 
     @router.get("/buffers", summary="Customers buffered on this task")
     async def list_buffers() -> dict[str, Any]:
-        return {"customers": [_masked(entry) for entry in buffer.snapshot()]}
+        return {
+            "customers": [
+                _masked(entry) | {"ref": ref(entry["customer_key"])} for entry in buffer.snapshot()
+            ]
+        }
+
+    @router.post(
+        "/buffers/refs/{customer_ref}/flush",
+        summary="Deliver a burst now, by its ref",
+        responses=NOT_FOUND,
+    )
+    async def flush_by_ref(customer_ref: str) -> dict[str, Any]:
+        key = next(
+            (
+                e["customer_key"]
+                for e in buffer.snapshot()
+                if ref(e["customer_key"]) == customer_ref
+            ),
+            None,
+        )
+        if key is None or not await buffer.flush_customer(key):
+            raise HTTPException(404, "nothing buffered under this ref on this task")
+        log.info("admin_action", action="flush")
+        return {"flushed": True}
 
     @router.post(
         "/buffers/{customer}/flush",
@@ -83,6 +116,7 @@ def worker_router(*, buffer: BuffersView, stream: ShardsView) -> APIRouter:
     async def flush_buffer(customer: str) -> dict[str, Any]:
         if not await buffer.flush_customer(customer):
             raise HTTPException(404, "nothing buffered for this customer on this task")
+        log.info("admin_action", action="flush")
         return {"flushed": True}
 
     @router.get("/shards", summary="Stream shards: owner, checkpoint, lag, parent, state")

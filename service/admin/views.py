@@ -59,3 +59,23 @@ class ShardsView(Protocol):
     def snapshot(self) -> Sequence[Any]:
         """Dataclass rows: shard, owner, checkpoint, lag, parent, state."""
         ...
+
+
+class DeadLettersView(Protocol):
+    """The dead-letter queues: each parked message's facts (never its body), redrive, purge."""
+
+    def queues(self) -> Sequence[str]: ...
+
+    async def look(self, queue: str) -> tuple[Sequence[Any], bool]:
+        """Dataclass rows (id, masked reason, source, cause, parked at, first seen, receives,
+        size, redrivable) and whether more may be waiting. KeyError: no such queue."""
+        ...
+
+    async def redrive(self, queue: str, message_ids: Sequence[str] | None) -> Any:
+        """A dataclass of message-id lists: redriven, not_redrivable, failed, not_found.
+        None redrives every redrivable message. KeyError: no such queue."""
+        ...
+
+    async def purge(self, queue: str) -> None:
+        """KeyError: no such queue; the typed error when SQS refuses (one purge a minute)."""
+        ...

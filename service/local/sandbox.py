@@ -256,11 +256,14 @@ async def start_embedded_aws(sandbox: Sandbox, deadline: float) -> Child:
 
 
 async def start_simulator(sandbox: Sandbox, deadline: float) -> Child:
+    # The simulator reads the workers' buffers for the playground's clock with the token
+    # (given to it alone; .sandbox/env already holds it as BRIDGE_ADMIN_TOKEN).
+    token = {"SANDBOX_ADMIN_TOKEN": sandbox.env["BRIDGE_ADMIN_TOKEN"]}
     sim = await _spawn(
         sandbox,
         "simulator",
         ["-m", "service", "sim"],
-        _base_environment() | sandbox.env,
+        _base_environment() | sandbox.env | token,
         essential=True,
     )
     await wait_http(sim, f"{sandbox.sim_url}/sandbox/health", deadline)
@@ -317,6 +320,14 @@ def _banner(sandbox: Sandbox, took_s: float) -> str:
     lines = [
         "",
         f"WhatsApp ⇄ Connect sandbox ready in {took_s:.1f} s",
+        f"  playground     {sandbox.sim_url}/   (open it: a customer's phone, an agent's desk)",
+    ]
+    if workers:
+        # The token rides in the fragment, which browsers never send: the console moves it
+        # into the tab's sessionStorage and out of the address bar.
+        token = sandbox.env["BRIDGE_ADMIN_TOKEN"]
+        lines.append(f"  console        http://{LOOPBACK}:{workers[0]}/console#token={token}")
+    lines += [
         f"  embedded AWS   {sandbox.aws_url}",
         f"  simulator      {sandbox.sim_url}   (sandbox API under /sandbox, docs at /docs)",
     ]

@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from typing import Final
 from urllib.parse import parse_qs
 
+import aiohttp
 import uvicorn
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -18,6 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from service.local import constants
+from service.local.sim import playground
+from service.local.sim.changes import BumpOnWrite
 from service.local.sim.dispatch import AwsDispatcher
 from service.local.sim.errors import SandboxError
 from service.local.sim.protocol import HttpRequest, ServiceCatalog
@@ -87,6 +90,7 @@ def create_sim_app(settings: SimSettings) -> FastAPI:
                     config=config,
                 )
             )
+            app.state.http = await stack.enter_async_context(aiohttp.ClientSession())
             sim = Simulator(settings=settings, sns=sns, s3=s3)
             app.state.sim = sim
             app.state.dispatcher = AwsDispatcher(
@@ -104,7 +108,9 @@ def create_sim_app(settings: SimSettings) -> FastAPI:
         openapi_url="/sandbox/openapi.json",
         redoc_url=None,
     )
+    app.include_router(playground.router)
     app.include_router(router)
+    app.add_middleware(BumpOnWrite, state=app.state)
     app.add_exception_handler(SandboxError, _sandbox_error)
     # Last: everything the sandbox routes do not claim is an AWS request.
     app.add_route("/{path:path}", _aws_endpoint, methods=_AWS_METHODS, include_in_schema=False)
@@ -119,6 +125,8 @@ def _server(settings: SimSettings) -> uvicorn.Server:
         log_config=None,
         access_log=False,
         lifespan="on",
+        # The playground's event streams are long requests: a stop waits this long for them.
+        timeout_graceful_shutdown=1,
     )
     return uvicorn.Server(config)
 

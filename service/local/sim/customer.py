@@ -76,6 +76,11 @@ class InboundRecord:
     business: str
     time: float
     event_id: str
+    # Who sent it (the id in the sandbox path: a wa_id or a BSUID), their profile name and
+    # the WhatsApp message as published: what the playground's phone shows as sent.
+    customer: str = ""
+    profile_name: str = ""
+    message: Mapping[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -84,6 +89,9 @@ class InboundRecord:
             "businessPhoneNumberId": self.business,
             "time": iso_ms(self.time),
             "eventId": self.event_id,
+            "customer": self.customer,
+            "profileName": self.profile_name,
+            "message": self.message,
         }
 
 
@@ -181,6 +189,9 @@ class CustomerPhone:
                     business.phone_number_id,
                     self._clock.now(),
                     event["messageId"],
+                    customer=path_id,
+                    profile_name=value["contacts"][0]["profile"]["name"],
+                    message=value["messages"][0],
                 )
             )
             ids.append(message_id)

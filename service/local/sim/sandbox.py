@@ -366,6 +366,16 @@ async def media(sim: Sim) -> dict[str, Any]:
     return {"media": [item.describe() for item in sim.media.all()]}
 
 
+@router.get("/sandbox/whatsapp/media/{media_id}")
+async def media_bytes(media_id: str, sim: Sim) -> Response:
+    """A media file's bytes (the customer's uploads, the business's posts), for a phone to show."""
+    found = sim.media.get(media_id)
+    if found is None:
+        raise SandboxError(404, "unknown media id")
+    headers = {"content-disposition": _disposition(found.filename or found.media_id)}
+    return Response(found.data, media_type=found.mime_type, headers=headers)
+
+
 @router.post("/sandbox/whatsapp/statuses")
 async def statuses(body: StatusBody, sim: Sim) -> dict[str, Any]:
     """The customer's phone reports a status for a message the bridge sent (EUM event)."""

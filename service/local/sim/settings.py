@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.local import constants
@@ -74,6 +74,14 @@ class SimSettings(BaseSettings):
         ge=0,
         description="Minimum time a Transcribe job stays IN_PROGRESS; 0 finishes as soon as "
         "the recognition does (tests), tens of seconds look like the real service.",
+    )
+    admin_urls: str = Field(
+        default="",
+        description="The bridge workers' admin URLs, space separated (make dev sets them): "
+        "the playground shows what their buffers hold. Empty: it shows only what it knows.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="The bridge's admin token, to read admin_urls."
     )
     aws_endpoint_url: str | None = Field(
         default=None,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Final
 
 from service.local.sim.agent import AgentDesk
 from service.local.sim.attachments import AttachmentApi
+from service.local.sim.changes import Changes
 from service.local.sim.chat import ChatStore
 from service.local.sim.clock import Clock
 from service.local.sim.config import SimConfig
@@ -113,6 +114,7 @@ class Simulator:
             region=settings.region,
         )
         self.faults = FaultInjector(rng=rng or random.Random())
+        self.changes = Changes()
 
     def handlers(self) -> dict[tuple[str, str], Handler]:
         connect, participant, social = self.connect, self.participant, self.social
