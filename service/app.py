@@ -440,13 +440,14 @@ async def _build(
         typing_indicators=settings.outbound_typing_indicators,
         closing_message=settings.outbound_closing_message,
     )
+    raw_reader = RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table)
     replies = AgentReplies(
         sessions=sessions,
         whatsapp=whatsapp,
         claims=claims,
         pacer=pacer,
         channel=connection,
-        history=RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table),
+        history=raw_reader,
         metrics=outbound_metrics,
         media=MediaForwarder(
             connect=connect,
@@ -465,7 +466,9 @@ async def _build(
         await replies.give_up(item.event, item.key, reason)
 
     gate = (
-        TranscriptOrderGate(sessions=sessions, chat=connection, transcripts=connect)
+        TranscriptOrderGate(
+            sessions=sessions, chat=connection, transcripts=connect, stored=raw_reader
+        )
         if settings.outbound_max_gap_wait_s > 0
         else None
     )

@@ -61,9 +61,16 @@ def _dynamodb(tables: Tables) -> list[iam.PolicyStatement]:
     if stream_arn is None:
         raise ValueError("the raw-messages table must have a stream")
     return [
-        # bridge/raw_store.py (batch writes, history queries); app.py checks it and reads
-        # its stream ARN.
-        on(raw.table_arn, "RawMessagesTable", "BatchWriteItem", "Query", "DescribeTable"),
+        # bridge/adapters/raw_messages.py (batch writes, history queries, the order gate's
+        # batch reads); app.py checks it and reads its stream ARN.
+        on(
+            raw.table_arn,
+            "RawMessagesTable",
+            "BatchWriteItem",
+            "BatchGetItem",
+            "Query",
+            "DescribeTable",
+        ),
         # consumers/shards.py and consumers/reader.py.
         on(stream_arn, "RawMessagesStream", "DescribeStream", "GetShardIterator", "GetRecords"),
         # bridge/sessions.py; its transactions put and delete items (TransactWriteItems is

@@ -181,6 +181,19 @@ async def test_an_agent_message_whose_streaming_runs_late_still_goes_first(
     assert _bodies(sent) == ["Let me check your order", "It left today", "It arrives Friday"]
 
 
+async def test_a_chats_first_reply_running_late_is_not_overtaken(
+    outbound, bridge, world: Sandbox, sandbox: httpx.AsyncClient
+):
+    """No earlier reply primes anything: the raw table shows the first one not written yet."""
+    contact = await _chat(world)
+    await _agent(sandbox, contact["contactId"], text="Hello, I am Ana", streamDelayMs=3000)
+    await _agent(sandbox, contact["contactId"], text="How can I help?")
+
+    sent = await _outbox_of(world, 2)
+
+    assert _bodies(sent) == ["Hello, I am Ana", "How can I help?"]
+
+
 async def test_a_long_agent_text_is_split_to_whatsapp_limit(
     outbound, bridge, world: Sandbox, sandbox: httpx.AsyncClient
 ):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,11 +24,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from service import dynamo
 from service.aws_errors import ErrorKind, classify, translated
-from service.backoff import Backoff
+from service.backoff import Attempts, Backoff
 from service.bridge.events.codec import from_compact, to_compact
 from service.bridge.events.connect import AgentItem
 from service.bridge.events.whatsapp import InboundMessage
 from service.clock import SYSTEM_CLOCK, Clock
+from service.errors import ThrottledError
 from service.resources import RAW_MESSAGE_TTL_S, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -98,6 +99,9 @@ def item_problem(item: Mapping[str, Any]) -> str | None:
 
 AGENT_PREFIX: Final = "agent#"
 _AGENT: Final = "agent"
+_BATCH_GET_MAX: Final = 100  # BatchGetItem's limit of keys per request
+_UNPROCESSED_BACKOFF: Final = Backoff(base_s=0.05, max_s=1.0)
+_UNPROCESSED_ATTEMPTS: Final = 6
 
 
 def agent_item(item: AgentItem, *, received_at_ms: int) -> dict[str, Any]:
@@ -231,9 +235,18 @@ class RawMessageReader:
     the latest. A customer writes few enough messages in a week for this to stay small.
     """
 
-    def __init__(self, *, dynamodb: DynamoDBClient, table: str) -> None:
+    def __init__(
+        self,
+        *,
+        dynamodb: DynamoDBClient,
+        table: str,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+    ) -> None:
         self._dynamodb = dynamodb
         self._table = table
+        self._clock = clock
+        self._rng = rng or random.Random()
 
     async def messages(self, customer_key: str) -> list[InboundMessage]:
         """Oldest first (WhatsApp time, then arrival)."""
@@ -263,3 +276,39 @@ class RawMessageReader:
                 break
         found.sort(key=lambda entry: entry[:2])
         return [message for _, _, message in found]
+
+    async def stored_agent_items(self, customer_key: str, keys: Collection[str]) -> dict[str, int]:
+        """Which of these agent items the outbound router has written, with when (ms).
+
+        Strongly consistent: the order gate (flows/order_gate.py) asks whether an item the
+        transcript shows is still on its way to the table.
+        """
+        found: dict[str, int] = {}
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), _BATCH_GET_MAX):
+            chunk = wanted[start : start + _BATCH_GET_MAX]
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [
+                        dynamo.encode({"customer": customer_key, "message_id": AGENT_PREFIX + k})
+                        for k in chunk
+                    ],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "message_id, received_at_ms",
+                }
+            }
+            attempts = Attempts(_UNPROCESSED_BACKOFF, self._rng)
+            for _ in range(_UNPROCESSED_ATTEMPTS):
+                with translated("dynamodb", "BatchGetItem"):
+                    response = await self._dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    values = dynamo.decode(item)
+                    key = str(values["message_id"]).removeprefix(AGENT_PREFIX)
+                    found[key] = int(values.get("received_at_ms", 0))
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                await self._clock.sleep(attempts.next_delay())
+            else:
+                raise ThrottledError("BatchGetItem kept keys unprocessed")
+        return found

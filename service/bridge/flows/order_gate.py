@@ -1,25 +1,31 @@
-"""Is an earlier agent message still on its way? Connect's transcript knows.
+"""Is an earlier agent message still on its way? Connect's transcript and the raw table know.
 
 The customer's lane orders the agent's items by `AbsoluteTime` within a short reorder
 window (`policy/lanes.py`). Connect streams to a standard SNS topic, so one item can take
 much longer than the next to reach the lane: measured under a hostile flood with two
-workers, an item's path (SNS, SQS, the router on a busy task, the stream) ran 13 s behind
-the next one's, far beyond any window worth waiting on every message. The transcript is
-the agent's own order, so before an agent message goes this gate asks it one question:
-did the agent write a message between the last one this worker handled for the customer
-and this one that the lane has not seen yet? If so the lane holds (bounded by its own
-`max_gap_wait_s`) until it arrives.
+workers, an item's path ran 13 s behind the next one's, and a chat's first reply waits in
+the router while the chat's session is not stored yet, so its successor overtakes it.
+No window worth waiting on every message covers that.
 
-The gate costs one GetTranscript for each message that follows another in the same
-worker's memory; the first message for a customer after a start or a handoff goes on the
-reorder window alone. A failing lookup never holds the lane: order is then as good as the
-window makes it, and the item is not delayed by an outage of the transcript.
+Before an agent message goes, the gate asks two stores a question each:
+
+1. Connect's transcript (the agent's own order): which agent messages and attachments were
+   written in the `horizon_s` before this one that the lane neither holds nor has handled?
+2. The raw-messages table: has the outbound router written them yet? The table's stream
+   carries one customer's items in the order they were written, so one that was written
+   well before this one already reached the lane (held, handled, or handled by the shard's
+   previous owner). One that is not written yet, or was written a moment ago (it may be
+   right behind this one in the stream), is still on its way: the lane holds.
+
+Costs: one GetTranscript per agent message, and a BatchGetItem only when the transcript
+shows a message this worker has not seen. A failing lookup never holds the lane (the lane
+decides; see `AgentLanes`), and the lane holds at most `max_gap_wait_s` in any case.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import OrderedDict, deque
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -28,6 +34,7 @@ import structlog
 from service.bridge.adapters.connect_chat import TranscriptPage
 from service.bridge.events.connect import AgentItem, AttachmentEvent, MessageEvent
 from service.bridge.flows.ports import Chat, Sessions
+from service.clock import SYSTEM_CLOCK, Clock
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +47,12 @@ class Transcripts(Protocol):
     async def get_transcript(
         self, *, connection_token: str, start_time: str | None = None
     ) -> TranscriptPage: ...
+
+
+class StoredAgentItems(Protocol):
+    async def stored_agent_items(
+        self, customer_key: str, keys: Collection[str]
+    ) -> dict[str, int]: ...
 
 
 def _iso(epoch: float) -> str:
@@ -60,53 +73,79 @@ class TranscriptOrderGate:
         sessions: Sessions,
         chat: Chat,
         transcripts: Transcripts,
-        max_customers: int = 100_000,
+        stored: StoredAgentItems,
+        clock: Clock = SYSTEM_CLOCK,
+        horizon_s: float = 120.0,
+        in_stream_s: float = 5.0,
+        max_customers: int = 10_000,
+        per_customer: int = 64,
     ) -> None:
         self._sessions = sessions
         self._chat = chat
         self._transcripts = transcripts
+        self._stored = stored
+        self._clock = clock
+        self._horizon_s = horizon_s
+        # An item written this recently may still be behind the one asking, in the stream.
+        self._in_stream_s = in_stream_s
         self._max_customers = max_customers
-        # Per customer: the agent clock and key of the last content item handled here.
-        self._last: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._per_customer = per_customer
+        # Per customer: the keys of agent items this worker knows reached the lane.
+        self._seen: OrderedDict[str, deque[str]] = OrderedDict()
 
     def settled(self, item: AgentItem) -> None:
-        if not isinstance(item.event, MessageEvent | AttachmentEvent):
-            return
-        previous = self._last.get(item.customer_key)
-        if previous is None or previous[0] <= item.order_key:
-            self._last[item.customer_key] = (item.order_key, item.key)
-        self._last.move_to_end(item.customer_key)
-        while len(self._last) > self._max_customers:
-            self._last.popitem(last=False)
+        self._remember(item.customer_key, [item.key])
 
     def forget(self, customer_key: str) -> None:
         """The customer's shard went elsewhere: what this worker knew may be stale."""
-        self._last.pop(customer_key, None)
+        self._seen.pop(customer_key, None)
 
     async def missing_before(self, item: AgentItem, pending: Sequence[AgentItem]) -> bool:
         event = item.event
         if not isinstance(event, MessageEvent | AttachmentEvent) or not event.initial_contact_id:
             return False
-        last = self._last.get(item.customer_key)
-        if last is None or last[0] >= item.order_key:
-            return False
+        if item.order_key == float("inf"):
+            return False  # no time of its own: nothing to be earlier than
         session = await self._sessions.find_by_initial_contact(event.initial_contact_id)
         if session is None:
             return False
-        start = _iso(last[0])
+        start = _iso(item.order_key - self._horizon_s)
 
         async def page(token: str) -> TranscriptPage:
             return await self._transcripts.get_transcript(connection_token=token, start_time=start)
 
         transcript = await self._chat.call(session, page)
-        known = {other.key for other in pending} | {item.key, last[1]}
-        for entry in transcript.items:
-            if entry.get("Type") not in _CONTENT_TYPES:
-                continue
-            if entry.get("ParticipantRole") not in _SENDERS or entry.get("Id") in known:
-                continue
-            written = _epoch(entry.get("AbsoluteTime"))
-            if written is not None and last[0] < written < item.order_key:
-                log.info("lane_waits_for_earlier_item", contact_id=event.contact_id)
-                return True
+        known = {other.key for other in pending} | {item.key}
+        known.update(self._seen.get(item.customer_key, ()))
+        unseen = [
+            str(entry.get("Id"))
+            for entry in transcript.items
+            if entry.get("Type") in _CONTENT_TYPES
+            and entry.get("ParticipantRole") in _SENDERS
+            and entry.get("Id") not in known
+            and (written := _epoch(entry.get("AbsoluteTime"))) is not None
+            and item.order_key - self._horizon_s <= written < item.order_key
+        ]
+        if not unseen:
+            return False
+        stored = await self._stored.stored_agent_items(item.customer_key, unseen)
+        recent_ms = (self._clock.time() - self._in_stream_s) * 1000
+        on_its_way = [k for k in unseen if k not in stored or stored[k] >= recent_ms]
+        # Written long enough ago: it reached the lane before this one (handled here
+        # before this worker's memory, or by the shard's previous owner).
+        self._remember(item.customer_key, [k for k in unseen if k not in on_its_way])
+        if on_its_way:
+            log.info("lane_waits_for_earlier_item", contact_id=event.contact_id)
+            return True
         return False
+
+    def _remember(self, customer_key: str, keys: Collection[str]) -> None:
+        if not keys:
+            return
+        seen = self._seen.get(customer_key)
+        if seen is None:
+            seen = self._seen[customer_key] = deque(maxlen=self._per_customer)
+        seen.extend(keys)
+        self._seen.move_to_end(customer_key)
+        while len(self._seen) > self._max_customers:
+            self._seen.popitem(last=False)

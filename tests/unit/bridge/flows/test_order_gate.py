@@ -1,7 +1,9 @@
-"""`flows/order_gate.py`: Connect's transcript tells the lane an earlier message is coming.
+"""`flows/order_gate.py`: Connect's transcript and the raw table tell the lane an earlier
+agent message is still on its way.
 
-The transcript is a fake of the adapter's one call (`get_transcript`), answering the items
-Connect holds from the asked start time on, as the Participant Service does.
+Fakes of the adapters' two calls: the transcript answers the items Connect holds from the
+asked start time on, as the Participant Service does; the raw table answers which agent
+items the router has written, and when.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from service.bridge.adapters.connect_chat import TranscriptPage
 from service.bridge.events.connect import AgentItem
 from service.bridge.flows.order_gate import TranscriptOrderGate
 from tests.fakes.bridge import FakeChat, FakeSessions
+from tests.support.clock import FakeClock
 from tests.unit.bridge.flows.conftest import CUSTOMER_KEY, Records, at
 
 if TYPE_CHECKING:
     from types_aiobotocore_connectparticipant.type_defs import ItemTypeDef
+
+HORIZON_S = 120.0
 
 
 @dataclass
@@ -47,16 +52,45 @@ class FakeTranscripts:
         return TranscriptPage(items=cast("list[ItemTypeDef]", found), next_token=None)
 
 
+@dataclass
+class FakeStored:
+    """The raw table's agent items: key → when the router wrote it (epoch ms)."""
+
+    written: dict[str, int] = field(default_factory=dict)
+    asked: list[list[str]] = field(default_factory=list)
+
+    async def stored_agent_items(self, customer_key: str, keys: Any) -> dict[str, int]:
+        assert customer_key == CUSTOMER_KEY
+        self.asked.append(list(keys))
+        return {k: self.written[k] for k in keys if k in self.written}
+
+
 @pytest.fixture
 def transcripts() -> FakeTranscripts:
     return FakeTranscripts()
 
 
 @pytest.fixture
+def stored() -> FakeStored:
+    return FakeStored()
+
+
+@pytest.fixture
 def gate(
-    sessions: FakeSessions, chat: FakeChat, transcripts: FakeTranscripts
+    sessions: FakeSessions,
+    chat: FakeChat,
+    transcripts: FakeTranscripts,
+    stored: FakeStored,
+    clock: FakeClock,
 ) -> TranscriptOrderGate:
-    return TranscriptOrderGate(sessions=sessions, chat=chat, transcripts=transcripts)
+    return TranscriptOrderGate(
+        sessions=sessions,
+        chat=chat,
+        transcripts=transcripts,
+        stored=stored,
+        clock=clock,
+        horizon_s=HORIZON_S,
+    )
 
 
 def _item(records: Records, item_id: str, seconds: float) -> AgentItem:
@@ -64,29 +98,52 @@ def _item(records: Records, item_id: str, seconds: float) -> AgentItem:
     return AgentItem.of(customer_key=CUSTOMER_KEY, key=item_id, payload=payload, attributes={})
 
 
-async def test_the_first_item_for_a_customer_goes_without_asking(gate, records, transcripts):
-    assert not await gate.missing_before(_item(records, "m2", 2), [])
-    assert transcripts.starts == []
+def _ms(clock: FakeClock, ago_s: float) -> int:
+    return int((clock.time() - ago_s) * 1000)
 
 
-async def test_an_item_written_between_the_last_sent_and_this_one_is_missing(
-    gate, records, transcripts
+async def test_an_earlier_message_the_router_has_not_written_is_on_its_way(
+    gate, records, transcripts, stored
 ):
-    first, third = _item(records, "m1", 1), _item(records, "m3", 3)
-    for item_id, seconds in (("m1", 1), ("m2", 2), ("m3", 3)):
+    for item_id, seconds in (("m1", 1), ("m2", 2)):
         transcripts.agent(item_id, seconds)
-    gate.settled(first)
 
-    assert await gate.missing_before(third, [])
+    assert await gate.missing_before(_item(records, "m2", 2), [])
+    assert stored.asked == [["m1"]]
     [start] = transcripts.starts
     assert start is not None
-    assert datetime.fromisoformat(start) == datetime.fromisoformat(at(1)), "from the last sent"
-    # Once it reached the lane (pending), nothing is missing.
-    assert not await gate.missing_before(third, [_item(records, "m2", 2)])
+    assert datetime.fromisoformat(start) == datetime.fromisoformat(at(2 - HORIZON_S))
+    # Once it reached the lane, nothing is missing.
+    assert not await gate.missing_before(_item(records, "m2", 2), [_item(records, "m1", 1)])
+
+
+async def test_one_written_long_ago_reached_the_lane_before_and_is_remembered(
+    gate, records, transcripts, stored, clock
+):
+    transcripts.agent("m1", 1)  # handled by the shard's previous owner
+    stored.written["m1"] = _ms(clock, 30)
+
+    assert not await gate.missing_before(_item(records, "m2", 2), [])
+    assert not await gate.missing_before(_item(records, "m3", 3), [])
+    assert stored.asked == [["m1"]], "remembered: not looked up again"
+
+
+async def test_one_written_a_moment_ago_may_be_right_behind_in_the_stream(
+    gate, records, transcripts, stored, clock
+):
+    transcripts.agent("m1", 1)
+    stored.written["m1"] = _ms(clock, 0.5)
+    assert await gate.missing_before(_item(records, "m2", 2), [])
+
+
+async def test_what_this_worker_handled_is_never_looked_up(gate, records, transcripts, stored):
+    transcripts.agent("m1", 1)
+    gate.settled(_item(records, "m1", 1))
+    assert not await gate.missing_before(_item(records, "m2", 2), [])
+    assert stored.asked == []
 
 
 async def test_only_the_agents_messages_and_attachments_count(gate, records, transcripts):
-    gate.settled(_item(records, "m1", 1))
     transcripts.agent("typing", 2, kind="EVENT")
     transcripts.items.append(
         {"Id": "c1", "AbsoluteTime": at(2), "Type": "MESSAGE", "ParticipantRole": "CUSTOMER"}
@@ -96,21 +153,20 @@ async def test_only_the_agents_messages_and_attachments_count(gate, records, tra
     assert await gate.missing_before(_item(records, "m3", 3), [])
 
 
-async def test_an_item_older_than_the_last_sent_is_not_waited_for(gate, records, transcripts):
-    gate.settled(_item(records, "m5", 5))
-    transcripts.agent("m4", 4)  # handled elsewhere or long ago: not between
-    assert not await gate.missing_before(_item(records, "m6", 6), [])
-
-
-async def test_a_handoff_forgets_what_this_worker_knew(gate, records, transcripts):
-    gate.settled(_item(records, "m1", 1))
-    transcripts.agent("m2", 2)
-    gate.forget(CUSTOMER_KEY)
+async def test_later_messages_and_those_beyond_the_horizon_do_not_count(gate, records, transcripts):
+    transcripts.agent("old", 3 - HORIZON_S - 1)
+    transcripts.agent("later", 4)
     assert not await gate.missing_before(_item(records, "m3", 3), [])
 
 
-async def test_a_failing_transcript_raises_for_the_lane_to_decide(gate, records, transcripts):
+async def test_a_handoff_forgets_what_this_worker_knew(gate, records, transcripts, stored):
+    transcripts.agent("m1", 1)
     gate.settled(_item(records, "m1", 1))
+    gate.forget(CUSTOMER_KEY)
+    assert await gate.missing_before(_item(records, "m2", 2), [])
+
+
+async def test_a_failing_transcript_raises_for_the_lane_to_decide(gate, records, transcripts):
     transcripts.error = ConnectionError("participant service unreachable")
     with pytest.raises(ConnectionError):
         await gate.missing_before(_item(records, "m3", 3), [])
