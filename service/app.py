@@ -39,8 +39,10 @@ from service.bridge.adapters.claims import SendClaims
 from service.bridge.adapters.connect_chat import ConnectChat
 from service.bridge.adapters.connect_config import ConnectConfigStore, ConnectConfigUnavailableError
 from service.bridge.adapters.connection import ChatConnection
+from service.bridge.adapters.inbound_media import InboundMediaStore
 from service.bridge.adapters.ledger import DeliveryLedger
 from service.bridge.adapters.media import MediaForwarder
+from service.bridge.adapters.media_convert import ConversionLimits
 from service.bridge.adapters.raw_messages import (
     RawMessageReader,
     RawMessageWriter,
@@ -52,6 +54,7 @@ from service.bridge.adapters.whatsapp import WhatsAppClient
 from service.bridge.events.connect import AgentItem
 from service.bridge.events.transport import Outcome, QueueItem, Settle, StreamItem
 from service.bridge.events.whatsapp import InboundMessage
+from service.bridge.flows.attach import MediaAttacher
 from service.bridge.flows.chat_admin import ChatAdmin
 from service.bridge.flows.deliver import InboundDelivery, InboundOptions
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
@@ -59,6 +62,7 @@ from service.bridge.flows.outbound import OutboundRouter
 from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
 from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
 from service.bridge.flows.status import FeedbackMetrics, StatusFeedback
+from service.bridge.policy.attachments import AttachmentRules, normalize_extensions
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
 from service.bridge.policy.conversations import Conversations
 from service.bridge.policy.lanes import AgentLanes, LaneConfig
@@ -387,6 +391,7 @@ async def _build(
         ledger=DeliveryLedger(dynamodb=clients.dynamodb, table=names.idempotency_table),
         config=config.current,
         options=InboundOptions(text_limit=settings.connect_text_limit),
+        attacher=_media_attacher(settings, clients, names.media_bucket, connect, connection),
         on_delivered=receipts.delivered,
     )
 
@@ -554,6 +559,30 @@ _VERDICTS: Final = {
     Settle.RETRY: SqsOutcome.RETRY,
     Settle.PARK: SqsOutcome.POISON,
 }
+
+
+def _media_attacher(
+    settings: Settings,
+    clients: AwsClients,
+    bucket: str,
+    connect: ConnectChat,
+    connection: ChatConnection,
+) -> MediaAttacher | None:
+    if not settings.media_attachments:
+        return None
+    rules = AttachmentRules(
+        max_bytes=settings.connect_max_attachment_bytes,
+        extra_extensions=normalize_extensions(settings.connect_extra_extensions),
+    )
+    return MediaAttacher(
+        connect=connect,
+        connection=connection,
+        store=InboundMediaStore(social=clients.social, s3=clients.s3, bucket=bucket),
+        rules=rules,
+        conversion_limits=ConversionLimits(
+            cpu_s=settings.media_conversion_cpu_s, max_output_bytes=rules.max_bytes
+        ),
+    )
 
 
 def as_batch_handler(flow: QueueFlow) -> BatchHandler:
