@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from service.local import constants
-from service.resources import connect_config_json
 from tests.e2e.conftest import Sandbox, bridge_settings, text
 from tests.support.bridge import RunningBridge
 from tests.support.media import fixture
@@ -35,19 +33,6 @@ async def upload(world: Sandbox, wa_id: str, name: str, mime: str, **params: str
     response.raise_for_status()
     media_id: str = response.json()["mediaId"]
     return media_id
-
-
-async def forward_stickers(aws_clients: Any, resources: Any) -> None:
-    await aws_clients.ssm.put_parameter(
-        Name=resources.names.connect_config_parameter,
-        Value=connect_config_json(
-            instance_id=constants.CONNECT_INSTANCE_ID,
-            contact_flow_id=constants.CONTACT_FLOW_ID,
-            ignore_stickers=False,
-        ),
-        Type="String",
-        Overwrite=True,
-    )
 
 
 async def customer_items(world: Sandbox, *, until: str) -> list[dict[str, Any]]:
@@ -175,7 +160,7 @@ async def _with_attachment(world: Sandbox) -> list[dict[str, Any]] | None:
 
 
 async def test_stickers_become_png_and_voice_notes_wav(sim, resources, aws_clients, world: Sandbox):
-    await forward_stickers(aws_clients, resources)
+    # Stickers are forwarded by default (the configuration the bootstrap wrote).
     wa = "5215511110003"
     still = await upload(world, wa, "sticker.webp", "image/webp")
     moving = await upload(world, wa, "sticker_animated.webp", "image/webp")
