@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import time
 import wave
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import av
+import av.container
 import av.error
 from PIL import Image, UnidentifiedImageError
 
@@ -100,10 +102,8 @@ def _to_wav(source: Path, target: Path, limits: ConversionLimits) -> Converted:
                 out.writeframes(bytes(pcm.planes[0])[: pcm.samples * _SAMPLE_BYTES])
 
         try:
-            for packet in container.demux(container.streams.audio[0]):
-                for frame in packet.decode():
-                    if isinstance(frame, av.AudioFrame):
-                        write(frame)
+            for frame in _audio_frames(container):
+                write(frame)
                 if time.thread_time() - started_cpu > limits.cpu_s:
                     raise ConversionError("converting the audio took too long")
             write(None)
@@ -112,3 +112,16 @@ def _to_wav(source: Path, target: Path, limits: ConversionLimits) -> Converted:
     if samples == 0:
         raise ConversionError("no audio could be decoded")
     return Converted(size=target.stat().st_size, duration_s=samples / WAV_RATE)
+
+
+def _audio_frames(container: av.container.InputContainer) -> Iterator[av.AudioFrame]:
+    for packet in container.demux(container.streams.audio[0]):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            # One damaged packet (amr files often end in one) costs its few milliseconds,
+            # not the voice note; nothing decodable at all still fails.
+            continue
+        for frame in frames:
+            if isinstance(frame, av.AudioFrame):
+                yield frame
