@@ -50,6 +50,7 @@ from service.bridge.adapters.raw_messages import (
     decode_message,
 )
 from service.bridge.adapters.sessions import SessionStore
+from service.bridge.adapters.transcribe import VoiceTranscriber
 from service.bridge.adapters.whatsapp import WhatsAppClient
 from service.bridge.events.connect import AgentItem
 from service.bridge.events.transport import Outcome, QueueItem, Settle, StreamItem
@@ -62,6 +63,7 @@ from service.bridge.flows.outbound import OutboundRouter
 from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
 from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
 from service.bridge.flows.status import FeedbackMetrics, StatusFeedback
+from service.bridge.flows.voice import VoiceNotes
 from service.bridge.policy.attachments import AttachmentRules, normalize_extensions
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
 from service.bridge.policy.conversations import Conversations
@@ -143,6 +145,7 @@ class _Parts:
     lanes: AgentLanes[AgentItem]
     connect: ConnectChat
     sessions: SessionStore
+    voice_notes: VoiceNotes | None = None
 
 
 def aws_options(settings: Settings) -> AwsClientOptions:
@@ -309,6 +312,9 @@ async def _run_parts(
     owners_stop.set()
     await buffering
     await laning
+    if parts.voice_notes is not None:
+        spent = time.monotonic() - started
+        await parts.voice_notes.drain(max(0.0, runtime.settings.drain_timeout_s - spent))
     log.info("drain_finished", took_s=round(time.monotonic() - started, 3))
 
 
@@ -384,6 +390,7 @@ async def _build(
         registry=registry,
     )
     connection = ChatConnection(connect=connect, sessions=sessions)
+    voice_notes = _voice_notes(settings, clients, names.media_bucket, connection)
     delivery = InboundDelivery(
         connect=connect,
         connection=connection,
@@ -391,7 +398,9 @@ async def _build(
         ledger=DeliveryLedger(dynamodb=clients.dynamodb, table=names.idempotency_table),
         config=config.current,
         options=InboundOptions(text_limit=settings.connect_text_limit),
-        attacher=_media_attacher(settings, clients, names.media_bucket, connect, connection),
+        attacher=_media_attacher(
+            settings, clients, names.media_bucket, connect, connection, voice_notes
+        ),
         on_delivered=receipts.delivered,
     )
 
@@ -550,6 +559,7 @@ async def _build(
         lanes=lanes,
         connect=connect,
         sessions=sessions,
+        voice_notes=voice_notes,
     )
 
 
@@ -561,12 +571,13 @@ _VERDICTS: Final = {
 }
 
 
-def _media_attacher(
+def _media_attacher(  # noqa: PLR0917  the composition root's plain wiring
     settings: Settings,
     clients: AwsClients,
     bucket: str,
     connect: ConnectChat,
     connection: ChatConnection,
+    voice_notes: VoiceNotes | None,
 ) -> MediaAttacher | None:
     if not settings.media_attachments:
         return None
@@ -582,6 +593,22 @@ def _media_attacher(
         conversion_limits=ConversionLimits(
             cpu_s=settings.media_conversion_cpu_s, max_output_bytes=rules.max_bytes
         ),
+        voice_notes=voice_notes,
+    )
+
+
+def _voice_notes(
+    settings: Settings, clients: AwsClients, bucket: str, connection: ChatConnection
+) -> VoiceNotes | None:
+    languages = [code.strip() for code in settings.transcribe_languages.split(",") if code.strip()]
+    if not settings.media_attachments or not languages:
+        return None
+    return VoiceNotes(
+        transcriber=VoiceTranscriber(
+            transcribe=clients.transcribe, s3=clients.s3, bucket=bucket, languages=languages
+        ),
+        connection=connection,
+        timeout_s=settings.transcribe_timeout_s,
     )
 
 

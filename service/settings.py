@@ -186,6 +186,16 @@ class Settings(ResourceSettings):
         description="CPU time one media conversion (WebP to PNG, audio to WAV) may use.",
     )
 
+    transcribe_languages: str = Field(
+        default="en-US,es-US",
+        description="Languages voice notes are transcribed in, comma separated Transcribe "
+        "codes; two or more: identified automatically among them (empty: no transcripts).",
+    )
+    transcribe_timeout_s: Seconds = Field(
+        default=300.0,
+        description="A voice note's transcript that takes longer becomes a note instead.",
+    )
+
     # -- WhatsApp receipts for the customer
     whatsapp_mark_read: Literal["on_receipt", "on_delivery", "on_agent_read", "never"] = Field(
         default="on_delivery",

@@ -197,6 +197,21 @@ def _whatsapp(scope: Construct) -> iam.PolicyStatement:
     )
 
 
+def _transcribe(scope: Construct) -> iam.PolicyStatement:
+    # bridge/transcribe.py: one batch job per voice note, named `bridge-…`. Transcribe reads
+    # the note and writes its output with the caller's rights: the media bucket's
+    # GetObject and PutObject above cover both.
+    return iam.PolicyStatement(
+        sid="TranscribeVoiceNotes",
+        actions=["transcribe:StartTranscriptionJob", "transcribe:GetTranscriptionJob"],
+        resources=[
+            Stack.of(scope).format_arn(
+                service="transcribe", resource="transcription-job", resource_name="bridge-*"
+            )
+        ],
+    )
+
+
 def task_role_statements(scope: Construct, inputs: PermissionInputs) -> list[iam.PolicyStatement]:
     return [
         *_dynamodb(inputs.tables),
@@ -210,6 +225,7 @@ def task_role_statements(scope: Construct, inputs: PermissionInputs) -> list[iam
         ),
         *_connect(scope, inputs.connect_instance_id),
         _whatsapp(scope),
+        _transcribe(scope),
     ]
 
 

@@ -32,6 +32,7 @@ from service.bridge.adapters.media_convert import (
     to_wav,
 )
 from service.bridge.adapters.sessions import Session
+from service.bridge.flows.voice import VoiceNotes
 from service.bridge.policy.attachments import (
     Attach,
     AttachmentRules,
@@ -56,6 +57,7 @@ _ChunkSource = Callable[[], AsyncIterator[bytes]]
 class Attached:
     attachment_id: str | None  # None: the agent got a note instead
     converted: Converted | None = None
+    staged_key: str | None = None  # the original file in the media bucket, once attached
 
 
 class MediaAttacher:
@@ -67,14 +69,28 @@ class MediaAttacher:
         store: InboundMediaStore,
         rules: AttachmentRules,
         conversion_limits: ConversionLimits | None = None,
+        voice_notes: VoiceNotes | None = None,
     ) -> None:
         self._connect = connect
         self._connection = connection
         self._store = store
         self._rules = rules
         self._limits = conversion_limits or ConversionLimits(max_output_bytes=rules.max_bytes)
+        self._voice_notes = voice_notes
 
     async def attach(self, session: Session, part: AttachmentPart, *, token: str) -> Attached:
+        attached = await self._attach(session, part, token=token)
+        if attached.staged_key is not None and part.voice and self._voice_notes is not None:
+            # After the audio is with the agent, and without waiting for it.
+            self._voice_notes.transcribe_later(
+                session,
+                key=attached.staged_key,
+                duration_s=None if attached.converted is None else attached.converted.duration_s,
+                token=token,
+            )
+        return attached
+
+    async def _attach(self, session: Session, part: AttachmentPart, *, token: str) -> Attached:
         """Upload `part` into the session's chat, or tell the agent why not.
 
         Raises the bridge's retryable errors for outages and `ParticipantAccessDeniedError`
@@ -108,7 +124,7 @@ class MediaAttacher:
                 attachment_id = await self._upload(
                     session, decision, staged.size, lambda: self._store.chunks(staged.key), token
                 )
-                return Attached(attachment_id)
+                return Attached(attachment_id, staged_key=staged.key)
             return await self._convert_and_upload(session, part, decision, staged, token)
         except AttachmentRejectedError as exc:
             reason = f"Connect refused it ({exc})"
@@ -146,7 +162,7 @@ class MediaAttacher:
             attachment_id = await self._upload(
                 session, decision, converted.size, lambda: _file_chunks(target), token
             )
-        return Attached(attachment_id, converted)
+        return Attached(attachment_id, converted, staged_key=staged.key)
 
     async def _upload(
         self,
