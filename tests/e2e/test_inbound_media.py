@@ -306,3 +306,123 @@ async def test_silence_gives_a_note_with_the_duration(sim, resources, aws_client
         await world.send(wa, {"type": "audio", "audio": {"id": voice, "voice": True}})
         line = await eventually(lambda: _voice_line(world), timeout_s=45)
     assert line == "🔊 Voice note, 0:03: no speech recognised."
+
+
+# Every type a customer can send, as the first message of a new chat: (fixture, MIME,
+# message type, extra fields, the label line, the attached name and type, or None when
+# the agent gets a note instead).
+FIRST_MESSAGES: list[tuple[str, str, str, dict[str, Any], str, str | None, str | None]] = [
+    ("photo.jpg", "image/jpeg", "image", {}, "[Image]", "image.jpg", "image/jpeg"),
+    ("screenshot.png", "image/png", "image", {}, "[Image]", "image.png", "image/png"),
+    ("sticker.webp", "image/webp", "sticker", {}, "[Sticker]", "sticker.png", "image/png"),
+    (
+        "sticker_animated.webp",
+        "image/webp",
+        "sticker",
+        {"animated": True},
+        "[Animated sticker]",
+        "sticker.png",
+        "image/png",
+    ),
+    (
+        "invoice.pdf",
+        "application/pdf",
+        "document",
+        {"filename": "invoice.pdf"},
+        "[Document: invoice.pdf]",
+        "invoice.pdf",
+        "application/pdf",
+    ),
+    ("order.docx", DOCX, "document", {"filename": "o.docx"}, "[Document: o.docx]", "o.docx", DOCX),
+    ("clip.mp4", "video/mp4", "video", {}, "[Video]", "video.mp4", "video/mp4"),
+    ("clip.3gp", "video/3gpp", "video", {}, "[Video]", None, None),
+    (
+        "voice_en.ogg",
+        "audio/ogg",
+        "audio",
+        {"voice": True},
+        "[Voice note]",
+        "voice-note.wav",
+        "audio/wav",
+    ),
+    ("voice_en.mp3", "audio/mpeg", "audio", {}, "[Audio]", "audio.wav", "audio/wav"),
+    ("voice_en.amr", "audio/amr", "audio", {}, "[Audio]", "audio.wav", "audio/wav"),
+    ("voice_en.m4a", "audio/mp4", "audio", {}, "[Audio]", "audio.wav", "audio/wav"),
+]
+
+
+async def test_every_type_as_the_first_message_of_a_chat(
+    sim, resources, aws_clients, world: Sandbox
+):
+    customers = {}
+    for index, (name, mime, kind, extra, *_) in enumerate(FIRST_MESSAGES):
+        wa = f"52155222{index:05d}"
+        media = await upload(world, wa, name, mime, transcript="")
+        customers[wa] = {"type": kind, kind: {"id": media, **extra}}
+    async with RunningBridge(bridge_settings(resources)):
+        for wa, message in customers.items():
+            await world.send(wa, message)
+
+        async def all_there() -> list[dict[str, Any]] | None:
+            found = await world.contacts()
+            ready = [
+                c
+                for c in found
+                if any(
+                    i["type"] == "ATTACHMENT" or "could not be attached" in (i["content"] or "")
+                    for i in c["transcript"]
+                )
+            ]
+            return found if len(ready) == len(FIRST_MESSAGES) else None
+
+        contacts = await eventually(all_there, timeout_s=60)
+    by_customer = {c["attributes"]["customerId"]: c for c in contacts}
+    for wa, (name, _, _, _, label, attached, content_type) in zip(
+        customers, FIRST_MESSAGES, strict=True
+    ):
+        items = [
+            i
+            for i in by_customer[wa]["transcript"]
+            if i["type"] in {"MESSAGE", "ATTACHMENT"} and i["participantRole"] == "CUSTOMER"
+        ]
+        shown = shape(items)
+        assert shown[0] == label, (name, shown)
+        if attached is None:
+            assert "could not be attached" in shown[1], (name, shown)
+            continue
+        assert shown[1] == f"file:{attached}:{content_type}", (name, shown)
+        data = await fetch(aws_clients, resources, items[1]["attachments"][0]["attachmentId"])
+        if attached.endswith(".wav"):
+            with wave.open(io.BytesIO(data)) as audio:
+                assert audio.getframerate() == 16_000, name
+                assert audio.getnframes() > 16_000, name
+        elif attached.endswith(".png") and name.endswith(".webp"):
+            with Image.open(io.BytesIO(data)) as image:
+                assert image.format == "PNG", name
+        else:
+            assert data == fixture(name), name
+
+
+async def test_past_the_chat_attachment_quota_a_file_becomes_a_note(
+    sim, resources, aws_clients, world: Sandbox
+):
+    # Connect's 35 per chat, scaled down: the simulator enforces the configured quota.
+    (
+        await world.http.post("/sandbox/config", json={"max_attachments_per_chat": 1})
+    ).raise_for_status()
+    wa = "5215511110008"
+    first = await upload(world, wa, "photo.jpg", "image/jpeg")
+    second = await upload(world, wa, "invoice.pdf", "application/pdf")
+    async with RunningBridge(bridge_settings(resources)):
+        await world.send(
+            wa,
+            {"type": "image", "image": {"id": first}},
+            {"type": "document", "document": {"id": second, "filename": "second.pdf"}},
+            text("still here"),
+        )
+        items = await customer_items(world, until="still here")
+    shown = shape(items)
+    assert shown[:2] == ["[Image]", "file:image.jpg:image/jpeg"]
+    assert "second.pdf (application/pdf" in shown[3]
+    assert "quota" in shown[3]
+    assert shown[-1] == "still here"

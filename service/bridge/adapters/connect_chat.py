@@ -24,6 +24,7 @@ from service.call_errors import CallErrors
 from service.errors import (
     AttachmentRejectedError,
     DependencyUnavailableError,
+    InvalidRequestError,
 )
 
 if TYPE_CHECKING:
@@ -297,14 +298,24 @@ class ConnectChat:
         # A fixed allowance plus time at a slow but working rate: a 100 MB file may take
         # minutes, a stalled connection may not.
         timeout = self._upload_timeout_s + size / _SLOWEST_UPLOAD_BYTES_PER_S
-        await self._upload(url, chunks(), headers, timeout_s=timeout)
+        refused: AttachmentRejectedError | None = None
+        try:
+            await self._upload(url, chunks(), headers, timeout_s=timeout)
+        except AttachmentRejectedError as exc:
+            # A replay of an attachment a crashed worker had already completed: the upload
+            # URL may refuse a second PUT, yet Complete with the same token answers as it
+            # did then. Only if Complete refuses too was the file itself refused.
+            refused = exc
         await self._limits.acquire("CompleteAttachmentUpload", self._scope)
-        with translated(_PARTICIPANT, "CompleteAttachmentUpload", self._errors):
-            await self._participant.complete_attachment_upload(
-                ConnectionToken=connection_token,
-                AttachmentIds=[attachment_id],
-                ClientToken=client_token,
-            )
+        try:
+            with translated(_PARTICIPANT, "CompleteAttachmentUpload", self._errors):
+                await self._participant.complete_attachment_upload(
+                    ConnectionToken=connection_token,
+                    AttachmentIds=[attachment_id],
+                    ClientToken=client_token,
+                )
+        except InvalidRequestError as exc:
+            raise refused or exc from exc
         log.info("connect_attachment_sent", attachment_id=attachment_id, size=size)
         return attachment_id
 
