@@ -7,6 +7,9 @@ Given a burst (one customer's messages, in order), this:
 3. sends each part: into the live chat (SendMessage), or, without one, as the
    InitialMessage of a new chat (StartChatContact → StartContactStreaming →
    CreateParticipantConnection, DESIGN §6); progress is recorded after each part.
+   A customer's file is a part of its own (`flows/attach.py`): uploaded into the chat with
+   the part's token, or replaced by a note; a chat that would start with one starts with
+   a short line first.
 
 Every Connect call carries a token derived from the delivery and the part's position, so
 a replay after a crash creates nothing twice. `AccessDeniedException` first re-creates the
@@ -42,6 +45,7 @@ from service.errors import (
     InvalidRequestError,
     MessageTooLargeError,
     ParticipantAccessDeniedError,
+    RefusedAfterReconnectError,
     RetryableError,
 )
 
@@ -292,7 +296,12 @@ class InboundDelivery:
             started_at=datetime.fromtimestamp(now, UTC).isoformat(),
         )
         if isinstance(part, AttachmentPart):
-            await self._attach(session, part, delivery.part_token(index))
+            try:
+                await self._attach(session, part, delivery.part_token(index))
+            except ParticipantAccessDeniedError as exc:
+                # The new chat ended under us: the retry finds the session and takes the
+                # path that ends it and starts another.
+                raise RefusedAfterReconnectError("new chat refused its first file") from exc
         return session
 
     async def _attach(self, session: Session, part: AttachmentPart, token: str) -> None:
