@@ -66,7 +66,8 @@ class InboundMediaStore:
         if not objects:
             raise DependencyUnavailableError("staged media not found in the media bucket")
         found = objects[0]
-        size = answer.get("fileSize") or found.get("Size", 0)
+        # The object's own size: the upload declares it and must send exactly that many bytes.
+        size = found.get("Size", answer.get("fileSize", 0))
         log.info("inbound_media_staged", size=size)
         return StagedMedia(key=found["Key"], mime_type=answer.get("mimeType"), size=int(size))
 
