@@ -41,8 +41,10 @@ from service.bridge.adapters.claims import SendClaims
 from service.bridge.adapters.connect_chat import ConnectChat
 from service.bridge.adapters.connect_config import ConnectConfigStore, ConnectConfigUnavailableError
 from service.bridge.adapters.connection import ChatConnection
+from service.bridge.adapters.inbound_media import InboundMediaStore
 from service.bridge.adapters.ledger import DeliveryLedger
 from service.bridge.adapters.media import MediaForwarder
+from service.bridge.adapters.media_convert import ConversionLimits
 from service.bridge.adapters.raw_messages import (
     RawMessageReader,
     RawMessageWriter,
@@ -50,10 +52,12 @@ from service.bridge.adapters.raw_messages import (
     decode_message,
 )
 from service.bridge.adapters.sessions import SessionStore
+from service.bridge.adapters.transcribe import VoiceTranscriber
 from service.bridge.adapters.whatsapp import WhatsAppClient
 from service.bridge.events.connect import AgentItem
 from service.bridge.events.transport import Outcome, QueueItem, Settle, StreamItem
 from service.bridge.events.whatsapp import InboundMessage
+from service.bridge.flows.attach import MediaAttacher
 from service.bridge.flows.chat_admin import ChatAdmin
 from service.bridge.flows.deliver import InboundDelivery, InboundOptions
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
@@ -62,6 +66,8 @@ from service.bridge.flows.outbound import OutboundRouter
 from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
 from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
 from service.bridge.flows.status import FeedbackMetrics, StatusFeedback
+from service.bridge.flows.voice import VoiceNotes
+from service.bridge.policy.attachments import AttachmentRules, normalize_extensions
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
 from service.bridge.policy.conversations import Conversations
 from service.bridge.policy.lanes import AgentLanes, LaneConfig
@@ -148,6 +154,7 @@ class _Parts:
     connect: ConnectChat
     sessions: SessionStore
     dead_letters: ParkedMessages
+    voice_notes: VoiceNotes | None = None
 
 
 def aws_options(settings: Settings) -> AwsClientOptions:
@@ -316,6 +323,9 @@ async def _run_parts(
     owners_stop.set()
     await buffering
     await laning
+    if parts.voice_notes is not None:
+        spent = time.monotonic() - started
+        await parts.voice_notes.drain(max(0.0, runtime.settings.drain_timeout_s - spent))
     log.info("drain_finished", took_s=round(time.monotonic() - started, 3))
 
 
@@ -391,6 +401,7 @@ async def _build(
         registry=registry,
     )
     connection = ChatConnection(connect=connect, sessions=sessions)
+    voice_notes = _voice_notes(settings, clients, names.media_bucket, connection)
     delivery = InboundDelivery(
         connect=connect,
         connection=connection,
@@ -398,6 +409,9 @@ async def _build(
         ledger=DeliveryLedger(dynamodb=clients.dynamodb, table=names.idempotency_table),
         config=config.current,
         options=InboundOptions(text_limit=settings.connect_text_limit),
+        attacher=_media_attacher(
+            settings, clients, names.media_bucket, connect, connection, voice_notes
+        ),
         on_delivered=receipts.delivered,
     )
 
@@ -573,6 +587,7 @@ async def _build(
                 DeadLetterRoute("outbound", urls[names.outbound_dlq], urls[names.outbound_queue]),
             ],
         ),
+        voice_notes=voice_notes,
     )
 
 
@@ -582,6 +597,47 @@ _VERDICTS: Final = {
     Settle.RETRY: SqsOutcome.RETRY,
     Settle.PARK: SqsOutcome.POISON,
 }
+
+
+def _media_attacher(  # noqa: PLR0917  the composition root's plain wiring
+    settings: Settings,
+    clients: AwsClients,
+    bucket: str,
+    connect: ConnectChat,
+    connection: ChatConnection,
+    voice_notes: VoiceNotes | None,
+) -> MediaAttacher | None:
+    if not settings.media_attachments:
+        return None
+    rules = AttachmentRules(
+        max_bytes=settings.connect_max_attachment_bytes,
+        extra_extensions=normalize_extensions(settings.connect_extra_extensions),
+    )
+    return MediaAttacher(
+        connect=connect,
+        connection=connection,
+        store=InboundMediaStore(social=clients.social, s3=clients.s3, bucket=bucket),
+        rules=rules,
+        conversion_limits=ConversionLimits(
+            cpu_s=settings.media_conversion_cpu_s, max_output_bytes=rules.max_bytes
+        ),
+        voice_notes=voice_notes,
+    )
+
+
+def _voice_notes(
+    settings: Settings, clients: AwsClients, bucket: str, connection: ChatConnection
+) -> VoiceNotes | None:
+    languages = [code.strip() for code in settings.transcribe_languages.split(",") if code.strip()]
+    if not settings.media_attachments or not languages:
+        return None
+    return VoiceNotes(
+        transcriber=VoiceTranscriber(
+            transcribe=clients.transcribe, s3=clients.s3, bucket=bucket, languages=languages
+        ),
+        connection=connection,
+        timeout_s=settings.transcribe_timeout_s,
+    )
 
 
 def as_batch_handler(flow: QueueFlow) -> BatchHandler:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_socialmessaging import EndUserMessagingSocialClient
     from types_aiobotocore_sqs import SQSClient
     from types_aiobotocore_ssm import SSMClient
+    from types_aiobotocore_transcribe import TranscribeServiceClient
 
 # SQS long polls hold the connection open for up to 20 s; the read timeout must exceed the
 # wait or every empty poll would end in a ReadTimeout and a retry.
@@ -53,6 +54,7 @@ class AwsClients:
     connect: ConnectClient
     participant: ConnectParticipantClient
     social: EndUserMessagingSocialClient
+    transcribe: TranscribeServiceClient
 
 
 def client_config(options: AwsClientOptions, *, read_timeout_s: float | None = None) -> AioConfig:
@@ -86,4 +88,5 @@ async def open_clients(
         connect=await enter(session.create_client("connect", region, config=config)),
         participant=await enter(session.create_client("connectparticipant", region, config=config)),
         social=await enter(session.create_client("socialmessaging", region, config=config)),
+        transcribe=await enter(session.create_client("transcribe", region, config=config)),
     )

@@ -125,7 +125,7 @@ def connect_config_json(
     contact_flow_id: str,
     chat_duration_minutes: int = 1500,
     ignore_reactions: bool = True,
-    ignore_stickers: bool = True,
+    ignore_stickers: bool = False,
 ) -> str:
     """The Connect configuration in the old sample's JSON shape (yes/no strings)."""
     return json.dumps(

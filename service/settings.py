@@ -163,6 +163,39 @@ class Settings(ResourceSettings):
         "(and split further if Connect refuses a size).",
     )
 
+    # -- inbound media: customer files → Connect chat attachments
+    media_attachments: bool = Field(
+        default=True,
+        description="Forward customers' photos, documents, videos, audio and stickers as chat "
+        "attachments (off: the agent sees a line such as [Image] instead).",
+    )
+    connect_max_attachment_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1_000_000,
+        le=104_857_600,
+        description="Largest chat attachment the Connect instance accepts "
+        "(UpdateAttachedFilesConfiguration; larger files become a note for the agent).",
+    )
+    connect_extra_extensions: str = Field(
+        default="",
+        description="Attachment extensions the instance allows beyond Connect's defaults, comma "
+        "separated (e.g. .ogg,.webp): files of these types are sent unconverted.",
+    )
+    media_conversion_cpu_s: Seconds = Field(
+        default=20.0,
+        description="CPU time one media conversion (WebP to PNG, audio to WAV) may use.",
+    )
+
+    transcribe_languages: str = Field(
+        default="en-US,es-US",
+        description="Languages voice notes are transcribed in, comma separated Transcribe "
+        "codes; two or more: identified automatically among them (empty: no transcripts).",
+    )
+    transcribe_timeout_s: Seconds = Field(
+        default=300.0,
+        description="A voice note's transcript that takes longer becomes a note instead.",
+    )
+
     # -- WhatsApp receipts for the customer
     whatsapp_mark_read: Literal["on_receipt", "on_delivery", "on_agent_read", "never"] = Field(
         default="on_delivery",

@@ -137,6 +137,13 @@ def accepted_findings(stack: BridgeStack) -> list[AcceptedFinding]:
             "(any number of the account's WhatsApp business accounts linked to the inbound "
             "topic); which numbers reach it is configured in EUM Social, not here.",
         ),
+        AcceptedFinding(
+            task_policy,
+            _wildcard(_arn(stack, "transcribe", "transcription-job/bridge-*")),
+            "One Transcribe job per voice note, named by the bridge from the delivery "
+            "(`bridge-<token>`): the names are not known in advance; the prefix keeps the "
+            "bridge off other jobs of the account.",
+        ),
     ]
 
 

@@ -154,15 +154,26 @@ def _messaging(messaging: Messaging) -> list[iam.PolicyStatement]:
     ]
 
 
-def _media(bucket: s3.IBucket) -> iam.PolicyStatement:
+def _media(bucket: s3.IBucket) -> list[iam.PolicyStatement]:
     # bridge/media.py copies agent attachments in (PutObject), then either presigns a GET
     # link for Meta or has EUM Social read the object with the caller's rights
-    # (PostWhatsAppMessageMedia from S3): both need GetObject.
-    return iam.PolicyStatement(
-        sid="MediaObjects",
-        actions=["s3:PutObject", "s3:GetObject"],
-        resources=[bucket.arn_for_objects("*")],
-    )
+    # (PostWhatsAppMessageMedia from S3): both need GetObject. EUM Social writes a
+    # customer's media in with the caller's rights too (GetWhatsAppMessageMedia:
+    # PutObject), and bridge/inbound_media.py reads it back (GetObject).
+    return [
+        iam.PolicyStatement(
+            sid="MediaObjects",
+            actions=["s3:PutObject", "s3:GetObject"],
+            resources=[bucket.arn_for_objects("*")],
+        ),
+        # bridge/inbound_media.py finds the object EUM named (`<prefix><media id>.<ext>`)
+        # by listing its own per-media prefix.
+        iam.PolicyStatement(
+            sid="FindInboundMedia",
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+        ),
+    ]
 
 
 def _connect(scope: Construct, connect_instance_id: str | None) -> list[iam.PolicyStatement]:
@@ -191,7 +202,8 @@ def _connect(scope: Construct, connect_instance_id: str | None) -> list[iam.Poli
 
 
 def _whatsapp(scope: Construct) -> iam.PolicyStatement:
-    # bridge/whatsapp.py sends; bridge/media.py uploads media. Any phone number of the
+    # bridge/whatsapp.py sends; bridge/media.py uploads media; bridge/inbound_media.py
+    # copies a customer's media into the media bucket. Any phone number of the
     # account's WhatsApp business accounts: which numbers write to the bridge is decided in
     # EUM Social (the event destination), not here.
     return iam.PolicyStatement(
@@ -199,6 +211,7 @@ def _whatsapp(scope: Construct) -> iam.PolicyStatement:
         actions=[
             "social-messaging:SendWhatsAppMessage",
             "social-messaging:PostWhatsAppMessageMedia",
+            "social-messaging:GetWhatsAppMessageMedia",
         ],
         resources=[
             Stack.of(scope).format_arn(
@@ -208,11 +221,26 @@ def _whatsapp(scope: Construct) -> iam.PolicyStatement:
     )
 
 
+def _transcribe(scope: Construct) -> iam.PolicyStatement:
+    # bridge/transcribe.py: one batch job per voice note, named `bridge-…`. Transcribe reads
+    # the note and writes its output with the caller's rights: the media bucket's
+    # GetObject and PutObject above cover both.
+    return iam.PolicyStatement(
+        sid="TranscribeVoiceNotes",
+        actions=["transcribe:StartTranscriptionJob", "transcribe:GetTranscriptionJob"],
+        resources=[
+            Stack.of(scope).format_arn(
+                service="transcribe", resource="transcription-job", resource_name="bridge-*"
+            )
+        ],
+    )
+
+
 def task_role_statements(scope: Construct, inputs: PermissionInputs) -> list[iam.PolicyStatement]:
     return [
         *_dynamodb(inputs.tables),
         *_messaging(inputs.messaging),
-        _media(inputs.media_bucket),
+        *_media(inputs.media_bucket),
         # connect_config.py reads (and re-reads) the Connect configuration.
         iam.PolicyStatement(
             sid="ReadConnectConfig",
@@ -221,6 +249,7 @@ def task_role_statements(scope: Construct, inputs: PermissionInputs) -> list[iam
         ),
         *_connect(scope, inputs.connect_instance_id),
         _whatsapp(scope),
+        _transcribe(scope),
     ]
 
 

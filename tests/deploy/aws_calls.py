@@ -33,6 +33,8 @@ BATCH_ACTIONS = {
     ("sqs", "DeleteMessageBatch"): "DeleteMessage",
     ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility",
     ("sqs", "SendMessageBatch"): "SendMessage",
+    # Not a batch, but the same kind of mapping: S3 authorizes listing by s3:ListBucket.
+    ("s3", "ListObjectsV2"): "ListBucket",
 }
 # TransactWriteItems is authorized by the actions of its items (DynamoDB developer guide,
 # "Using IAM with DynamoDB transactions"); the item kinds are the keys of the item dicts.

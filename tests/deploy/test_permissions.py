@@ -49,6 +49,7 @@ def test_the_scan_covers_every_service_the_bridge_talks_to(synthesized):
         "connect",
         "connectparticipant",
         "socialmessaging",
+        "transcribe",
     }
     # Spot checks of the mapping rules (batch, transaction, presign, renamed prefixes).
     assert {

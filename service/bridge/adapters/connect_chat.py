@@ -9,7 +9,7 @@ call is absorbed by Connect instead of repeated.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -24,6 +24,7 @@ from service.call_errors import CallErrors
 from service.errors import (
     AttachmentRejectedError,
     DependencyUnavailableError,
+    InvalidRequestError,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ _ELLIPSIS: Final = "…"
 _HTTP_SERVER_ERROR: Final = 500
 _HTTP_CLIENT_ERROR: Final = 400
 _PARTICIPANT: Final = "connectparticipant"
+_SLOWEST_UPLOAD_BYTES_PER_S: Final = 256 * 1024
 # Connect Service quotas are per account and Region, Participant Service quotas per instance.
 ACCOUNT_SCOPE: Final = "account"
 
@@ -112,7 +114,7 @@ class ConnectChat:
         self._topic_arn = streaming_topic_arn
         self._scope = participant_scope
         self._http = http
-        self._upload_timeout = aiohttp.ClientTimeout(total=upload_timeout_s)
+        self._upload_timeout_s = upload_timeout_s
         self._content_types = list(supported_content_types)
         self._errors = errors
 
@@ -247,17 +249,43 @@ class ConnectChat:
         data: bytes,
         client_token: str,
     ) -> str:
-        """Upload a file into the chat; returns its attachment id.
+        """Upload a small file held in memory into the chat; returns its attachment id."""
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        return await self.upload_attachment(
+            connection_token=connection_token,
+            name=name,
+            content_type=content_type,
+            size=len(data),
+            chunks=chunks,
+            client_token=client_token,
+        )
+
+    async def upload_attachment(
+        self,
+        *,
+        connection_token: str,
+        name: str,
+        content_type: str,
+        size: int,
+        chunks: Callable[[], AsyncIterator[bytes]],
+        client_token: str,
+    ) -> str:
+        """Upload a file of `size` bytes, read from `chunks()`, into the chat.
 
         Both Participant calls take the same `client_token` (tokens are per operation), so
         a retry after a crash resumes the same attachment instead of adding another.
+        The body is streamed with its length declared: the presigned URL is S3's, which
+        takes no chunked transfer encoding, and the file is never whole in memory.
         """
         await self._limits.acquire("StartAttachmentUpload", self._scope)
         with translated(_PARTICIPANT, "StartAttachmentUpload", self._errors):
             started = await self._participant.start_attachment_upload(
                 ConnectionToken=connection_token,
                 ContentType=content_type,
-                AttachmentSizeInBytes=len(data),
+                AttachmentSizeInBytes=size,
                 AttachmentName=name,
                 ClientToken=client_token,
             )
@@ -266,25 +294,41 @@ class ConnectChat:
         url = metadata.get("Url")
         if not url:
             raise DependencyUnavailableError("StartAttachmentUpload returned no upload URL")
-        await self._upload(url, data, metadata.get("HeadersToInclude", {}))
+        headers = dict(metadata.get("HeadersToInclude", {})) | {"Content-Length": str(size)}
+        # A fixed allowance plus time at a slow but working rate: a 100 MB file may take
+        # minutes, a stalled connection may not.
+        timeout = self._upload_timeout_s + size / _SLOWEST_UPLOAD_BYTES_PER_S
+        refused: AttachmentRejectedError | None = None
+        try:
+            await self._upload(url, chunks(), headers, timeout_s=timeout)
+        except AttachmentRejectedError as exc:
+            # A replay of an attachment a crashed worker had already completed: the upload
+            # URL may refuse a second PUT, yet Complete with the same token answers as it
+            # did then. Only if Complete refuses too was the file itself refused.
+            refused = exc
         await self._limits.acquire("CompleteAttachmentUpload", self._scope)
-        with translated(_PARTICIPANT, "CompleteAttachmentUpload", self._errors):
-            await self._participant.complete_attachment_upload(
-                ConnectionToken=connection_token,
-                AttachmentIds=[attachment_id],
-                ClientToken=client_token,
-            )
-        log.info("connect_attachment_sent", attachment_id=attachment_id, size=len(data))
+        try:
+            with translated(_PARTICIPANT, "CompleteAttachmentUpload", self._errors):
+                await self._participant.complete_attachment_upload(
+                    ConnectionToken=connection_token,
+                    AttachmentIds=[attachment_id],
+                    ClientToken=client_token,
+                )
+        except InvalidRequestError as exc:
+            raise refused or exc from exc
+        log.info("connect_attachment_sent", attachment_id=attachment_id, size=size)
         return attachment_id
 
-    async def _upload(self, url: str, data: bytes, headers: Mapping[str, str]) -> None:
+    async def _upload(
+        self, url: str, body: AsyncIterator[bytes], headers: Mapping[str, str], *, timeout_s: float
+    ) -> None:
         try:
             # The URL is presigned: re-quoting it would change what was signed.
             async with self._http.put(
                 URL(url, encoded=True),
-                data=data,
+                data=body,
                 headers=dict(headers),
-                timeout=self._upload_timeout,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as response:
                 status = response.status
                 await response.read()

@@ -39,7 +39,9 @@ class ConnectConfig(BaseModel):
     # WhatsApp conversation day (the old sample's 60 min cut conversations short).
     chat_duration_minutes: int = Field(default=1500, ge=60, le=10080)
     ignore_reactions: bool = True
-    ignore_stickers: bool = True
+    # Stickers arrive as images (a PNG attachment) since media became attachments; the
+    # old sample ignored them because Connect refused WebP.
+    ignore_stickers: bool = False
 
     @field_validator("ignore_reactions", "ignore_stickers", mode="before")
     @classmethod

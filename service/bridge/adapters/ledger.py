@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -48,11 +48,40 @@ _SERVICE = "dynamodb"
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentPart:
+    """A customer's file, recorded as the part it is: what to fetch and how it was sent.
+
+    Recorded rather than re-derived on a replay, so a resumed delivery uploads the same
+    file at the same position with the same tokens.
+    """
+
+    message_id: str
+    media_id: str
+    kind: str  # the WhatsApp message type: image, video, audio, document, sticker
+    mime_type: str | None = None
+    filename: str | None = None
+    voice: bool = False
+    animated: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attachment": asdict(self)}
+
+
+Part = str | AttachmentPart
+
+
+def _part_from_json(value: Any) -> Part:
+    if isinstance(value, str):
+        return value
+    return AttachmentPart(**value["attachment"])
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     token: str
     customer_key: str
     message_ids: tuple[str, ...]
-    parts: tuple[str, ...]
+    parts: tuple[Part, ...]
     progress: int = 0
     complete: bool = False
     contact_id: str | None = None
@@ -114,7 +143,7 @@ class DeliveryLedger:
         return result
 
     async def open(
-        self, customer_key: str, message_ids: Sequence[str], parts: Sequence[str]
+        self, customer_key: str, message_ids: Sequence[str], parts: Sequence[Part]
     ) -> Delivery:
         if not message_ids or len(message_ids) > MAX_MESSAGES_PER_DELIVERY:
             raise ValueError(f"a delivery holds 1..{MAX_MESSAGES_PER_DELIVERY} messages")
@@ -131,7 +160,7 @@ class DeliveryLedger:
             "token": delivery.token,
             "customer": customer_key,
             "message_ids": list(message_ids),
-            "parts": json.dumps(list(parts)),
+            "parts": json.dumps([p if isinstance(p, str) else p.to_json() for p in parts]),
             "progress": 0,
             "status": "INPROGRESS",
             "created_at": now,
@@ -209,7 +238,7 @@ def _from_item(item: dict[str, Any]) -> Delivery:
         token=item["token"],
         customer_key=item["customer"],
         message_ids=tuple(item["message_ids"]),
-        parts=tuple(json.loads(item["parts"])),
+        parts=tuple(map(_part_from_json, json.loads(item["parts"]))),
         progress=item["progress"],
         complete=item["status"] == "COMPLETE",
         contact_id=item.get("contact_id"),

@@ -7,6 +7,9 @@ Given a burst (one customer's messages, in order), this:
 3. sends each part: into the live chat (SendMessage), or, without one, as the
    InitialMessage of a new chat (StartChatContact → StartContactStreaming →
    CreateParticipantConnection, DESIGN §6); progress is recorded after each part.
+   A customer's file is a part of its own (`flows/attach.py`): uploaded into the chat with
+   the part's token, or replaced by a note; a chat that would start with one starts with
+   a short line first.
 
 Every Connect call carries a token derived from the delivery and the part's position, so
 a replay after a crash creates nothing twice. `AccessDeniedException` first re-creates the
@@ -29,22 +32,27 @@ import structlog
 from service.bridge.adapters.connect_chat import ConnectChat
 from service.bridge.adapters.connect_config import ConnectConfig
 from service.bridge.adapters.connection import ChatConnection
-from service.bridge.adapters.ledger import Delivery, DeliveryLedger
+from service.bridge.adapters.ledger import AttachmentPart, Delivery, DeliveryLedger, Part
 from service.bridge.adapters.sessions import Session, SessionStore, session_expiry
 from service.bridge.events.whatsapp import InboundMessage
-from service.bridge.text.render import TextPart, render_burst
+from service.bridge.flows.attach import MediaAttacher
+from service.bridge.text.render import RenderedPart, TextPart, render_burst
 from service.bridge.text.split import split_text
 from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import (
     ConditionFailedError,
+    ConfigurationError,
     InvalidRequestError,
     MessageTooLargeError,
     ParticipantAccessDeniedError,
+    RefusedAfterReconnectError,
     RetryableError,
 )
 
 log = structlog.get_logger(__name__)
 
+# The first line of a chat whose first part is a file (a chat must start with a text).
+ATTACHMENT_FOLLOWS = "[The customer sent a file; it follows]"
 # A part is split at most down to this size after size rejections.
 _MIN_SPLIT_CHARS = 64
 
@@ -76,6 +84,7 @@ class InboundDelivery:
         ledger: DeliveryLedger,
         config: Callable[[], ConnectConfig],
         options: InboundOptions | None = None,
+        attacher: MediaAttacher | None = None,
         on_delivered: Callable[[Sequence[InboundMessage]], Awaitable[None]] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -85,6 +94,7 @@ class InboundDelivery:
         self._ledger = ledger
         self._config = config
         self._options = options or InboundOptions()
+        self._attacher = attacher
         self._on_delivered = on_delivered
         self._clock = clock
 
@@ -121,13 +131,16 @@ class InboundDelivery:
             byte_limit=self._options.byte_limit,
             known_texts=_known_texts(fresh),
             late_before=None if session is None else session.last_customer_message_at,
+            media_as_attachments=self._attacher is not None,
         )
-        texts = [p.text for p in parts if isinstance(p, TextPart) and p.text.strip()]
-        if not texts:
+        recorded = _recordable(parts)
+        if not recorded:
             log.info("burst_nothing_to_send", customer=customer.key, messages=len(fresh))
             return
         try:
-            delivery = await self._ledger.open(customer.key, [m.message_id for m in fresh], texts)
+            delivery = await self._ledger.open(
+                customer.key, [m.message_id for m in fresh], recorded
+            )
         except ConditionFailedError as exc:
             raise ConcurrentClaimError("messages claimed concurrently; re-read on retry") from exc
         await self._execute(delivery, customer)
@@ -172,11 +185,17 @@ class InboundDelivery:
     ) -> bool:
         """Send part `index` into the session's chat; False when that chat has ended."""
 
+        part = delivery.parts[index]
+
         async def send(token: str) -> None:
-            await self._send_text(token, delivery.parts[index], delivery.part_token(index))
+            assert isinstance(part, str)  # noqa: S101  attachments take the other branch
+            await self._send_text(token, part, delivery.part_token(index))
 
         try:
-            await self._connection.call(session, send)
+            if isinstance(part, AttachmentPart):
+                await self._attach(session, part, delivery.part_token(index))
+            else:
+                await self._connection.call(session, send)
         except ParticipantAccessDeniedError:
             await self._end_session(customer, session, "participant token refused")
             return False
@@ -208,7 +227,9 @@ class InboundDelivery:
         """The new chat's session; only its contact id if it ended before we joined it."""
         config = self._config()
         token = delivery.start_token(index)
-        text = delivery.parts[index]
+        part = delivery.parts[index]
+        # A chat starts with a text: before a file, a short line saying one follows.
+        text = part if isinstance(part, str) else ATTACHMENT_FOLLOWS
         started = await self._connect.start_chat(
             instance_id=config.instance_id,
             contact_flow_id=config.contact_flow_id,
@@ -274,7 +295,42 @@ class InboundDelivery:
             contact_id=started.contact_id,
             started_at=datetime.fromtimestamp(now, UTC).isoformat(),
         )
+        if isinstance(part, AttachmentPart):
+            try:
+                await self._attach(session, part, delivery.part_token(index))
+            except ParticipantAccessDeniedError as exc:
+                # The new chat ended under us: the retry finds the session and takes the
+                # path that ends it and starts another.
+                raise RefusedAfterReconnectError("new chat refused its first file") from exc
         return session
+
+    async def _attach(self, session: Session, part: AttachmentPart, token: str) -> None:
+        if self._attacher is None:
+            raise ConfigurationError("a recorded attachment part, but no media attacher")
+        await self._attacher.attach(session, part, token=token)
+
+
+def _recordable(parts: Sequence[RenderedPart]) -> list[Part]:
+    """The rendered parts as the ledger records them (blank texts dropped)."""
+    recorded: list[Part] = []
+    for part in parts:
+        if isinstance(part, TextPart):
+            if part.text.strip():
+                recorded.append(part.text)
+            continue
+        media = part.media
+        recorded.append(
+            AttachmentPart(
+                message_id=part.message_id,
+                media_id=media.id,
+                kind=part.media_type.value,
+                mime_type=media.mime_type,
+                filename=media.filename,
+                voice=media.voice,
+                animated=media.animated,
+            )
+        )
+    return recorded
 
 
 class ConcurrentClaimError(RetryableError):

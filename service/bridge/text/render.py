@@ -3,8 +3,9 @@
 Every message of the burst keeps its place: texts are joined with newlines and every
 other type becomes a readable line in the same text, so a burst costs one Connect
 message. Only media handed over as attachments (`media_as_attachments`) interrupt the
-text. Each part remembers which WhatsApp message ids it carries, because delivery
-records per message id what has reached Connect (DESIGN §5.3).
+text: each is preceded by its label line (caption, file name) and followed by a new part.
+Each part remembers which WhatsApp message ids it carries, because delivery records per
+message id what has reached Connect (DESIGN §5.3).
 """
 
 import json
@@ -39,6 +40,8 @@ from service.bridge.text.split import split_text
 DEFAULT_CONNECT_TEXT_LIMIT: Final = 1024
 QUOTE_LENGTH: Final = 60
 UNRENDERABLE: Final = "[A WhatsApp message the bridge could not display]"
+# Message types that carry a file Connect can hold as a chat attachment.
+ATTACHABLE_TYPES: Final = MEDIA_TYPES | {MessageType.STICKER}
 
 log = structlog.get_logger(__name__)
 
@@ -274,11 +277,13 @@ def render_burst(
         payload = message.payload
         if (
             media_as_attachments
-            and message.type in MEDIA_TYPES
+            and message.type in ATTACHABLE_TYPES
             and isinstance(payload, MediaPayload)
         ):
-            if prefix:
-                block.append((message.message_id, prefix.rstrip("\n")))
+            # The label (with caption or file name) goes just before the file, joined to
+            # the text before it: the agent reads what follows, and a new chat has its
+            # short first line without costing an extra message.
+            block.append((message.message_id, prefix + _media_note(message.type, payload)))
             flush()
             parts.append(
                 MediaPart(message_id=message.message_id, media_type=message.type, media=payload)

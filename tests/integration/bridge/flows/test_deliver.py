@@ -259,7 +259,12 @@ async def test_only_ignored_messages_send_nothing(connect_chat, parts, sandbox):
         "id": wamid(),
     }
     messages = list(parse_eum_event(eum_event(sticker)).messages)
-    await delivery(connect_chat, parts).deliver(messages)
+    bridge = delivery(connect_chat, parts)
+    # Stickers are forwarded by default since they became attachments; an operator's
+    # ignore_stickers still drops them.
+    ignoring = CONFIG.model_copy(update={"ignore_stickers": True})
+    bridge._config = lambda: ignoring
+    await bridge.deliver(messages)
     assert await contacts(sandbox) == []
 
 

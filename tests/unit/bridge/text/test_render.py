@@ -138,7 +138,19 @@ def test_media_as_attachments_splits_text_around_them(eum):
     assert media.message_id == "w2"
     assert media.media_type is MessageType.IMAGE
     assert media.media.id == "m1"
-    assert [p.message_ids for p in parts if isinstance(p, TextPart)] == [("w1",), ("w3",)]
+    assert [p.message_ids for p in parts if isinstance(p, TextPart)] == [("w1", "w2"), ("w3",)]
+    assert [p.text for p in parts if isinstance(p, TextPart)] == ["before\n[Image]", "after"]
+
+
+def test_media_first_in_burst_gets_its_label_line_with_caption(eum):
+    burst = _parse(
+        eum,
+        eum.message("document", id_="w1", document={"id": "d", "filename": "f.pdf"}),
+        eum.message("sticker", id_="w2", sticker={"id": "s", "mime_type": "image/webp"}),
+    )
+    parts = _render(burst, media_as_attachments=True)
+    assert [type(p) for p in parts] == [TextPart, MediaPart, TextPart, MediaPart]
+    assert [p.text for p in parts if isinstance(p, TextPart)] == ["[Document: f.pdf]", "[Sticker]"]
 
 
 def test_stickers_and_reactions_can_be_ignored(eum):

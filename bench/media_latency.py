@@ -1,0 +1,281 @@
+"""Media benchmark: customers' files through the whole sandbox, measured at Connect.
+
+Runs the embedded AWS and the simulator in this process (threads) and the bridge as its
+own process (`python -m service run`), so the bridge's memory can be read from /proc.
+
+Prints:
+- attachment latency: from the media message's publication to SNS to the ATTACHMENT item
+  in the Connect transcript, minus the quiet window (p50 / p99 / max over --runs images,
+  sent one customer at a time so the figure is latency, not queueing);
+- voice-note latency: from publication to the transcript line (deterministic transcripts,
+  so the figure is the bridge's path plus job polling, not recognition);
+- the bridge's resident memory idle, and its peak (VmHWM) while it forwards one
+  --big-mb document (default 100 MB) with the attachment limit raised to 100 MB;
+- conversion CPU per MB of input (WebP → PNG, Ogg/Opus → WAV), measured in this process.
+
+Usage: python bench/media_latency.py [--runs 20] [--voice-runs 5] [--big-mb 100] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.aws import AwsClientOptions, open_clients
+from service.bridge.adapters.media_convert import ConversionLimits, to_png, to_wav
+from service.local import constants
+from service.local.bootstrap import BootstrapClients, bootstrap
+from service.local.embedded_aws import EmbeddedAws
+from service.local.ports import free_loopback_ports
+from service.local.sim import SimSettings, threaded_sim
+from service.resources import resource_plan
+from service.settings import ResourceSettings
+
+PREFIX = "benchmedia"
+TOKEN = "bench-admin-token-0123456789"  # noqa: S105  the sandbox bridge's fixed token
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "media"
+QUIET_S = 0.5
+MIB = 1024 * 1024
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def _wait_ready(url: str) -> None:
+    async with httpx.AsyncClient(timeout=2) as http:
+        for _ in range(300):
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"bridge not ready at {url}")
+
+
+async def _upload(http: httpx.AsyncClient, wa: str, data: bytes, mime: str, **params: str) -> str:
+    response = await http.post(
+        f"/sandbox/customers/{wa}/media",
+        content=data,
+        headers={"content-type": mime},
+        params=params or None,
+        timeout=120,
+    )
+    response.raise_for_status()
+    return str(response.json()["mediaId"])
+
+
+async def _send(http: httpx.AsyncClient, wa: str, message: dict[str, Any]) -> float:
+    sent = time.time()
+    (await http.post(f"/sandbox/customers/{wa}/messages", json=message)).raise_for_status()
+    return sent
+
+
+async def _items(http: httpx.AsyncClient) -> list[dict[str, Any]]:
+    contacts = (await http.get("/sandbox/contacts")).json()["contacts"]
+    return [item for contact in contacts for item in contact["transcript"]]
+
+
+async def _until(http: httpx.AsyncClient, test: Any, timeout_s: float) -> dict[str, Any]:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        for item in await _items(http):
+            if test(item):
+                return item
+        await asyncio.sleep(0.05)
+    raise SystemExit("timed out waiting for the transcript item")
+
+
+def _at(item: dict[str, Any]) -> float:
+    return datetime.fromisoformat(item["time"]).timestamp()
+
+
+async def attachment_latencies(http: httpx.AsyncClient, runs: int) -> list[float]:
+    photo = (FIXTURES / "photo.jpg").read_bytes()
+    latencies = []
+    for run in range(runs):
+        wa = f"52155000{run:05d}"
+        media = await _upload(http, wa, photo, "image/jpeg")
+        sent = await _send(http, wa, {"type": "image", "image": {"id": media}})
+        # One file per run, each run waits for its own: the newest attachment is this one.
+        deadline = time.time() + 60
+        while True:
+            found = sorted((i for i in await _items(http) if i["type"] == "ATTACHMENT"), key=_at)
+            if len(found) > run:
+                latencies.append(_at(found[run]) - sent - QUIET_S)
+                break
+            if time.time() > deadline:
+                raise SystemExit("timed out waiting for an attachment")
+            await asyncio.sleep(0.05)
+    return latencies
+
+
+async def voice_latencies(http: httpx.AsyncClient, runs: int) -> list[float]:
+    voice = (FIXTURES / "voice_en.ogg").read_bytes()
+    latencies = []
+    for run in range(runs):
+        wa = f"52156000{run:05d}"
+        # The simulator knows a transcript per file content: the same bytes say the same.
+        media = await _upload(
+            http, wa, voice, "audio/ogg", transcript="voice note", language="en-US"
+        )
+        sent = await _send(http, wa, {"type": "audio", "audio": {"id": media, "voice": True}})
+        deadline = time.time() + 90
+        while True:
+            lines = sorted(
+                (i for i in await _items(http) if (i["content"] or "").startswith("🔊")), key=_at
+            )
+            if len(lines) > run:
+                latencies.append(_at(lines[run]) - sent)
+                break
+            if time.time() > deadline:
+                raise SystemExit("timed out waiting for a transcript")
+            await asyncio.sleep(0.05)
+    return latencies
+
+
+async def big_document(http: httpx.AsyncClient, pid: int, size_mb: int) -> dict[str, float]:
+    wa = "5215700000001"
+    data = b"%PDF-1.4\n" + os.urandom(size_mb * MIB - 9)
+    media = await _upload(http, wa, data, "application/pdf", filename="big.pdf")
+    del data
+    idle_rss = _status_kb(pid, "VmRSS") / 1024
+    hwm_before = _status_kb(pid, "VmHWM") / 1024
+    sent = await _send(
+        http, wa, {"type": "document", "document": {"id": media, "filename": "big.pdf"}}
+    )
+    item = await _until(
+        http,
+        lambda i: i["type"] == "ATTACHMENT" and i["attachments"][0]["name"] == "big.pdf",
+        600,
+    )
+    return {
+        "document_mb": size_mb,
+        "bridge_rss_idle_mb": idle_rss,
+        "bridge_peak_rss_before_mb": hwm_before,
+        "bridge_peak_rss_after_mb": _status_kb(pid, "VmHWM") / 1024,
+        "forward_s": _at(item) - sent - QUIET_S,
+    }
+
+
+async def conversion_cpu_per_mb(repeat: int = 20) -> dict[str, float]:
+    limits = ConversionLimits()
+    result = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for label, name, convert in (
+            ("webp_to_png", "sticker.webp", to_png),
+            ("webp_animated_to_png", "sticker_animated.webp", to_png),
+            ("ogg_to_wav", "voice_en.ogg", to_wav),
+            ("mp3_to_wav", "voice_en.mp3", to_wav),
+        ):
+            source = FIXTURES / name
+            started = time.process_time()
+            for _ in range(repeat):
+                await convert(source, Path(workdir, "out"), limits)
+            cpu = time.process_time() - started
+            result[f"{label}_cpu_s_per_mb"] = cpu / (repeat * source.stat().st_size / MIB)
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--voice-runs", type=int, default=5)
+    parser.add_argument("--big-mb", type=int, default=100)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    names = ResourceSettings(name_prefix=PREFIX).resource_names()
+    report: dict[str, Any] = {"conversion": await conversion_cpu_per_mb()}
+
+    with EmbeddedAws.threaded() as aws:
+        os.environ |= {
+            "AWS_ENDPOINT_URL": aws.url,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": constants.REGION,
+        }
+        async with AsyncExitStack() as stack:
+            c = await open_clients(stack, AwsClientOptions(region=constants.REGION))
+            created = await bootstrap(
+                BootstrapClients(dynamodb=c.dynamodb, sqs=c.sqs, sns=c.sns, s3=c.s3, ssm=c.ssm),
+                resource_plan(
+                    names,
+                    connect_instance_id=constants.CONNECT_INSTANCE_ID,
+                    contact_flow_id=constants.CONTACT_FLOW_ID,
+                ),
+            )
+        sim_settings = SimSettings(
+            sim_port=0,
+            aws_endpoint_url=aws.url,
+            inbound_topic_arn=created.topic_arns[names.inbound_topic],
+            connect_max_attachment_bytes=100 * MIB,
+        )
+        with threaded_sim(sim_settings) as sim_url:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")} | {
+                "AWS_ENDPOINT_URL_CONNECT": sim_url,
+                "AWS_ENDPOINT_URL_CONNECTPARTICIPANT": sim_url,
+                "AWS_ENDPOINT_URL_SOCIALMESSAGING": sim_url,
+                "AWS_ENDPOINT_URL_TRANSCRIBE": sim_url,
+                "BRIDGE_NAME_PREFIX": PREFIX,
+                "BRIDGE_ADMIN_TOKEN": TOKEN,
+                "BRIDGE_OUTBOUND_TOPIC_ARN": created.env["BRIDGE_OUTBOUND_TOPIC_ARN"],
+                "BRIDGE_BUFFER_QUIET_S": str(QUIET_S),
+                "BRIDGE_BUFFER_MAX_WAIT_S": "5",
+                "BRIDGE_CONNECT_MAX_ATTACHMENT_BYTES": str(100 * MIB),
+                "BRIDGE_LOG_LEVEL": "WARNING",
+                "BRIDGE_LOG_FORMAT": "json",
+            }
+            env["BRIDGE_ADMIN_PORT"] = str(free_loopback_ports(1)[0])
+            bridge = subprocess.Popen([sys.executable, "-m", "service", "run"], env=env)  # noqa: ASYNC220
+            try:
+                async with httpx.AsyncClient(base_url=sim_url, timeout=30) as http:
+                    await _wait_ready(f"http://127.0.0.1:{env['BRIDGE_ADMIN_PORT']}/readyz")
+                    attach = await attachment_latencies(http, args.runs)
+                    voice = await voice_latencies(http, args.voice_runs)
+                    report["big_document"] = await big_document(http, bridge.pid, args.big_mb)
+            finally:
+                bridge.terminate()
+                bridge.wait(30)
+
+    report["attachment_latency_s"] = {
+        "runs": len(attach),
+        "p50": percentile(attach, 0.5),
+        "p99": percentile(attach, 0.99),
+        "max": max(attach),
+        "mean": statistics.mean(attach),
+    }
+    report["voice_transcript_latency_s"] = {
+        "runs": len(voice),
+        "p50": percentile(voice, 0.5),
+        "max": max(voice),
+    }
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
