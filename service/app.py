@@ -48,6 +48,7 @@ from service.bridge.adapters.raw_messages import (
     decode_message,
 )
 from service.bridge.adapters.sessions import SessionStore
+from service.bridge.adapters.voice import BridgeVoice
 from service.bridge.adapters.whatsapp import WhatsAppClient
 from service.bridge.events.connect import AgentItem
 from service.bridge.events.transport import Outcome, QueueItem, Settle, StreamItem
@@ -379,7 +380,13 @@ async def _build(
         ),
         registry=registry,
     )
-    connection = ChatConnection(connect=connect, sessions=sessions)
+    voice = BridgeVoice(
+        connect=connect,
+        sessions=sessions,
+        instance_id=lambda: config.current().instance_id,
+        display_name=settings.voice_display_name,
+    )
+    connection = ChatConnection(connect=connect, sessions=sessions, voice=voice)
     delivery = InboundDelivery(
         connect=connect,
         connection=connection,

@@ -163,6 +163,15 @@ class Settings(ResourceSettings):
         "(and split further if Connect refuses a size).",
     )
 
+    voice_display_name: str = Field(
+        default="WhatsApp",
+        min_length=1,
+        max_length=256,
+        description="Name of the bridge's own chat participant (CUSTOM_BOT), which tells the "
+        "agent what the customer cannot (failed sends, edits); its messages never reach "
+        "WhatsApp.",
+    )
+
     # -- WhatsApp receipts for the customer
     whatsapp_mark_read: Literal["on_receipt", "on_delivery", "on_agent_read", "never"] = Field(
         default="on_delivery",

@@ -3,8 +3,9 @@
 Two item kinds share the table's `pk` hash key:
 
 - `session#<customer key>`: the chat's ids and tokens, the customer's identity, the time of
-  the customer's last message (the WhatsApp 24-hour window), a `version` for optimistic
-  concurrency and the TTL;
+  the customer's last message (the WhatsApp 24-hour window), the bridge's own participant
+  in the chat once it has spoken (DESIGN §6), a `version` for optimistic concurrency and
+  the TTL;
 - `contact#<initial contact id>` → customer key: outbound streaming events carry only
   contact ids, and this mapping must be readable strongly consistently, which a secondary
   index is not. Both items are always written and removed in one transaction.
@@ -64,6 +65,11 @@ class Session:
     streaming_id: str | None = None
     # When Connect ends the chat on its own (its duration), epoch seconds.
     chat_ends_at: int | None = None
+    # The bridge's own participant (CUSTOM_BOT), added when it first has something to say.
+    bot_participant_id: str | None = None
+    bot_participant_token: str | None = None
+    bot_connection_token: str | None = None
+    bot_connection_expires_at: int | None = None
     # Set by the store on every write.
     created_at: int = 0
     updated_at: int = 0
@@ -85,6 +91,10 @@ class Session:
             "business_phone_number_id": self.business_phone_number_id,
             "origination_id": self.origination_id,
             "streaming_id": self.streaming_id,
+            "bot_participant_id": self.bot_participant_id,
+            "bot_participant_token": None if self.bot_participant_token is None else REDACTED,
+            "bot_connection_token": None if self.bot_connection_token is None else REDACTED,
+            "bot_connection_expires_at": self.bot_connection_expires_at,
             "last_customer_message_at": self.last_customer_message_at,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -229,6 +239,47 @@ class SessionStore:
         except ConditionFailedError:
             return False
         return True
+
+    async def set_bot(
+        self,
+        session: Session,
+        *,
+        participant_id: str,
+        participant_token: str,
+        connection_token: str | None = None,
+        connection_expires_at: int | None = None,
+    ) -> Session:
+        """Record the bridge's participant (and its connection) in the session's chat.
+
+        Only while the stored session is still that chat: a participant of an ended chat
+        must never be written into the customer's newer one (`ConditionFailedError`). Like
+        `touch`, it leaves `version` alone: these attributes commute with every other write
+        (a new chat's `create` replaces them wholesale, which is right).
+        """
+        values: dict[str, Any] = {
+            "bot_participant_id": participant_id,
+            "bot_participant_token": participant_token,
+        }
+        if connection_token is not None:
+            values["bot_connection_token"] = connection_token
+            values["bot_connection_expires_at"] = connection_expires_at
+        names = sorted(values)
+        with translated(_SERVICE, "UpdateItem"):
+            response = await self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": SESSION_PREFIX + session.customer_key}},
+                UpdateExpression="SET "
+                + ", ".join(f"{name} = :{name}" for name in names)
+                + ", updated_at = :now",
+                ConditionExpression="initial_contact_id = :contact",
+                ExpressionAttributeValues={
+                    **{f":{name}": dynamo.encode_value(values[name]) for name in names},
+                    ":now": {"N": str(int(self._clock.time()))},
+                    ":contact": {"S": session.initial_contact_id},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        return _session_from_item(response["Attributes"])
 
     async def find_by_initial_contact(self, initial_contact_id: str) -> Session | None:
         item = await self._read(CONTACT_PREFIX + initial_contact_id)

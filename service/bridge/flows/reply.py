@@ -240,6 +240,10 @@ class AgentReplies:
         session = await self._session(event, wait_young=True)
         if session is None:
             return
+        if _said_by_bridge(event, session):
+            # The bridge's own notes to the agent: the customer must never receive them.
+            self._metrics.events.labels(event.kind, "own_voice").inc()
+            return
         item_id = event.item_id or dedup_key
         if isinstance(event, MessageEvent):
             try:
@@ -513,6 +517,10 @@ def _text(body: str) -> dict[str, Any]:
 
 def _recipient(session: Session) -> Recipient:
     return Recipient(wa_id=session.wa_id, bsuid=session.bsuid)
+
+
+def _said_by_bridge(event: MessageEvent | AttachmentEvent, session: Session) -> bool:
+    return event.participant_id is not None and event.participant_id == session.bot_participant_id
 
 
 def _parse_time(value: str | None) -> float | None:

@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 
 # The operations served, per botocore service name (the list).
 SERVED_OPERATIONS: Final = {
-    "connect": ("StartChatContact", "StartContactStreaming", "StopContactStreaming"),
+    "connect": (
+        "StartChatContact",
+        "CreateParticipant",
+        "StartContactStreaming",
+        "StopContactStreaming",
+    ),
     "connectparticipant": (
         "CreateParticipantConnection",
         "SendMessage",
@@ -119,6 +124,7 @@ class Simulator:
         attachments, transcribe = self.attachments, self.transcribe
         return {
             ("connect", "StartChatContact"): connect.start_chat_contact,
+            ("connect", "CreateParticipant"): connect.create_participant,
             ("connect", "StartContactStreaming"): connect.start_contact_streaming,
             ("connect", "StopContactStreaming"): connect.stop_contact_streaming,
             ("connectparticipant", "CreateParticipantConnection"): (

@@ -6,6 +6,7 @@ record parser and the real Markdown / interactive renderers; time is a `FakeCloc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -740,3 +741,23 @@ async def test_a_refusal_note_that_failed_once_reaches_the_agent_on_the_retry(
 
     assert chat.notes
     assert whatsapp.sent == []
+
+
+# ---------------------------------------------------------------- the bridge's own voice
+
+
+async def test_the_bridges_own_notes_never_reach_whatsapp_but_other_bots_do(
+    replies, records, whatsapp, sessions, session
+):
+    sessions.add(dataclasses.replace(session, bot_participant_id="9a8b0000"))
+    own = records.parse(records.text("⚠️ Not delivered", item_id="note-1", role="CUSTOM_BOT"))
+    assert own.participant_id == "9a8b0000"
+
+    assert await replies.handle(own, "dedup-1") == DONE
+    assert whatsapp.sent == []
+
+    lex = records.parse(
+        records.text("Hello from Lex", item_id="lex-1", role="CUSTOM_BOT")
+    ).model_copy(update={"participant_id": "lex-participant"})
+    assert await replies.handle(lex, "dedup-2") == DONE
+    assert whatsapp.bodies == ["Hello from Lex"]
