@@ -53,6 +53,7 @@ from service.bridge.adapters.whatsapp import WhatsAppClient
 from service.bridge.events.connect import AgentItem
 from service.bridge.events.transport import Outcome, QueueItem, Settle, StreamItem
 from service.bridge.events.whatsapp import InboundMessage
+from service.bridge.flows.amend import Amendments
 from service.bridge.flows.chat_admin import ChatAdmin
 from service.bridge.flows.deliver import InboundDelivery, InboundOptions
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
@@ -405,9 +406,14 @@ async def _build(
     def decode_customer_message(record: StreamItem) -> InboundMessage:
         return decode_message(record.new_image)
 
+    history = RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table)
+    # Edits and deletions: applied to the burst while buffered, told to the agent after.
+    amendments = Amendments(
+        deliver=delivery.deliver, sessions=sessions, history=history, notes=connection
+    )
     buffer = CustomerBuffer[InboundMessage](
         decode=decode_customer_message,
-        deliver=delivery.deliver,
+        deliver=amendments.deliver,
         on_parked=receipts.failed,
         registry=registry,
         config=BufferConfig(
@@ -442,7 +448,7 @@ async def _build(
         claims=claims,
         pacer=pacer,
         channel=connection,
-        history=RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table),
+        history=history,
         metrics=outbound_metrics,
         media=MediaForwarder(
             connect=connect,

@@ -23,6 +23,7 @@ from service.bridge.events.whatsapp import (
     ContactCard,
     ContactsPayload,
     Customer,
+    EditPayload,
     EventModel,
     InboundMessage,
     InteractiveReplyPayload,
@@ -36,6 +37,7 @@ from service.bridge.events.whatsapp import (
     ReactionPayload,
     Referral,
     ReplyContext,
+    RevokePayload,
     StatusUpdate,
     SystemPayload,
     TextPayload,
@@ -100,6 +102,24 @@ class _WireInteractive(EventModel):
     nfm_reply: _NfmReply | None = None
 
 
+class _WireEdit(EventModel):
+    original_message_id: str
+    message: dict[str, Any] = Field(default_factory=dict)
+
+    def payload(self) -> EditPayload:
+        new_type = self.message.get("type")
+        part = self.message.get(new_type) if isinstance(new_type, str) else None
+        text = None
+        if isinstance(part, dict):
+            value = part.get("body") if new_type == "text" else part.get("caption")
+            text = value if isinstance(value, str) else None
+        return EditPayload(
+            original_message_id=self.original_message_id,
+            new_type=new_type if isinstance(new_type, str) else None,
+            text=text,
+        )
+
+
 class _WireMessage(EventModel):
     from_: str | None = Field(default=None, alias="from")
     from_user_id: str | None = None
@@ -121,6 +141,8 @@ class _WireMessage(EventModel):
     order: OrderPayload | None = None
     system: SystemPayload | None = None
     unsupported: UnsupportedPayload | None = None
+    edit: _WireEdit | None = None
+    revoke: RevokePayload | None = None
     context: ReplyContext | None = None
     referral: Referral | None = None
     errors: tuple[MetaError, ...] = ()
@@ -262,6 +284,7 @@ _SIMPLE_PAYLOAD_FIELDS: Final[Mapping[MessageType, str]] = {
     MessageType.ORDER: "order",
     MessageType.SYSTEM: "system",
     MessageType.UNSUPPORTED: "unsupported",
+    MessageType.REVOKE: "revoke",
 }
 
 
@@ -296,6 +319,10 @@ def _typed_payload(message: _WireMessage) -> tuple[MessageType, Any]:
         return kind, _interactive_payload(wire) if wire is not None else None
     if kind is MessageType.REQUEST_WELCOME:
         return kind, None
+    if kind is MessageType.EDIT:
+        if message.edit is None:
+            raise MalformedEventError("edit message without its edit object")
+        return kind, message.edit.payload()
     payload = getattr(message, _SIMPLE_PAYLOAD_FIELDS[kind])
     if payload is None and kind is MessageType.UNSUPPORTED:
         payload = UnsupportedPayload()

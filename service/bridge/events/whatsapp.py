@@ -40,6 +40,8 @@ class MessageType(StrEnum):
     SYSTEM = "system"
     REQUEST_WELCOME = "request_welcome"
     UNSUPPORTED = "unsupported"
+    EDIT = "edit"  # the customer changed one of their messages
+    REVOKE = "revoke"  # the customer deleted one of their messages for everyone
 
 
 MEDIA_TYPES: Final = frozenset(
@@ -163,6 +165,24 @@ class SystemPayload(EventModel):
     user_id: str | None = None
 
 
+class EditPayload(EventModel):
+    """`edit`: which message changed and what it says now (its text, or a media caption).
+
+    Meta sends the new message whole (`edit.message`, a message object of its own type);
+    only what an agent reads of it is kept.
+    """
+
+    kind: Literal["edit"] = "edit"
+    original_message_id: str
+    new_type: str | None = None
+    text: str | None = None
+
+
+class RevokePayload(EventModel):
+    kind: Literal["revoke"] = "revoke"
+    original_message_id: str
+
+
 class UnsupportedPayload(EventModel):
     kind: Literal["unsupported"] = "unsupported"
     type: str | None = None
@@ -178,6 +198,8 @@ Payload = Annotated[
     | ReactionPayload
     | OrderPayload
     | SystemPayload
+    | EditPayload
+    | RevokePayload
     | UnsupportedPayload,
     Field(discriminator="kind"),
 ]

@@ -19,6 +19,7 @@ from service.bridge.events.whatsapp import (
     MEDIA_TYPES,
     ButtonPayload,
     ContactsPayload,
+    EditPayload,
     InboundMessage,
     InteractiveReplyPayload,
     LocationPayload,
@@ -28,6 +29,7 @@ from service.bridge.events.whatsapp import (
     ReactionPayload,
     Referral,
     ReplyContext,
+    RevokePayload,
     SystemPayload,
     TextPayload,
     UnsupportedPayload,
@@ -194,14 +196,25 @@ class _Renderer:
                 rendered = f"[WhatsApp notice] {body}" if body else "[WhatsApp notice]"
             case None if message.type is MessageType.REQUEST_WELCOME:
                 rendered = "[The customer opened the chat]"
+            case EditPayload() | RevokePayload():
+                rendered = ""  # never reached: `_skipped` leaves amendments out
             case _:
                 rendered = _unsupported(message, payload)
         return rendered
 
 
+# Edits and deletions change other messages rather than say something of their own: the
+# burst is amended before rendering (`policy.amendments`), and what is left to tell the
+# agent goes through the bridge's voice (`flows.amend`). They still travel with the burst
+# so the delivery ledger records them and a replay repeats nothing.
+_AMENDMENTS: Final = frozenset({MessageType.EDIT, MessageType.REVOKE})
+
+
 def _skipped(message: InboundMessage, *, ignore_stickers: bool, ignore_reactions: bool) -> bool:
-    return (ignore_stickers and message.type is MessageType.STICKER) or (
-        ignore_reactions and message.type is MessageType.REACTION
+    return (
+        message.type in _AMENDMENTS
+        or (ignore_stickers and message.type is MessageType.STICKER)
+        or (ignore_reactions and message.type is MessageType.REACTION)
     )
 
 
