@@ -56,6 +56,7 @@ from service.bridge.events.whatsapp import InboundMessage
 from service.bridge.flows.amend import Amendments
 from service.bridge.flows.chat_admin import ChatAdmin
 from service.bridge.flows.deliver import InboundDelivery, InboundOptions
+from service.bridge.flows.identity import IdentityChanges
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
 from service.bridge.flows.outbound import OutboundRouter
 from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
@@ -411,9 +412,16 @@ async def _build(
     amendments = Amendments(
         deliver=delivery.deliver, sessions=sessions, history=history, notes=connection
     )
+    identities = IdentityChanges(sessions=sessions)
+
+    async def deliver_burst(burst: Sequence[InboundMessage]) -> None:
+        await identities.before_delivery(burst)
+        await amendments.deliver(burst)
+        await identities.after_delivery(burst)
+
     buffer = CustomerBuffer[InboundMessage](
         decode=decode_customer_message,
-        deliver=amendments.deliver,
+        deliver=deliver_burst,
         on_parked=receipts.failed,
         registry=registry,
         config=BufferConfig(
@@ -547,6 +555,7 @@ async def _build(
             metrics=InboundMetrics(registry),
             on_statuses=feedback,
             on_received=receipts.received,
+            on_identity_changes=identities.apply,
         ),
         INBOUND_VISIBILITY_TIMEOUT_S,
     )

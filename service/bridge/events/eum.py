@@ -255,6 +255,10 @@ def _business(context: _Context, metadata: _Metadata, entry_id: str | None) -> B
 def _customer(message: _WireMessage, contacts: Sequence[_WireContact]) -> Customer:
     wa_id = message.from_
     bsuid = message.from_user_id
+    if not wa_id and not bsuid and message.system is not None:
+        # `user_changed_user_id` may come with no sender at all: it is about the customer
+        # known until now by `previous_user_id`, whose chat it continues.
+        bsuid = message.system.previous_user_id
     match = next(
         (c for c in contacts if (bsuid and c.user_id == bsuid) or (wa_id and c.wa_id == wa_id)),
         contacts[0] if len(contacts) == 1 else None,

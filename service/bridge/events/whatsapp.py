@@ -44,6 +44,11 @@ class MessageType(StrEnum):
     REVOKE = "revoke"  # the customer deleted one of their messages for everyone
 
 
+# System messages after which the customer writes under another identity (DESIGN §4 key).
+IDENTITY_CHANGES: Final = frozenset(
+    {"user_changed_number", "user_changed_user_id", "customer_changed_number"}
+)
+
 MEDIA_TYPES: Final = frozenset(
     {MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT}
 )
@@ -158,11 +163,19 @@ class OrderPayload(EventModel):
 
 
 class SystemPayload(EventModel):
+    """`user_changed_number` (`wa_id`: the new number) and `user_changed_user_id`
+    (`user_id`: the new BSUID, `previous_user_id`: the old one) change who the customer is."""
+
     kind: Literal["system"] = "system"
     body: str | None = None
     type: str | None = None
     wa_id: str | None = None
     user_id: str | None = None
+    previous_user_id: str | None = None
+
+    @property
+    def changes_identity(self) -> bool:
+        return self.type in IDENTITY_CHANGES
 
 
 class EditPayload(EventModel):
