@@ -449,6 +449,7 @@ async def _build(
         mark_read_on_agent_read=settings.whatsapp_mark_read == "on_agent_read",
         typing_indicators=settings.outbound_typing_indicators,
         closing_message=settings.outbound_closing_message,
+        window_closed=settings.window_closed,
     )
     replies = AgentReplies(
         sessions=sessions,

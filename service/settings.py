@@ -198,6 +198,12 @@ class Settings(ResourceSettings):
     outbound_typing_indicators: bool = Field(
         default=True, description="Show the agent's typing on WhatsApp (marks messages read)."
     )
+    window_closed: Literal["note", "send"] = Field(
+        default="note",
+        description="An agent's message after the customer's 24-hour WhatsApp window has "
+        "closed: note = not sent, the agent is told at once when the window closed and how "
+        "it reopens; send = sent anyway (WhatsApp reports it undeliverable later, 131047).",
+    )
     outbound_closing_message: str | None = Field(
         default=None,
         max_length=4096,

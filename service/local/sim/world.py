@@ -24,6 +24,7 @@ from service.local.sim.streaming import StreamPublisher
 from service.local.sim.transcribe import TranscribeApi
 from service.local.sim.transcription import Transcriber
 from service.local.sim.whatsapp import Outbox, SocialApi
+from service.local.sim.window import ServiceWindows
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -99,8 +100,14 @@ class Simulator:
         )
         self.media = MediaStore()
         self.outbox = Outbox()
+        self.windows = ServiceWindows()
         self.social = SocialApi(
-            directory=self.directory, media=self.media, outbox=self.outbox, s3=s3, clock=self.clock
+            directory=self.directory,
+            media=self.media,
+            outbox=self.outbox,
+            s3=s3,
+            clock=self.clock,
+            windows=self.windows,
         )
         self.customer = CustomerPhone(
             sns=sns,
@@ -111,6 +118,12 @@ class Simulator:
             config=self.config,
             account_id=settings.account_id,
         )
+        self.customer.windows = self.windows
+
+        async def undeliverable(message_id: str, code: int) -> object:
+            return await self.customer.report_status(message_id, "failed", error_code=code)
+
+        self.social.undeliverable = undeliverable
         self.transcribe = TranscribeApi(
             transcriber=Transcriber(s3=s3, media=self.media, account_id=settings.account_id),
             clock=self.clock,
@@ -162,6 +175,7 @@ class Simulator:
         self.directory.reset()
         self.media.clear()
         self.outbox.clear()
+        self.windows.clear()
         self.customer.clear()
         self.transcribe.reset()
         self.faults.clear()
