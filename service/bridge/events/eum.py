@@ -95,9 +95,15 @@ class _NfmReply(EventModel):
     body: str | None = None
 
 
+class _CallPermission(EventModel):
+    response: str | None = None
+    expiration_timestamp: int | None = None
+
+
 class _WireInteractive(EventModel):
     type: str
     button_reply: _ButtonReply | None = None
+    call_permission_reply: _CallPermission | None = None
     list_reply: _ButtonReply | None = None
     nfm_reply: _NfmReply | None = None
 
@@ -307,6 +313,12 @@ def _interactive_payload(wire: _WireInteractive) -> InteractiveReplyPayload:
             title=wire.nfm_reply.body,
             response_json=wire.nfm_reply.response_json,
             flow_name=wire.nfm_reply.name,
+        )
+    if wire.call_permission_reply is not None:
+        return InteractiveReplyPayload(
+            reply_type=wire.type,
+            permission=wire.call_permission_reply.response,
+            permission_expires_at=wire.call_permission_reply.expiration_timestamp,
         )
     return InteractiveReplyPayload(reply_type=wire.type)
 

@@ -130,6 +130,9 @@ class InteractiveReplyPayload(EventModel):
     description: str | None = None
     response_json: str | None = None  # nfm_reply (WhatsApp Flows): the form's answers
     flow_name: str | None = None
+    # call_permission_reply: "accept" / "reject", and until when an acceptance holds.
+    permission: str | None = None
+    permission_expires_at: int | None = None
 
 
 class ButtonPayload(EventModel):
@@ -218,11 +221,19 @@ Payload = Annotated[
 ]
 
 
+class ReferredProduct(EventModel):
+    """The catalogue item the customer asks about (a message sent from a product view)."""
+
+    catalog_id: str | None = None
+    product_retailer_id: str | None = None
+
+
 class ReplyContext(EventModel):
     message_id: str | None = Field(default=None, alias="id")
     from_: str | None = Field(default=None, alias="from")
     forwarded: bool = False
     frequently_forwarded: bool = False
+    referred_product: ReferredProduct | None = None
 
 
 class Referral(EventModel):
