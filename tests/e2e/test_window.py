@@ -53,3 +53,9 @@ async def test_a_reply_after_the_window_is_not_sent_and_the_agent_is_told_within
     took = datetime.fromisoformat(note["time"]) - datetime.fromisoformat(agent_item["time"])
     assert took.total_seconds() < 1.0, took
     assert not [m for m in await world.outbox() if m["type"] == "text"]
+    # The operator's view says so too, and names the bridge's participant.
+    [session] = (await bridge.get("/admin/sessions")).json()["sessions"]
+    assert session["window_open"] is False
+    assert session["window_open_until"] == last + 24 * 3600
+    assert session["bot_participant_id"] == note["participantId"]
+    assert session["bot_participant_token"] == "[redacted]"
