@@ -53,13 +53,16 @@ from service.bridge.adapters.raw_messages import (
 )
 from service.bridge.adapters.sessions import SessionStore
 from service.bridge.adapters.transcribe import VoiceTranscriber
+from service.bridge.adapters.voice import BridgeVoice
 from service.bridge.adapters.whatsapp import WhatsAppClient
 from service.bridge.events.connect import AgentItem
 from service.bridge.events.transport import Outcome, QueueItem, Settle, StreamItem
 from service.bridge.events.whatsapp import InboundMessage
+from service.bridge.flows.amend import Amendments
 from service.bridge.flows.attach import MediaAttacher
 from service.bridge.flows.chat_admin import ChatAdmin
 from service.bridge.flows.deliver import InboundDelivery, InboundOptions
+from service.bridge.flows.identity import IdentityChanges
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
 from service.bridge.flows.order_gate import TranscriptOrderGate
 from service.bridge.flows.outbound import OutboundRouter
@@ -400,7 +403,13 @@ async def _build(
         ),
         registry=registry,
     )
-    connection = ChatConnection(connect=connect, sessions=sessions)
+    voice = BridgeVoice(
+        connect=connect,
+        sessions=sessions,
+        instance_id=lambda: config.current().instance_id,
+        display_name=settings.voice_display_name,
+    )
+    connection = ChatConnection(connect=connect, sessions=sessions, voice=voice)
     voice_notes = _voice_notes(settings, clients, names.media_bucket, connection)
     delivery = InboundDelivery(
         connect=connect,
@@ -423,9 +432,21 @@ async def _build(
     def decode_customer_message(record: StreamItem) -> InboundMessage:
         return decode_message(record.new_image)
 
+    raw_reader = RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table)
+    # Edits and deletions: applied to the burst while buffered, told to the agent after.
+    amendments = Amendments(
+        deliver=delivery.deliver, sessions=sessions, history=raw_reader, notes=connection
+    )
+    identities = IdentityChanges(sessions=sessions)
+
+    async def deliver_burst(burst: Sequence[InboundMessage]) -> None:
+        await identities.before_delivery(burst)
+        await amendments.deliver(burst)
+        await identities.after_delivery(burst)
+
     buffer = CustomerBuffer[InboundMessage](
         decode=decode_customer_message,
-        deliver=delivery.deliver,
+        deliver=deliver_burst,
         on_parked=receipts.failed,
         registry=registry,
         config=BufferConfig(
@@ -453,8 +474,8 @@ async def _build(
         mark_read_on_agent_read=settings.whatsapp_mark_read == "on_agent_read",
         typing_indicators=settings.outbound_typing_indicators,
         closing_message=settings.outbound_closing_message,
+        window_closed=settings.window_closed,
     )
-    raw_reader = RawMessageReader(dynamodb=clients.dynamodb, table=names.raw_table)
     replies = AgentReplies(
         sessions=sessions,
         whatsapp=whatsapp,
@@ -569,6 +590,7 @@ async def _build(
             metrics=InboundMetrics(registry),
             on_statuses=feedback,
             on_received=receipts.received,
+            on_identity_changes=identities.apply,
         ),
         INBOUND_VISIBILITY_TIMEOUT_S,
     )

@@ -57,6 +57,10 @@ class RefusedAfterReconnectError(RetryableError):
     pass
 
 
+class ChatPendingError(RetryableError):
+    """The customer's chat is being opened under their previous identity: wait for it."""
+
+
 class PermanentError(BridgeError):
     pass
 

@@ -195,6 +195,14 @@ class Settings(ResourceSettings):
         default=300.0,
         description="A voice note's transcript that takes longer becomes a note instead.",
     )
+    voice_display_name: str = Field(
+        default="WhatsApp",
+        min_length=1,
+        max_length=256,
+        description="Name of the bridge's own chat participant (CUSTOM_BOT), which tells the "
+        "agent what the customer cannot (failed sends, edits); its messages never reach "
+        "WhatsApp.",
+    )
 
     # -- WhatsApp receipts for the customer
     whatsapp_mark_read: Literal["on_receipt", "on_delivery", "on_agent_read", "never"] = Field(
@@ -221,6 +229,12 @@ class Settings(ResourceSettings):
     )
     outbound_typing_indicators: bool = Field(
         default=True, description="Show the agent's typing on WhatsApp (marks messages read)."
+    )
+    window_closed: Literal["note", "send"] = Field(
+        default="note",
+        description="An agent's message after the customer's 24-hour WhatsApp window has "
+        "closed: note = not sent, the agent is told at once when the window closed and how "
+        "it reopens; send = sent anyway (WhatsApp reports it undeliverable later, 131047).",
     )
     outbound_closing_message: str | None = Field(
         default=None,

@@ -198,6 +198,13 @@ def _connect(scope: Construct, connect_instance_id: str | None) -> list[iam.Poli
             actions=["connect:StartContactStreaming"],
             resources=[arn(f"{instance}/contact/*")],
         ),
+        # bridge/adapters/voice.py adds the bridge's own participant (CUSTOM_BOT) to a live
+        # chat: the action is authorized on the contact, pinned to the same instance.
+        iam.PolicyStatement(
+            sid="AddBridgeParticipant",
+            actions=["connect:CreateParticipant"],
+            resources=[arn(f"{instance}/contact/*")],
+        ),
     ]
 
 

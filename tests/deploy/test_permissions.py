@@ -100,9 +100,14 @@ def test_each_table_is_granted_only_what_its_modules_call(synthesized):
 
 def test_connect_permissions_pin_the_instance_named_in_context(custom):
     statements = {s.get("Sid"): s for s in _task_role_statements(custom)}
-    for sid in ("StartChats", "StreamChats"):
+    for sid in ("StartChats", "StreamChats", "AddBridgeParticipant"):
         resource = str(statements[sid]["Resource"])
         assert "instance/11111111-2222-3333-4444-555555555555/" in resource
+    # The bridge's own participant is added to contacts, nothing wider.
+    bot = statements["AddBridgeParticipant"]
+    assert bot["Action"] == "connect:CreateParticipant"
+    assert "/contact/*" in str(bot["Resource"])
+    assert "contact-flow" not in str(bot["Resource"])
 
 
 def test_task_role_trusts_only_ecs_tasks_of_this_account(synthesized):

@@ -69,6 +69,18 @@ class Sandbox:
             if item["participantRole"] == "CUSTOMER" and item["contentType"] == "text/plain"
         ]
 
+    async def notes(self) -> list[tuple[str, str]]:
+        """(contact id, content) of every message the bridge said in its own voice
+        (CUSTOM_BOT "WhatsApp", DESIGN §6), in transcript order."""
+        return [
+            (c["contactId"], item["content"])
+            for c in await self.contacts()
+            for item in c["transcript"]
+            if item["participantRole"] == "CUSTOM_BOT"
+            and item["displayName"] == "WhatsApp"
+            and item["type"] == "MESSAGE"
+        ]
+
     async def outbox(self) -> list[dict[str, Any]]:
         response = await self.http.get("/sandbox/whatsapp/outbox")
         response.raise_for_status()

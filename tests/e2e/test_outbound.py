@@ -444,13 +444,28 @@ async def test_whatsapp_read_status_reaches_connect_and_131047_becomes_a_note(
 
     await eventually(receipted)
 
-    async def noted() -> list[str] | None:
-        notes = [c for _, c in await world.customer_messages() if c.startswith("⚠️")]
+    async def noted() -> list[dict[str, Any]] | None:
+        [chat] = await world.contacts()
+        notes = [i for i in chat["transcript"] if (i["content"] or "").startswith("⚠️")]
         return notes or None
 
     [note] = await eventually(noted)
-    assert "24 hours" in note
-    assert "template" in note
+    assert "24 hours" in note["content"]
+    assert "template" in note["content"]
+    # In the bridge's own voice, never the customer's (DESIGN §6) ...
+    assert note["participantRole"] == "CUSTOM_BOT"
+    assert note["displayName"] == "WhatsApp"
+    assert not [c for _, c in await world.customer_messages() if c.startswith("⚠️")]
+
+    # ... and streamed like every item, yet never sent to WhatsApp: once the outbound path
+    # has recognised it as the bridge's own, only the agent's two texts are in the outbox.
+    async def recognised() -> bool:
+        metrics = (await outbound.admin.get("/metrics")).text
+        return 'action="own_voice"' in metrics
+
+    await eventually(recognised)
+    texts = [m["message"]["text"]["body"] for m in await world.outbox() if m["type"] == "text"]
+    assert texts == ["Your refund is approved", "Anything else?"]
 
 
 async def test_latency_from_agent_message_to_whatsapp_send(

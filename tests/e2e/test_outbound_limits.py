@@ -43,7 +43,7 @@ async def bridge(sim, resources) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _notes(world: Sandbox) -> list[str]:
-    return [c for _, c in await world.customer_messages() if c.startswith(NOTE)]
+    return [c for _, c in await world.notes() if c.startswith(NOTE)]
 
 
 async def _status(sandbox: httpx.AsyncClient, message_id: str, code: int) -> None:

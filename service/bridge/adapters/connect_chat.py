@@ -160,6 +160,31 @@ class ConnectChat:
             participant_token=response["ParticipantToken"],
         )
 
+    async def add_bot(
+        self, *, instance_id: str, contact_id: str, display_name: str, client_token: str
+    ) -> StartedChat:
+        """Add a `CUSTOM_BOT` participant to a live chat (the only role Connect lets a chat
+        contact add); its token is the bot's own, for `create_connection`."""
+        await self._limits.acquire("CreateParticipant", ACCOUNT_SCOPE)
+        with translated("connect", "CreateParticipant", self._errors):
+            response = await self._connect.create_participant(
+                InstanceId=instance_id,
+                ContactId=contact_id,
+                ParticipantDetails={
+                    "ParticipantRole": "CUSTOM_BOT",
+                    "DisplayName": clamp_display_name(display_name),
+                },
+                ClientToken=client_token,
+            )
+        token = response.get("ParticipantCredentials", {}).get("ParticipantToken")
+        participant_id = response.get("ParticipantId")
+        if not token or not participant_id:
+            raise DependencyUnavailableError("CreateParticipant returned no participant token")
+        log.info("connect_bot_added", contact_id=contact_id, participant_id=participant_id)
+        return StartedChat(
+            contact_id=contact_id, participant_id=participant_id, participant_token=token
+        )
+
     async def start_streaming(self, *, instance_id: str, contact_id: str, client_token: str) -> str:
         await self._limits.acquire("StartContactStreaming", ACCOUNT_SCOPE)
         with translated("connect", "StartContactStreaming", self._errors):
@@ -171,13 +196,17 @@ class ConnectChat:
             )
         return response["StreamingId"]
 
-    async def create_connection(self, *, participant_token: str) -> Connection:
+    async def create_connection(
+        self, *, participant_token: str, connect_participant: bool = True
+    ) -> Connection:
+        """A connection for a participant token. `connect_participant` marks the streaming
+        customer connected (DESIGN §6); the bridge's bot participant does not take it."""
         await self._limits.acquire("CreateParticipantConnection", self._scope)
         with translated(_PARTICIPANT, "CreateParticipantConnection", self._errors):
             response = await self._participant.create_participant_connection(
                 ParticipantToken=participant_token,
                 Type=["CONNECTION_CREDENTIALS"],
-                ConnectParticipant=True,
+                ConnectParticipant=connect_participant,
             )
         credentials = response.get("ConnectionCredentials", {})
         token = credentials.get("ConnectionToken")

@@ -1,5 +1,8 @@
 """Calls into a live chat as its customer participant: the one place that reconnects.
 
+Notes for the agent are not the customer's words: `note` speaks through the bridge's own
+participant (`adapters.voice.BridgeVoice`), which reconnects its own connection the same way.
+
 Connection tokens live a day, chats up to seven (DESIGN §6). Before a call, a token that
 is missing or about to expire is renewed; a call refused with AccessDenied renews the
 connection with the stored participant token and is made once more. Only a refused
@@ -20,9 +23,11 @@ import structlog
 
 from service.bridge.adapters.connect_chat import ConnectChat
 from service.bridge.adapters.sessions import Session, SessionStore
+from service.bridge.adapters.voice import BridgeVoice
 from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import (
     ConditionFailedError,
+    ConfigurationError,
     ParticipantAccessDeniedError,
     RefusedAfterReconnectError,
 )
@@ -37,10 +42,17 @@ RENEW_MARGIN_S: Final = 300
 
 class ChatConnection:
     def __init__(
-        self, *, connect: ConnectChat, sessions: SessionStore, clock: Clock = SYSTEM_CLOCK
+        self,
+        *,
+        connect: ConnectChat,
+        sessions: SessionStore,
+        voice: BridgeVoice | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._connect = connect
         self._sessions = sessions
+        # Only the paths that tell the agent something need it (delivery does not).
+        self._voice = voice
         self._clock = clock
 
     async def call(self, session: Session, action: Callable[[str], Awaitable[T]]) -> T:
@@ -96,17 +108,8 @@ class ChatConnection:
         await self.call(session, send)
 
     async def note(self, session: Session, text: str, *, client_token: str) -> bool:
-        """Tell the agent `text`; False (logged) if the chat cannot take it."""
-
-        async def send(token: str) -> object:
-            return await self._connect.send_message(
-                connection_token=token, content=text, client_token=client_token
-            )
-
-        try:
-            await self.call(session, send)
-        except ParticipantAccessDeniedError:
-            log.warning("agent_note_chat_gone", contact_id=session.contact_id)
-            return False
-        log.info("agent_note_sent", contact_id=session.contact_id)
-        return True
+        """Tell the agent `text` as the bridge (never as the customer); False (logged) if
+        the chat cannot take it."""
+        if self._voice is None:
+            raise ConfigurationError("this chat connection was built without the bridge's voice")
+        return await self._voice.say(session, text, client_token=client_token)

@@ -3,11 +3,17 @@
 Two item kinds share the table's `pk` hash key:
 
 - `session#<customer key>`: the chat's ids and tokens, the customer's identity, the time of
-  the customer's last message (the WhatsApp 24-hour window), a `version` for optimistic
-  concurrency and the TTL;
+  the customer's last message (the WhatsApp 24-hour window), the bridge's own participant
+  in the chat once it has spoken (DESIGN §6), a `version` for optimistic concurrency and
+  the TTL;
 - `contact#<initial contact id>` → customer key: outbound streaming events carry only
   contact ids, and this mapping must be readable strongly consistently, which a secondary
   index is not. Both items are always written and removed in one transaction.
+- `alias#<customer key>` → another key, after the customer changed number or user id
+  (`rekey`): from the old key to the new one when the chat moved, so messages sent under
+  the old identity and still on their way find it; from the new key to the old one when
+  the chat was not stored yet. `get` follows one alias, and only for a key without a
+  session of its own.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ log = structlog.get_logger(__name__)
 
 SESSION_PREFIX: Final = "session#"
 CONTACT_PREFIX: Final = "contact#"
+ALIAS_PREFIX: Final = "alias#"
+# An alias to a chat that does not exist yet lives as long as a chat could.
+ALIAS_TTL_S: Final = 7 * 24 * 3600
 DEFAULT_CHAT_DURATION_MINUTES: Final = 25 * 60
 # The item outlives the chat a little so a late `chat.ended` still finds its session.
 EXPIRY_MARGIN_S: Final = 3600
@@ -64,6 +73,11 @@ class Session:
     streaming_id: str | None = None
     # When Connect ends the chat on its own (its duration), epoch seconds.
     chat_ends_at: int | None = None
+    # The bridge's own participant (CUSTOM_BOT), added when it first has something to say.
+    bot_participant_id: str | None = None
+    bot_participant_token: str | None = None
+    bot_connection_token: str | None = None
+    bot_connection_expires_at: int | None = None
     # Set by the store on every write.
     created_at: int = 0
     updated_at: int = 0
@@ -85,6 +99,10 @@ class Session:
             "business_phone_number_id": self.business_phone_number_id,
             "origination_id": self.origination_id,
             "streaming_id": self.streaming_id,
+            "bot_participant_id": self.bot_participant_id,
+            "bot_participant_token": None if self.bot_participant_token is None else REDACTED,
+            "bot_connection_token": None if self.bot_connection_token is None else REDACTED,
+            "bot_connection_expires_at": self.bot_connection_expires_at,
             "last_customer_message_at": self.last_customer_message_at,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -123,8 +141,81 @@ class SessionStore:
         self._clock = clock
 
     async def get(self, customer_key: str) -> Session | None:
+        """The customer's session; after an identity change, the one it moved to (a read
+        of the alias only when the key has no session of its own)."""
         item = await self._read(SESSION_PREFIX + customer_key)
+        if item is not None:
+            return _session_from_item(item)
+        alias = await self._read(ALIAS_PREFIX + customer_key)
+        if alias is None:
+            return None
+        item = await self._read(SESSION_PREFIX + str(dynamo.decode(alias)["customer_key"]))
         return None if item is None else _session_from_item(item)
+
+    async def rekey(
+        self, old_key: str, new_key: str, *, wa_id: str | None, bsuid: str | None
+    ) -> Session | None:
+        """Move the live session of `old_key` to `new_key`, in one transaction: the session
+        under its new key (only if that key has none), the old item removed (only if
+        unchanged since read), the contact mapping pointed at the new key, and an alias
+        from the old key. None if there was no session to move. `ConditionFailedError` if
+        either side changed meanwhile: re-read and decide again.
+        """
+        current = await self._read(SESSION_PREFIX + old_key)
+        if current is None:
+            # No chat yet (the customer's first burst may still be buffered): point the new
+            # identity at the old key, where that burst will open the chat, until the chat
+            # exists and can be moved (the caller applies the change again after delivery).
+            await self._put_alias(new_key, old_key, int(self._clock.time()) + ALIAS_TTL_S)
+            return None
+        session = _session_from_item(current)
+        moved = replace(
+            session,
+            customer_key=new_key,
+            wa_id=wa_id,
+            bsuid=bsuid,
+            version=session.version + 1,
+            updated_at=int(self._clock.time()),
+        )
+        alias = dynamo.encode(
+            {
+                "pk": ALIAS_PREFIX + old_key,
+                "customer_key": new_key,
+                "created_at": moved.updated_at,
+                TTL_ATTRIBUTE: moved.expires_at,
+            }
+        )
+        with translated(_SERVICE, "TransactWriteItems"):
+            await self._dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": _session_item(moved),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": {"pk": {"S": SESSION_PREFIX + old_key}},
+                            "ConditionExpression": "version = :expected",
+                            "ExpressionAttributeValues": {":expected": {"N": str(session.version)}},
+                        }
+                    },
+                    {"Put": {"TableName": self._table, "Item": _contact_item(moved)}},
+                    {"Put": {"TableName": self._table, "Item": alias}},
+                    # The new key may have pointed back here while the chat was not stored.
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": {"pk": {"S": ALIAS_PREFIX + new_key}},
+                        }
+                    },
+                ]
+            )
+        log.info("session_rekeyed", contact_id=moved.contact_id, version=moved.version)
+        return moved
 
     async def _read(self, pk: str) -> Mapping[str, AttributeValueTypeDef] | None:
         # Always strongly consistent: the outbound path must see a session just written.
@@ -229,6 +320,67 @@ class SessionStore:
         except ConditionFailedError:
             return False
         return True
+
+    async def set_bot(
+        self,
+        session: Session,
+        *,
+        participant_id: str,
+        participant_token: str,
+        connection_token: str | None = None,
+        connection_expires_at: int | None = None,
+    ) -> Session:
+        """Record the bridge's participant (and its connection) in the session's chat.
+
+        Only while the stored session is still that chat: a participant of an ended chat
+        must never be written into the customer's newer one (`ConditionFailedError`). Like
+        `touch`, it leaves `version` alone: these attributes commute with every other write
+        (a new chat's `create` replaces them wholesale, which is right).
+        """
+        values: dict[str, Any] = {
+            "bot_participant_id": participant_id,
+            "bot_participant_token": participant_token,
+        }
+        if connection_token is not None:
+            values["bot_connection_token"] = connection_token
+            values["bot_connection_expires_at"] = connection_expires_at
+        names = sorted(values)
+        with translated(_SERVICE, "UpdateItem"):
+            response = await self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": SESSION_PREFIX + session.customer_key}},
+                UpdateExpression="SET "
+                + ", ".join(f"{name} = :{name}" for name in names)
+                + ", updated_at = :now",
+                ConditionExpression="initial_contact_id = :contact",
+                ExpressionAttributeValues={
+                    **{f":{name}": dynamo.encode_value(values[name]) for name in names},
+                    ":now": {"N": str(int(self._clock.time()))},
+                    ":contact": {"S": session.initial_contact_id},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        return _session_from_item(response["Attributes"])
+
+    async def alias_of(self, customer_key: str) -> tuple[str, int] | None:
+        """(the key `customer_key` points at, when that was written), if it points anywhere."""
+        item = await self._read(ALIAS_PREFIX + customer_key)
+        if item is None:
+            return None
+        values = dynamo.decode(item)
+        return str(values["customer_key"]), int(values.get("created_at", 0))
+
+    async def _put_alias(self, from_key: str, to_key: str, expires_at: int) -> None:
+        item = dynamo.encode(
+            {
+                "pk": ALIAS_PREFIX + from_key,
+                "customer_key": to_key,
+                "created_at": int(self._clock.time()),
+                TTL_ATTRIBUTE: expires_at,
+            }
+        )
+        with translated(_SERVICE, "PutItem"):
+            await self._dynamodb.put_item(TableName=self._table, Item=item)
 
     async def find_by_initial_contact(self, initial_contact_id: str) -> Session | None:
         item = await self._read(CONTACT_PREFIX + initial_contact_id)
@@ -342,6 +494,7 @@ def _decode_cursor(cursor: str) -> str:
         pk = base64.urlsafe_b64decode(cursor.encode()).decode()
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("not a session cursor") from exc
-    if not pk.startswith((SESSION_PREFIX, CONTACT_PREFIX)):
+    # A page may end on any item kind of the table.
+    if not pk.startswith((SESSION_PREFIX, CONTACT_PREFIX, ALIAS_PREFIX)):
         raise ValueError("not a session cursor")
     return pk

@@ -23,6 +23,7 @@ from service.bridge.events.whatsapp import (
     ContactCard,
     ContactsPayload,
     Customer,
+    EditPayload,
     EventModel,
     InboundMessage,
     InteractiveReplyPayload,
@@ -36,6 +37,7 @@ from service.bridge.events.whatsapp import (
     ReactionPayload,
     Referral,
     ReplyContext,
+    RevokePayload,
     StatusUpdate,
     SystemPayload,
     TextPayload,
@@ -93,11 +95,35 @@ class _NfmReply(EventModel):
     body: str | None = None
 
 
+class _CallPermission(EventModel):
+    response: str | None = None
+    expiration_timestamp: int | None = None
+
+
 class _WireInteractive(EventModel):
     type: str
     button_reply: _ButtonReply | None = None
+    call_permission_reply: _CallPermission | None = None
     list_reply: _ButtonReply | None = None
     nfm_reply: _NfmReply | None = None
+
+
+class _WireEdit(EventModel):
+    original_message_id: str
+    message: dict[str, Any] = Field(default_factory=dict)
+
+    def payload(self) -> EditPayload:
+        new_type = self.message.get("type")
+        part = self.message.get(new_type) if isinstance(new_type, str) else None
+        text = None
+        if isinstance(part, dict):
+            value = part.get("body") if new_type == "text" else part.get("caption")
+            text = value if isinstance(value, str) else None
+        return EditPayload(
+            original_message_id=self.original_message_id,
+            new_type=new_type if isinstance(new_type, str) else None,
+            text=text,
+        )
 
 
 class _WireMessage(EventModel):
@@ -121,6 +147,8 @@ class _WireMessage(EventModel):
     order: OrderPayload | None = None
     system: SystemPayload | None = None
     unsupported: UnsupportedPayload | None = None
+    edit: _WireEdit | None = None
+    revoke: RevokePayload | None = None
     context: ReplyContext | None = None
     referral: Referral | None = None
     errors: tuple[MetaError, ...] = ()
@@ -233,6 +261,10 @@ def _business(context: _Context, metadata: _Metadata, entry_id: str | None) -> B
 def _customer(message: _WireMessage, contacts: Sequence[_WireContact]) -> Customer:
     wa_id = message.from_
     bsuid = message.from_user_id
+    if not wa_id and not bsuid and message.system is not None:
+        # `user_changed_user_id` may come with no sender at all: it is about the customer
+        # known until now by `previous_user_id`, whose chat it continues.
+        bsuid = message.system.previous_user_id
     match = next(
         (c for c in contacts if (bsuid and c.user_id == bsuid) or (wa_id and c.wa_id == wa_id)),
         contacts[0] if len(contacts) == 1 else None,
@@ -262,6 +294,7 @@ _SIMPLE_PAYLOAD_FIELDS: Final[Mapping[MessageType, str]] = {
     MessageType.ORDER: "order",
     MessageType.SYSTEM: "system",
     MessageType.UNSUPPORTED: "unsupported",
+    MessageType.REVOKE: "revoke",
 }
 
 
@@ -281,6 +314,12 @@ def _interactive_payload(wire: _WireInteractive) -> InteractiveReplyPayload:
             response_json=wire.nfm_reply.response_json,
             flow_name=wire.nfm_reply.name,
         )
+    if wire.call_permission_reply is not None:
+        return InteractiveReplyPayload(
+            reply_type=wire.type,
+            permission=wire.call_permission_reply.response,
+            permission_expires_at=wire.call_permission_reply.expiration_timestamp,
+        )
     return InteractiveReplyPayload(reply_type=wire.type)
 
 
@@ -296,6 +335,10 @@ def _typed_payload(message: _WireMessage) -> tuple[MessageType, Any]:
         return kind, _interactive_payload(wire) if wire is not None else None
     if kind is MessageType.REQUEST_WELCOME:
         return kind, None
+    if kind is MessageType.EDIT:
+        if message.edit is None:
+            raise MalformedEventError("edit message without its edit object")
+        return kind, message.edit.payload()
     payload = getattr(message, _SIMPLE_PAYLOAD_FIELDS[kind])
     if payload is None and kind is MessageType.UNSUPPORTED:
         payload = UnsupportedPayload()

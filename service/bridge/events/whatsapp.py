@@ -40,7 +40,14 @@ class MessageType(StrEnum):
     SYSTEM = "system"
     REQUEST_WELCOME = "request_welcome"
     UNSUPPORTED = "unsupported"
+    EDIT = "edit"  # the customer changed one of their messages
+    REVOKE = "revoke"  # the customer deleted one of their messages for everyone
 
+
+# System messages after which the customer writes under another identity (DESIGN §4 key).
+IDENTITY_CHANGES: Final = frozenset(
+    {"user_changed_number", "user_changed_user_id", "customer_changed_number"}
+)
 
 MEDIA_TYPES: Final = frozenset(
     {MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT}
@@ -123,6 +130,9 @@ class InteractiveReplyPayload(EventModel):
     description: str | None = None
     response_json: str | None = None  # nfm_reply (WhatsApp Flows): the form's answers
     flow_name: str | None = None
+    # call_permission_reply: "accept" / "reject", and until when an acceptance holds.
+    permission: str | None = None
+    permission_expires_at: int | None = None
 
 
 class ButtonPayload(EventModel):
@@ -156,11 +166,37 @@ class OrderPayload(EventModel):
 
 
 class SystemPayload(EventModel):
+    """`user_changed_number` (`wa_id`: the new number) and `user_changed_user_id`
+    (`user_id`: the new BSUID, `previous_user_id`: the old one) change who the customer is."""
+
     kind: Literal["system"] = "system"
     body: str | None = None
     type: str | None = None
     wa_id: str | None = None
     user_id: str | None = None
+    previous_user_id: str | None = None
+
+    @property
+    def changes_identity(self) -> bool:
+        return self.type in IDENTITY_CHANGES
+
+
+class EditPayload(EventModel):
+    """`edit`: which message changed and what it says now (its text, or a media caption).
+
+    Meta sends the new message whole (`edit.message`, a message object of its own type);
+    only what an agent reads of it is kept.
+    """
+
+    kind: Literal["edit"] = "edit"
+    original_message_id: str
+    new_type: str | None = None
+    text: str | None = None
+
+
+class RevokePayload(EventModel):
+    kind: Literal["revoke"] = "revoke"
+    original_message_id: str
 
 
 class UnsupportedPayload(EventModel):
@@ -178,9 +214,18 @@ Payload = Annotated[
     | ReactionPayload
     | OrderPayload
     | SystemPayload
+    | EditPayload
+    | RevokePayload
     | UnsupportedPayload,
     Field(discriminator="kind"),
 ]
+
+
+class ReferredProduct(EventModel):
+    """The catalogue item the customer asks about (a message sent from a product view)."""
+
+    catalog_id: str | None = None
+    product_retailer_id: str | None = None
 
 
 class ReplyContext(EventModel):
@@ -188,6 +233,7 @@ class ReplyContext(EventModel):
     from_: str | None = Field(default=None, alias="from")
     forwarded: bool = False
     frequently_forwarded: bool = False
+    referred_product: ReferredProduct | None = None
 
 
 class Referral(EventModel):

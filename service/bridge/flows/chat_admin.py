@@ -14,7 +14,9 @@ from typing import Any
 import structlog
 
 from service.bridge.adapters.connect_chat import ConnectChat
-from service.bridge.adapters.sessions import SessionStore
+from service.bridge.adapters.sessions import Session, SessionStore
+from service.bridge.policy.window import window_closes_at, window_open
+from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import BridgeError, ParticipantAccessDeniedError
 
 log = structlog.get_logger(__name__)
@@ -33,17 +35,30 @@ class Ended:
 
 
 class ChatAdmin:
-    def __init__(self, *, sessions: SessionStore, connect: ConnectChat) -> None:
+    def __init__(
+        self, *, sessions: SessionStore, connect: ConnectChat, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._sessions = sessions
         self._connect = connect
+        self._clock = clock
 
     async def page(self, *, limit: int, cursor: str | None) -> Page:
         found = await self._sessions.list(limit=limit, cursor=cursor)
-        return Page([s.redacted() for s in found.sessions], found.cursor)
+        return Page([self._view(s) for s in found.sessions], found.cursor)
 
     async def one(self, customer_key: str) -> dict[str, Any] | None:
         session = await self._sessions.get(customer_key)
-        return None if session is None else session.redacted()
+        return None if session is None else self._view(session)
+
+    def _view(self, session: Session) -> dict[str, Any]:
+        """The redacted session, with what an operator asks first: may the agent still
+        write freely (the 24-hour window), and has the bridge spoken in the chat."""
+        closes_at = window_closes_at(session.last_customer_message_at)
+        return {
+            **session.redacted(),
+            "window_open_until": closes_at,
+            "window_open": window_open(session.last_customer_message_at, self._clock.time()),
+        }
 
     async def end(self, customer_key: str) -> Ended | None:
         session = await self._sessions.get(customer_key)

@@ -23,6 +23,7 @@ from service.bridge.events.whatsapp import (
     MalformedEventError,
     ParsedEvent,
     StatusUpdate,
+    SystemPayload,
 )
 from service.errors import RetryableError, ThrottledError
 
@@ -30,6 +31,8 @@ log = structlog.get_logger(__name__)
 
 StatusSink = Callable[[Sequence[StatusUpdate]], Awaitable[None]]
 ReceivedHook = Callable[[Sequence[InboundMessage]], Awaitable[None]]
+# Told of stored system messages that change who the customer is (`flows.identity`).
+IdentityHook = Callable[[Sequence[InboundMessage]], Awaitable[None]]
 
 
 class InboundMetrics:
@@ -62,11 +65,13 @@ class InboundQueueHandler:
         metrics: InboundMetrics,
         on_statuses: StatusSink | None = None,
         on_received: ReceivedHook | None = None,
+        on_identity_changes: IdentityHook | None = None,
     ) -> None:
         self._writer = writer
         self._metrics = metrics
         self._on_statuses = on_statuses
         self._on_received = on_received
+        self._on_identity_changes = on_identity_changes
 
     async def __call__(self, batch: Sequence[QueueItem]) -> Mapping[str, Outcome]:
         verdicts: dict[str, Outcome] = {}
@@ -78,6 +83,8 @@ class InboundQueueHandler:
         stored = await self._store(parsed, verdicts)
         for sqs_id, event in parsed.items():
             if sqs_id not in verdicts:
+                verdicts[sqs_id] = await self._identities(event)
+            if sqs_id not in verdicts or verdicts[sqs_id] is DONE:
                 verdicts[sqs_id] = await self._statuses(event)
         if stored and self._on_received is not None:
             try:
@@ -99,6 +106,26 @@ class InboundQueueHandler:
             reason=verdicts[message.message_id].reason,
         )
         return None
+
+    async def _identities(self, event: ParsedEvent) -> Outcome:
+        """Re-key the session before the SQS message is done: a failure retries the event
+        (its raw items are rewritten as the same items, which the stream ignores)."""
+        changes = [
+            m
+            for m in event.messages
+            if isinstance(m.payload, SystemPayload) and m.payload.changes_identity
+        ]
+        if not changes or self._on_identity_changes is None:
+            return DONE
+        try:
+            await self._on_identity_changes(changes)
+        except RetryableError as exc:
+            retry_after = exc.retry_after_s if isinstance(exc, ThrottledError) else None
+            return Outcome(Settle.RETRY, f"identity change: {type(exc).__name__}", retry_after)
+        except Exception as exc:
+            log.exception("inbound_identity_change_failed")
+            return Outcome(Settle.RETRY, f"identity change raised {type(exc).__name__}")
+        return DONE
 
     async def _statuses(self, event: ParsedEvent) -> Outcome:
         if not event.statuses:

@@ -26,8 +26,17 @@ log = structlog.get_logger(__name__)
 MarkRead = Literal["on_receipt", "on_delivery", "on_agent_read", "never"]
 
 # A reaction or read receipt on these would be refused, or mean nothing to the customer.
+# Edits and deletions are not messages of their own on the customer's phone (and a
+# deleted message is gone): ticks and reactions go to the messages around them.
 NOT_REACTABLE = frozenset(
-    {MessageType.REACTION, MessageType.SYSTEM, MessageType.REQUEST_WELCOME, MessageType.UNSUPPORTED}
+    {
+        MessageType.REACTION,
+        MessageType.SYSTEM,
+        MessageType.REQUEST_WELCOME,
+        MessageType.UNSUPPORTED,
+        MessageType.EDIT,
+        MessageType.REVOKE,
+    }
 )
 
 

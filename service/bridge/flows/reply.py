@@ -47,8 +47,10 @@ from service.bridge.flows.ports import (
 )
 from service.bridge.flows.receipts import NOT_REACTABLE
 from service.bridge.flows.status import NOTE_PREFIX, RATE_LIMITS, failure_note
+from service.bridge.policy.window import window_closes_at, window_open
 from service.bridge.text.interactive import MalformedInteractiveError, interactive_to_whatsapp
 from service.bridge.text.markdown import format_for_whatsapp, split_for_whatsapp
+from service.bridge.text.window import window_closed_note
 from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import (
     BridgeError,
@@ -78,6 +80,9 @@ class OutboundOptions:
     # At most one typing indicator per chat in this many seconds (WhatsApp shows it 25 s).
     typing_interval_s: float = 10.0
     closing_message: str | None = None
+    # Outside the customer's 24-hour window: "note" tells the agent and sends nothing;
+    # "send" sends anyway (WhatsApp will report 131047 later).
+    window_closed: str = "note"
     list_button_label: str = "Options"
     # How long after its AbsoluteTime an event may wait for its chat's session to appear.
     session_grace_s: float = 60.0
@@ -240,7 +245,19 @@ class AgentReplies:
         session = await self._session(event, wait_young=True)
         if session is None:
             return
+        if _said_by_bridge(event, session):
+            # The bridge's own notes to the agent: the customer must never receive them.
+            self._metrics.events.labels(event.kind, "own_voice").inc()
+            return
         item_id = event.item_id or dedup_key
+        if self._options.window_closed == "note" and not window_open(
+            session.last_customer_message_at, self._clock.time()
+        ):
+            # WhatsApp would accept it and never deliver it: tell the agent now instead.
+            self._metrics.events.labels(event.kind, "window_closed").inc()
+            closed_at = window_closes_at(session.last_customer_message_at)
+            await self._tell_agent(session, window_closed_note(closed_at), key=f"{item_id}#window")
+            return
         if isinstance(event, MessageEvent):
             try:
                 parts = await self._message_parts(event)
@@ -513,6 +530,10 @@ def _text(body: str) -> dict[str, Any]:
 
 def _recipient(session: Session) -> Recipient:
     return Recipient(wa_id=session.wa_id, bsuid=session.bsuid)
+
+
+def _said_by_bridge(event: MessageEvent | AttachmentEvent, session: Session) -> bool:
+    return event.participant_id is not None and event.participant_id == session.bot_participant_id
 
 
 def _parse_time(value: str | None) -> float | None:

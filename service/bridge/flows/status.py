@@ -2,9 +2,9 @@
 
 `delivered` / `read` become `message.delivered` / `message.read` receipts on the Connect
 item the WhatsApp message came from. `failed` becomes a note in the chat, in plain words.
-Connect offers a customer-side participant no other way to tell the agent something: the
-note is a text sent as the customer participant, with a clear prefix, and a deterministic
-ClientToken so a redelivered status adds no second note. Rate-limit failures (131056,
+The note comes from the bridge's own participant (`adapters.voice`, never the customer's),
+with a clear prefix and a deterministic ClientToken so a redelivered status adds no
+second note. Rate-limit failures (131056,
 130429) are not the agent's business: the message is sent again, paced.
 """
 

@@ -67,6 +67,7 @@ DEFAULT_RATES: Final[Mapping[str, Rate]] = {
     "StartChatContact": Rate(5, 8),
     "StartContactStreaming": Rate(5, 8),
     "StopContactStreaming": Rate(5, 8),
+    "CreateParticipant": Rate(5, 8),
     "SendMessage": Rate(10, 15),
     "CreateParticipantConnection": Rate(6, 9),
     "StartAttachmentUpload": Rate(2, 5),

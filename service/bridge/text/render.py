@@ -20,6 +20,7 @@ from service.bridge.events.whatsapp import (
     MEDIA_TYPES,
     ButtonPayload,
     ContactsPayload,
+    EditPayload,
     InboundMessage,
     InteractiveReplyPayload,
     LocationPayload,
@@ -29,6 +30,7 @@ from service.bridge.events.whatsapp import (
     ReactionPayload,
     Referral,
     ReplyContext,
+    RevokePayload,
     SystemPayload,
     TextPayload,
     UnsupportedPayload,
@@ -122,9 +124,24 @@ def _interactive(payload: InteractiveReplyPayload) -> str:
         answers = _form_answers(payload.response_json)
         title = payload.title or payload.flow_name or "form"
         return f"[Form sent: {title}] {answers}" if answers else f"[Form sent: {title}]"
+    if payload.reply_type == "call_permission_reply":
+        return _call_permission(payload)
     if payload.title:
-        return f"[Chose] {payload.title}"
+        # A list row's description is what the agent needs when titles are terse.
+        described = f" — {payload.description}" if payload.description else ""
+        return f"[Chose] {payload.title}{described}"
     return f"[Interactive reply: {payload.reply_type}]"
+
+
+def _call_permission(payload: InteractiveReplyPayload) -> str:
+    if payload.permission == "accept":
+        if payload.permission_expires_at is None:
+            return "[Allowed the business to call them]"
+        until = datetime.fromtimestamp(payload.permission_expires_at, tz=UTC)
+        return f"[Allowed the business to call them until {until:%Y-%m-%d %H:%M} UTC]"
+    if payload.permission == "reject":
+        return "[Declined to be called]"
+    return "[Answered a call permission request]"
 
 
 def _order(payload: OrderPayload) -> str:
@@ -142,8 +159,13 @@ def _order(payload: OrderPayload) -> str:
 def _unsupported(message: InboundMessage, payload: UnsupportedPayload | None) -> str:
     what = (payload.type if payload else None) or message.wire_type
     shown = f" ({what})" if what and what != "unsupported" else ""
+    # What WhatsApp itself said (e.g. 131051 "Message type unknown"), when it said it.
+    said = "; ".join(
+        f"{error.code} {error.details or error.title or ''}".strip() for error in message.errors
+    )
+    said = f" (WhatsApp: {said})" if said else ""
     return (
-        f"[The customer sent a message type WhatsApp does not pass on{shown}; "
+        f"[The customer sent a message type WhatsApp does not pass on{shown}{said}; "
         "ask them to send it another way]"
     )
 
@@ -167,7 +189,10 @@ class _Renderer:
         if referral is not None:
             origin = " — ".join(p for p in (referral.headline, referral.source_url) if p)
             lines.append(f"[From an ad: {origin}]" if origin else "[From an ad]")
-        if context is not None and context.message_id:
+        product = None if context is None else context.referred_product
+        if product is not None and product.product_retailer_id:
+            lines.append(f"[Asking about catalogue item {product.product_retailer_id}]")
+        elif context is not None and context.message_id:
             lines.append(f"> Replying to {self.quote_of(context.message_id)}")
         if context is not None and (context.forwarded or context.frequently_forwarded):
             lines.append("[Forwarded]")
@@ -197,14 +222,25 @@ class _Renderer:
                 rendered = f"[WhatsApp notice] {body}" if body else "[WhatsApp notice]"
             case None if message.type is MessageType.REQUEST_WELCOME:
                 rendered = "[The customer opened the chat]"
+            case EditPayload() | RevokePayload():
+                rendered = ""  # never reached: `_skipped` leaves amendments out
             case _:
                 rendered = _unsupported(message, payload)
         return rendered
 
 
+# Edits and deletions change other messages rather than say something of their own: the
+# burst is amended before rendering (`policy.amendments`), and what is left to tell the
+# agent goes through the bridge's voice (`flows.amend`). They still travel with the burst
+# so the delivery ledger records them and a replay repeats nothing.
+_AMENDMENTS: Final = frozenset({MessageType.EDIT, MessageType.REVOKE})
+
+
 def _skipped(message: InboundMessage, *, ignore_stickers: bool, ignore_reactions: bool) -> bool:
-    return (ignore_stickers and message.type is MessageType.STICKER) or (
-        ignore_reactions and message.type is MessageType.REACTION
+    return (
+        message.type in _AMENDMENTS
+        or (ignore_stickers and message.type is MessageType.STICKER)
+        or (ignore_reactions and message.type is MessageType.REACTION)
     )
 
 

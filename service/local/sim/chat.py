@@ -31,6 +31,7 @@ INTERACTIVE_RESPONSE: Final = INTERACTIVE + ".response"
 CUSTOMER: Final = "CUSTOMER"
 AGENT: Final = "AGENT"
 SYSTEM: Final = "SYSTEM"
+CUSTOM_BOT: Final = "CUSTOM_BOT"
 
 
 class ChatState(StrEnum):
@@ -203,6 +204,8 @@ class Chat:
     state: ChatState = ChatState.INITIATED
     agent: Participant | None = None
     past_agents: list[Participant] = field(default_factory=list)
+    # Participants added by CreateParticipant (CUSTOM_BOT), by their participant token.
+    bots: dict[str, Participant] = field(default_factory=dict)
     first_connection_at: float | None = None
     ended_at: float | None = None
     end_reason: EndReason | None = None
@@ -235,6 +238,12 @@ class Chat:
     def remember(self, operation: str, client_token: str | None, result: str) -> None:
         if client_token is not None:
             self.idempotency.setdefault(operation, {})[client_token] = result
+
+    def participant_for(self, participant_token: str) -> Participant | None:
+        """Whose participant token this is: the customer's or an added bot's."""
+        if participant_token == self.participant_token:
+            return self.customer
+        return self.bots.get(participant_token)
 
     def find_item(self, item_id: str) -> Item | None:
         return next((item for item in self.items if item.item_id == item_id), None)
@@ -282,7 +291,7 @@ class Chat:
         return items
 
     def describe(self) -> dict[str, Any]:
-        participants = [self.customer, *self.past_agents]
+        participants = [self.customer, *self.bots.values(), *self.past_agents]
         if self.agent is not None:
             participants.append(self.agent)
         return {
@@ -367,6 +376,9 @@ class ChatStore:
 
     def by_participant_token(self, token: str) -> Chat | None:
         return self._by_participant_token.get(token)
+
+    def add_participant_token(self, chat: Chat, token: str) -> None:
+        self._by_participant_token[token] = chat
 
     def add_contact_id(self, chat: Chat, contact_id: str) -> None:
         chat.contact_ids.append(contact_id)

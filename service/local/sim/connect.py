@@ -1,4 +1,5 @@
-"""The `connect` operations the bridge calls: StartChatContact and contact streaming."""
+"""The `connect` operations the bridge calls: StartChatContact, CreateParticipant and
+contact streaming."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import re
 from typing import Any, Final
 
 from service.local.sim.chat import (
+    CUSTOM_BOT,
     CUSTOMER,
     INTERACTIVE,
     INTERACTIVE_RESPONSE,
+    JOINED,
     Chat,
     EndReason,
     Item,
@@ -17,6 +20,7 @@ from service.local.sim.chat import (
     new_id,
     new_token,
 )
+from service.local.sim.clock import iso_ms
 from service.local.sim.errors import AwsError
 from service.local.sim.hub import ChatHub
 from service.local.sim.participant import check_text, connection_response, mark_connected
@@ -126,6 +130,49 @@ class ConnectApi:
             response.update(connection_response(self._hub, chat, connection_types))
         await self._hub.emit(chat, items)
         return response
+
+    async def create_participant(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A participant added to a live chat: for chat contacts only `CUSTOM_BOT` (botocore's
+        documentation of `ParticipantDetails`). It gets its own participant token (for
+        CreateParticipantConnection), joins at once, and its items carry its role and name.
+        """
+        await self._hub.refresh()
+        self._check_instance(params["InstanceId"])
+        chat = self._chat(params["ContactId"])
+        token: str | None = params.get("ClientToken")
+        remembered = chat.recall("CreateParticipant", token)
+        if remembered is not None:
+            return self._participant_answer(chat, remembered)
+        details: dict[str, Any] = params["ParticipantDetails"]
+        if details.get("ParticipantRole") != CUSTOM_BOT:
+            raise AwsError(
+                _INVALID_REQUEST, "The only valid ParticipantRole for a chat contact is CUSTOM_BOT"
+            )
+        if details.get("ParticipantCapabilities") is not None:
+            raise AwsError(_INVALID_REQUEST, "ParticipantCapabilities apply to WebRTC calls only")
+        if not chat.active:
+            raise AwsError(_INVALID_REQUEST, "The contact is not active")
+        now = self._hub.now()
+        # Assumed: Connect's default name for a bot added without one is not documented.
+        bot = Participant(new_id(), CUSTOM_BOT, details.get("DisplayName") or "BOT", joined_at=now)
+        participant_token = new_token("ptok-")
+        chat.bots[participant_token] = bot
+        self._hub.store.add_participant_token(chat, participant_token)
+        chat.remember("CreateParticipant", token, participant_token)
+        joined = chat.append(now, kind="EVENT", participant=bot, content_type=JOINED)
+        await self._hub.emit(chat, [joined])
+        return self._participant_answer(chat, participant_token)
+
+    def _participant_answer(self, chat: Chat, participant_token: str) -> dict[str, Any]:
+        bot = chat.bots[participant_token]
+        return {
+            "ParticipantId": bot.participant_id,
+            # The participant token lives as long as the chat (botocore's documentation).
+            "ParticipantCredentials": {
+                "ParticipantToken": participant_token,
+                "Expiry": iso_ms(chat.ends_at),
+            },
+        }
 
     def _check_start_inputs(self, params: dict[str, Any]) -> None:
         supported: list[str] | None = params.get("SupportedMessagingContentTypes")

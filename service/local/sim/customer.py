@@ -26,6 +26,7 @@ from service.local.sim.identity import BusinessDirectory, BusinessNumber
 from service.local.sim.media import Media, MediaStore, Speech, inbound_limit_bytes
 from service.local.sim.meta_messages import MEDIA_TYPES, is_bsuid
 from service.local.sim.whatsapp import Outbox, new_wamid
+from service.local.sim.window import ServiceWindows
 
 if TYPE_CHECKING:
     from types_aiobotocore_sns import SNSClient
@@ -151,6 +152,8 @@ class CustomerPhone:
         self._config = config
         self._account_id = account_id
         self._inbound: list[InboundRecord] = []
+        # Set by the world: the customer's messages open WhatsApp's service window.
+        self.windows: ServiceWindows | None = None
 
     def inbound(self) -> list[InboundRecord]:
         return list(self._inbound)
@@ -182,6 +185,13 @@ class CustomerPhone:
                 await asyncio.sleep(delay_ms / 1000)
             event = eum_event(business, value, account_id=self._account_id, now=self._clock.now())
             await self._publish(event)
+            [sent] = value["messages"]
+            if self.windows is not None:
+                self.windows.customer_wrote(
+                    business.phone_number_id,
+                    (sent.get("from"), sent.get("from_user_id")),
+                    float(sent["timestamp"]),
+                )
             self._inbound.append(
                 InboundRecord(
                     message_id,

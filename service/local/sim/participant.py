@@ -1,4 +1,4 @@
-"""The `connectparticipant` operations, as the customer participant (the bridge) sees them.
+"""The `connectparticipant` operations, as the bridge's participants (customer, bot) see them.
 
 Tokens: the ParticipantToken lives as long as the chat; CreateParticipantConnection turns
 it into a ConnectionToken that expires (1 day by default) and must first be asked for
@@ -60,13 +60,17 @@ def mark_connected(hub: ChatHub, chat: Chat) -> list[Item]:
     return [chat.append(now, kind="EVENT", participant=chat.customer, content_type=JOINED)]
 
 
-def connection_response(hub: ChatHub, chat: Chat, types: list[str]) -> dict[str, Any]:
+def connection_response(
+    hub: ChatHub, chat: Chat, types: list[str], participant: Participant | None = None
+) -> dict[str, Any]:
+    """Credentials for `participant` (the customer unless named)."""
     now = hub.now()
-    if chat.first_connection_at is None:
+    who = participant or chat.customer
+    if who is chat.customer and chat.first_connection_at is None:
         chat.first_connection_at = now
     response: dict[str, Any] = {}
     if "CONNECTION_CREDENTIALS" in types:
-        connection = hub.store.connect(chat, chat.customer, now + hub.config.connection_token_ttl_s)
+        connection = hub.store.connect(chat, who, now + hub.config.connection_token_ttl_s)
         response["ConnectionCredentials"] = {
             "ConnectionToken": connection.token,
             "Expiry": iso_ms(connection.expires_at),
@@ -139,12 +143,15 @@ class ParticipantApi:
 
     async def create_participant_connection(self, params: dict[str, Any]) -> dict[str, Any]:
         await self._hub.refresh()
-        chat = self._hub.store.by_participant_token(params["ParticipantToken"])
-        if chat is None or not chat.active:
+        token: str = params["ParticipantToken"]
+        chat = self._hub.store.by_participant_token(token)
+        participant = None if chat is None else chat.participant_for(token)
+        if chat is None or participant is None or not chat.active:
             raise AwsError(_ACCESS_DENIED, "Access denied: the participant token is not valid")
         now = self._hub.now()
         if (
-            chat.first_connection_at is None
+            participant is chat.customer
+            and chat.first_connection_at is None
             and now > chat.started_at + self._hub.config.connect_window_s
         ):
             await self._hub.emit(chat, chat.end(now, EndReason.NEVER_CONNECTED))
@@ -159,8 +166,10 @@ class ParticipantApi:
             raise AwsError(_VALIDATION, "Type is required unless ConnectParticipant is true")
         if "WEBRTC_CONNECTION" in types:
             raise AwsError(_VALIDATION, "WEBRTC_CONNECTION is not available for chat contacts")
-        response = connection_response(self._hub, chat, types)
-        if connect_participant:
+        response = connection_response(self._hub, chat, types, participant)
+        # ConnectParticipant marks the streaming customer connected; an added bot joined
+        # when CreateParticipant added it.
+        if connect_participant and participant is chat.customer:
             await self._hub.emit(chat, mark_connected(self._hub, chat))
         return response
 
@@ -207,7 +216,7 @@ class ParticipantApi:
         content: str | None = params.get("Content")
         now = self._hub.now()
         items: list[Item] = []
-        if content_type == CONNECTION_ACK:
+        if content_type == CONNECTION_ACK and connection.participant is chat.customer:
             items += mark_connected(self._hub, chat)
         if content_type in {DELIVERED, READ}:
             receipt = _content_json(content, content_type)

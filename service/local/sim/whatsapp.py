@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Final
@@ -18,6 +20,7 @@ from service.local.sim.errors import AwsError
 from service.local.sim.identity import BusinessDirectory, BusinessNumber
 from service.local.sim.media import MediaStore, extension_for, sendable_limit_bytes
 from service.local.sim.meta_messages import MetaError, check_message
+from service.local.sim.window import RE_ENGAGEMENT, ServiceWindows
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -28,6 +31,7 @@ _VALIDATION: Final = "ValidationException"
 _INVALID_PARAMETERS: Final = "InvalidParametersException"
 _NOT_FOUND: Final = "ResourceNotFoundException"
 _API_VERSION = re.compile(r"^v\d+\.\d+$")
+_STATUS_DELAY_S: Final = 0.2
 
 
 def new_wamid() -> str:
@@ -84,12 +88,18 @@ class SocialApi:
         outbox: Outbox,
         s3: S3Client,
         clock: Clock,
+        windows: ServiceWindows | None = None,
+        undeliverable: Callable[[str, int], Awaitable[object]] | None = None,
     ) -> None:
         self._directory = directory
         self._media = media
         self._outbox = outbox
         self._s3 = s3
         self._clock = clock
+        self._windows = windows
+        # Reports a message WhatsApp accepted and will not deliver (a `failed` status).
+        self.undeliverable = undeliverable
+        self._reports: set[asyncio.Task[None]] = set()
 
     def _business(self, origination: str) -> BusinessNumber:
         number = self._directory.by_origination(origination)
@@ -124,7 +134,28 @@ class SocialApi:
             time=self._clock.now(),
         )
         self._outbox.append(entry)
+        if self._windows is not None and not self._windows.allows(
+            business.phone_number_id, send.recipient, send.kind, entry.time
+        ):
+            # Accepted, then reported failed, as Meta does: never refused up front.
+            self._report_later(entry.message_id, RE_ENGAGEMENT)
         return {"messageId": entry.message_id}
+
+    def _report_later(self, message_id: str, code: int) -> None:
+        report = self.undeliverable
+        if report is None:
+            return
+
+        async def run() -> None:
+            await asyncio.sleep(_STATUS_DELAY_S)  # after the send's answer, like Meta's webhook
+            try:
+                await report(message_id, code)
+            except Exception:  # noqa: BLE001  a status the sandbox cannot publish is only logged
+                _log.warning("sim_status_report_failed", code=code)
+
+        task = asyncio.create_task(run())
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
 
     async def get_whatsapp_message_media(self, params: dict[str, Any]) -> dict[str, Any]:
         self._business(params["originationPhoneNumberId"])

@@ -285,7 +285,12 @@ async def test_messages_to_a_second_business_number(kit, inbound):
     assert entry["businessPhoneNumberId"] == "300000000000003"
 
 
-async def _bridge_sends(kit, to: str = WA_ID, *, field: str = "to") -> str:
+async def _bridge_sends(kit, to: str = WA_ID, *, field: str = "to", inbound=None) -> str:
+    """A send inside the customer's service window (the customer wrote first, and that
+    event is drained from `inbound`), so no automatic 131047 follows it."""
+    if inbound is not None:
+        await _say(kit, {"type": "text", "text": {"body": "hi"}}, wa_id=to.lstrip("+"))
+        await kit.drain(inbound, 1)
     answer = await kit.clients.social.send_whatsapp_message(
         originationPhoneNumberId=ORIGINATION,
         message=json.dumps(
@@ -298,7 +303,7 @@ async def _bridge_sends(kit, to: str = WA_ID, *, field: str = "to") -> str:
 
 
 async def test_delivered_and_read_statuses(kit, inbound):
-    message_id = await _bridge_sends(kit, "+" + WA_ID)
+    message_id = await _bridge_sends(kit, "+" + WA_ID, inbound=inbound)
     for status in ("delivered", "read"):
         answer = await kit.sandbox.post(
             "/sandbox/whatsapp/statuses", json={"messageId": message_id, "status": status}
@@ -320,7 +325,7 @@ async def test_delivered_and_read_statuses(kit, inbound):
 
 
 async def test_failed_status_carries_the_meta_error(kit, inbound):
-    message_id = await _bridge_sends(kit)
+    message_id = await _bridge_sends(kit, inbound=inbound)
     await kit.sandbox.post(
         "/sandbox/whatsapp/statuses",
         json={"messageId": message_id, "status": "failed", "errorCode": 131047},
@@ -353,7 +358,7 @@ async def test_failed_status_carries_the_meta_error(kit, inbound):
 
 
 async def test_status_for_a_bsuid_recipient_names_the_user_id(kit, inbound):
-    message_id = await _bridge_sends(kit, BSUID, field="recipient")
+    message_id = await _bridge_sends(kit, BSUID, field="recipient", inbound=inbound)
     await kit.sandbox.post(
         "/sandbox/whatsapp/statuses", json={"messageId": message_id, "status": "sent"}
     )

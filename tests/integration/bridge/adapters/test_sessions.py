@@ -244,3 +244,71 @@ async def test_a_missing_table_is_a_configuration_error(aws_clients, resources):
     with pytest.raises(ConfigurationError) as raised:
         await store.get("anyone")
     assert isinstance(raised.value.__cause__, ClientError)
+
+
+# ---------------------------------------------------------------- identity changes and the bot
+
+
+OLD = f"{BUSINESS}#5215512345678"
+NEW = f"{BUSINESS}#5215587654321"
+
+
+async def test_rekey_moves_the_session_its_contact_and_leaves_an_alias(
+    store, aws_clients, resources
+):
+    stored = await store.create(_session())
+
+    moved = await store.rekey(OLD, NEW, wa_id="5215587654321", bsuid="MX.1234567890")
+
+    assert moved is not None
+    assert moved.customer_key == NEW
+    assert moved.wa_id == "5215587654321"
+    assert moved.initial_contact_id == stored.initial_contact_id
+    assert await _raw_item(aws_clients, resources, "session#" + OLD) is None
+    assert await store.get(NEW) == moved
+    # Messages still on their way under the old identity find the same chat.
+    assert await store.get(OLD) == moved
+    assert await store.find_by_initial_contact(stored.initial_contact_id) == moved
+    # A replay finds nothing left to move.
+    assert await store.rekey(OLD, NEW, wa_id="5215587654321", bsuid=None) is None
+
+
+async def test_rekey_before_the_chat_is_stored_points_the_new_identity_back(store):
+    assert await store.rekey(OLD, NEW, wa_id="5215587654321", bsuid=None) is None
+    assert await store.alias_of(NEW) == (OLD, NOW)
+    assert await store.get(NEW) is None
+    stored = await store.create(_session())
+    assert await store.get(NEW) == stored  # the chat the old identity opened
+
+    moved = await store.rekey(OLD, NEW, wa_id="5215587654321", bsuid=None)
+    assert moved is not None
+    assert await store.alias_of(NEW) is None
+    assert await store.get(NEW) == moved
+
+
+async def test_rekey_never_overwrites_a_chat_of_the_new_identity(store):
+    await store.create(_session())
+    await store.create(_session(wa_id="5215587654321", contact="c-2"))
+    with pytest.raises(ConditionFailedError):
+        await store.rekey(OLD, NEW, wa_id="5215587654321", bsuid=None)
+    assert (await store.get(OLD)).initial_contact_id == "c-1"
+
+
+async def test_the_bot_is_recorded_only_in_its_own_chat(store):
+    stored = await store.create(_session())
+    with_bot = await store.set_bot(stored, participant_id="bot-1", participant_token="btok")
+    assert with_bot.bot_participant_id == "bot-1"
+    assert with_bot.version == stored.version  # commutes with every other write
+    connected = await store.set_bot(
+        with_bot,
+        participant_id="bot-1",
+        participant_token="btok",
+        connection_token="bctok",
+        connection_expires_at=NOW + 86400,
+    )
+    assert connected.bot_connection_token == "bctok"
+    assert connected.redacted()["bot_participant_token"] == "[redacted]"  # never shown
+    newer = await store.create(_session(contact="c-9"), replacing=connected)
+    assert newer.bot_participant_id is None
+    with pytest.raises(ConditionFailedError):
+        await store.set_bot(stored, participant_id="bot-1", participant_token="btok")

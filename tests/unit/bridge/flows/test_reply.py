@@ -6,7 +6,9 @@ record parser and the real Markdown / interactive renderers; time is a `FakeCloc
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -740,3 +742,62 @@ async def test_a_refusal_note_that_failed_once_reaches_the_agent_on_the_retry(
 
     assert chat.notes
     assert whatsapp.sent == []
+
+
+# ---------------------------------------------------------------- the bridge's own voice
+
+
+async def test_the_bridges_own_notes_never_reach_whatsapp_but_other_bots_do(
+    replies, records, whatsapp, sessions, session
+):
+    sessions.add(dataclasses.replace(session, bot_participant_id="9a8b0000"))
+    own = records.parse(records.text("⚠️ Not delivered", item_id="note-1", role="CUSTOM_BOT"))
+    assert own.participant_id == "9a8b0000"
+
+    assert await replies.handle(own, "dedup-1") == DONE
+    assert whatsapp.sent == []
+
+    lex = records.parse(
+        records.text("Hello from Lex", item_id="lex-1", role="CUSTOM_BOT")
+    ).model_copy(update={"participant_id": "lex-participant"})
+    assert await replies.handle(lex, "dedup-2") == DONE
+    assert whatsapp.bodies == ["Hello from Lex"]
+
+
+# ---------------------------------------------------------------- the 24-hour window
+
+
+async def test_outside_the_window_the_agent_is_told_and_nothing_is_sent(
+    make_replies, records, *, whatsapp, chat, sessions, session, clock
+):
+    last = int(clock.time()) - 25 * 3600
+    sessions.add(dataclasses.replace(session, last_customer_message_at=last))
+    replies = make_replies()
+    event = records.parse(records.text("Are you still there?", item_id="late-1"))
+
+    assert await replies.handle(event, "dedup-1") == DONE
+    assert await replies.handle(event, "dedup-1") == DONE  # redelivered
+
+    assert whatsapp.sent == []
+    [note] = chat.notes
+    assert note.text.startswith("⏰ Not sent to WhatsApp: the customer's 24-hour window closed")
+    closed = datetime.fromtimestamp(last + 24 * 3600, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    assert closed in note.text
+    assert "writes again" in note.text
+
+
+async def test_inside_the_window_or_with_the_send_policy_the_text_goes_out(
+    make_replies, records, *, whatsapp, chat, sessions, session, clock
+):
+    sessions.add(
+        dataclasses.replace(session, last_customer_message_at=int(clock.time()) - 23 * 3600)
+    )
+    await make_replies().handle(records.parse(records.text("still open", item_id="a")), "d-a")
+    sessions.add(
+        dataclasses.replace(session, last_customer_message_at=int(clock.time()) - 25 * 3600)
+    )
+    blind = make_replies(window_closed="send")
+    await blind.handle(records.parse(records.text("sent anyway", item_id="b")), "d-b")
+
+    assert whatsapp.bodies == ["still open", "sent anyway"]
+    assert chat.notes == []
