@@ -59,6 +59,7 @@ def test_no_node_at_all_is_a_clear_error(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_app_synthesizes_on_a_machine_without_node_or_credentials(tmp_path):
     """`make synth`'s command, with no node on PATH, no AWS credentials, no network."""
     outdir = tmp_path / "cdk.out"
