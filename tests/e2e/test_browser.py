@@ -128,6 +128,24 @@ async def test_an_agents_photo_is_viewable_at_the_desk_and_on_the_phone(
         await expect(image).to_have_js_property("naturalWidth", 320)
 
 
+async def test_a_customers_photo_from_the_phone_is_viewable_at_the_desk(
+    sim, bridge, page, repo_root
+):
+    """The phone attaches a photo; the bridge forwards it as a Connect attachment."""
+    await _open_playground(page, sim)
+    await page.get_by_text("Attach a file or send a sample burst").click()
+    await page.locator("#file").set_input_files(repo_root / "tests/fixtures/media/photo.jpg")
+    await page.locator("#caption").fill("the damaged box")
+    await page.get_by_role("button", name="Send file").click()
+
+    image = page.locator("#transcript li.customer img")
+    await expect(image).to_have_count(1, timeout=SEEN_S * 1000)
+    await expect(image).to_have_js_property("naturalWidth", 320)
+    await expect(page.locator("#transcript li.customer .body").first).to_contain_text(
+        "the damaged box"
+    )
+
+
 async def _park_an_inbound_message(aws_clients, resources, world: Sandbox, body: str) -> None:
     """A customer's message that failed for good: taken off the inbound queue, parked."""
     await world.send(WA_ID, text(body))

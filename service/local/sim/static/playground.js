@@ -363,9 +363,11 @@ function renderItem(chat, item) {
     const who = item.displayName && name.startsWith("participant") ? `${item.displayName} ` : "";
     return el("li", { class: "event", text: `${who}${text} · ${clock(item.time)}` });
   }
-  const isNote = role === "customer" && (item.content || "").startsWith(NOTE_PREFIX);
+  // The bridge speaks as its own CUSTOM_BOT participant; older bridges wrote notes as the
+  // customer, with a warning sign.
+  const isNote = role === "custom_bot" || (role === "customer" && (item.content || "").startsWith(NOTE_PREFIX));
   const li = el("li", { class: isNote ? "note" : role || "system" });
-  li.append(el("span", { class: "who-said", text: `${isNote ? "Bridge note" : item.displayName || role} · ${clock(item.time)}` }));
+  li.append(el("span", { class: "who-said", text: `${isNote ? `Bridge note (${item.displayName || "bridge"})` : item.displayName || role} · ${clock(item.time)}` }));
   if (item.type === "ATTACHMENT") {
     for (const a of item.attachments) {
       const url = `/sandbox/contacts/${encodeURIComponent(chat.contactId)}/attachments/${encodeURIComponent(a.attachmentId)}`;
