@@ -69,7 +69,7 @@ from service.bridge.flows.outbound import OutboundRouter
 from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
 from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
 from service.bridge.flows.status import FeedbackMetrics, StatusFeedback
-from service.bridge.flows.voice import VoiceNotes
+from service.bridge.flows.voice_notes import VoiceNotes
 from service.bridge.policy.attachments import AttachmentRules, normalize_extensions
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
 from service.bridge.policy.conversations import Conversations

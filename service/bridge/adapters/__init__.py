@@ -5,7 +5,9 @@ by `service.aws_errors`.
   `ChatConnection`, the one reconnect after AccessDenied.
 - `connect_config`: `ConnectConfigStore`, the instance and flow per business number.
 - `whatsapp`: `WhatsAppClient`, SendWhatsAppMessage.
-- `media`: `MediaForwarder`, media between WhatsApp, S3 and Connect.
+- `voice`: `BridgeVoice`, the bridge's own CUSTOM_BOT participant (every agent note).
+- `media`: `MediaForwarder`, agent files to WhatsApp; `inbound_media`, customer files
+  staged in S3; `media_convert`, conversions Connect needs; `transcribe`, Transcribe jobs.
 - `sessions`: `SessionStore`, customer ↔ chat; `ledger`: `DeliveryLedger`, what was
   delivered; `claims`: `SendClaims`, at most one send per agent item;
   `raw_messages`: the raw-messages table, both directions, per customer key.

@@ -7,4 +7,7 @@
 - `status`: `StatusFeedback`, WhatsApp's delivery failures told to the agent.
 - `receipts`: `CustomerReceipts`, read receipts both ways.
 - `chat_admin`: `ChatAdmin`, what the admin API may do to a chat.
+- `attach` and `voice_notes`: a customer's file as a chat attachment, a voice note's
+  transcript in the background; `amend` (edits, deletions), `identity` (a changed number),
+  `order_gate` (is an earlier agent message still on its way?).
 """

@@ -32,7 +32,7 @@ from service.bridge.adapters.media_convert import (
     to_wav,
 )
 from service.bridge.adapters.sessions import Session
-from service.bridge.flows.voice import VoiceNotes
+from service.bridge.flows.voice_notes import VoiceNotes
 from service.bridge.policy.attachments import (
     Attach,
     AttachmentRules,

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any, cast
 
 from service.bridge.adapters.transcribe import Transcript, TranscriptionFailedError, job_name
-from service.bridge.flows.voice import VoiceNotes, voice_line
+from service.bridge.flows.voice_notes import VoiceNotes, voice_line
 from service.errors import DependencyUnavailableError
 from tests.fakes.bridge import make_session
 
