@@ -253,6 +253,9 @@ async def test_the_console_flushes_a_burst_now_and_purges_only_when_confirmed(
             return await _customer_texts(world) == ["flush me"]
 
         await eventually(delivered, timeout_s=10, interval_s=0.25, message="not flushed")
+        # The flush's own answer can reach the page after the burst reached Connect; let it
+        # land before the next action, or it overwrites that action's notice.
+        await expect(page.locator("#notice")).to_contain_text("Flushed", timeout=15_000)
 
         inbound = page.get_by_role("region", name="Dead-letter queue inbound")
         purge = inbound.get_by_role("button", name="Purge inbound")
@@ -266,5 +269,5 @@ async def test_the_console_flushes_a_burst_now_and_purges_only_when_confirmed(
         await expect(page.locator("#notice")).to_contain_text("confirm")
         await expect(inbound.locator("tbody tr")).to_have_count(1)
         await purge.click()
-        await expect(page.locator("#notice")).to_contain_text("purged")
+        await expect(page.locator("#notice")).to_contain_text("purged", timeout=15_000)
         await expect(inbound.locator("tbody tr")).to_have_text(["Nothing parked."])
