@@ -54,6 +54,8 @@ class CallPacer(Protocol):
 
     async def acquire(self, api: str, scope: str) -> None: ...
 
+    def try_acquire(self, api: str, scope: str) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class StartedChat:
@@ -401,6 +403,27 @@ class ConnectChat:
     ) -> TranscriptPage:
         """One page, oldest first; from `start_time` (ISO 8601) on when given."""
         await self._limits.acquire("GetTranscript", self._scope)
+        return await self._get_transcript(connection_token, max_results, next_token, start_time)
+
+    async def transcript_if_quota(
+        self, *, connection_token: str, start_time: str | None = None
+    ) -> TranscriptPage | None:
+        """One page from `start_time` on, or None if the quota has no call to spare now.
+
+        For checks that must never slow the caller down: GetTranscript's quota (8 rps per
+        instance) is far below the rate a contact centre's agents can write at.
+        """
+        if not self._limits.try_acquire("GetTranscript", self._scope):
+            return None
+        return await self._get_transcript(connection_token, 100, None, start_time)
+
+    async def _get_transcript(
+        self,
+        connection_token: str,
+        max_results: int,
+        next_token: str | None,
+        start_time: str | None,
+    ) -> TranscriptPage:
         params: dict[str, Any] = {
             "ConnectionToken": connection_token,
             "MaxResults": max_results,

@@ -46,6 +46,16 @@ class Limiter:
         )
         self._lock = asyncio.Lock()
 
+    def try_acquire(self) -> bool:
+        """Take a token if one is there now and nobody waits for one; never waits."""
+        if self._lock.locked():
+            return False
+        now = self._clock.monotonic()
+        if self._bucket.delay(now) > 0:
+            return False
+        self._bucket.take(now)
+        return True
+
     async def acquire(self) -> float:
         """Take a token; returns the seconds waited for it."""
         waited = 0.0
@@ -126,6 +136,10 @@ class ConnectRateLimits:
             bucket = Limiter(self.rate(api), clock=self._clock)
             self._buckets[key] = bucket
         return bucket
+
+    def try_acquire(self, api: str, scope: str) -> bool:
+        """A token now, or False: for calls that are worth making only when they cost no wait."""
+        return self.bucket(api, scope).try_acquire()
 
     async def acquire(self, api: str, scope: str) -> None:
         waited = await self.bucket(api, scope).acquire()

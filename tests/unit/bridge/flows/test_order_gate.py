@@ -32,16 +32,19 @@ class FakeTranscripts:
     items: list[dict[str, Any]] = field(default_factory=list)
     starts: list[str | None] = field(default_factory=list)
     error: Exception | None = None
+    no_quota: bool = False
 
     def agent(self, item_id: str, seconds: float, *, kind: str = "MESSAGE") -> None:
         self.items.append(
             {"Id": item_id, "AbsoluteTime": at(seconds), "Type": kind, "ParticipantRole": "AGENT"}
         )
 
-    async def get_transcript(
+    async def transcript_if_quota(
         self, *, connection_token: str, start_time: str | None = None
-    ) -> TranscriptPage:
+    ) -> TranscriptPage | None:
         assert connection_token
+        if self.no_quota:
+            return None
         self.starts.append(start_time)
         if self.error is not None:
             raise self.error
@@ -170,3 +173,12 @@ async def test_a_failing_transcript_raises_for_the_lane_to_decide(gate, records,
     transcripts.error = ConnectionError("participant service unreachable")
     with pytest.raises(ConnectionError):
         await gate.missing_before(_item(records, "m3", 3), [])
+
+
+async def test_without_a_transcript_call_to_spare_the_message_goes_on_the_window(
+    gate, records, transcripts, stored
+):
+    transcripts.agent("m1", 1)
+    transcripts.no_quota = True
+    assert not await gate.missing_before(_item(records, "m2", 2), [])
+    assert stored.asked == []

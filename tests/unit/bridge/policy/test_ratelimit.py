@@ -186,3 +186,16 @@ def test_a_shared_quota_is_overridden_through_its_owner():
 def test_rates_must_be_positive(per_second, burst):
     with pytest.raises(ValueError):
         Rate(per_second, burst)
+
+
+async def test_try_acquire_takes_a_token_only_when_one_is_there_and_never_waits(clock):
+    limits = ConnectRateLimits(registry=CollectorRegistry(), clock=clock)
+    burst = limits.rate("GetTranscript").burst
+
+    taken = [limits.try_acquire("GetTranscript", "instance") for _ in range(burst + 3)]
+
+    assert taken == [True] * burst + [False] * 3
+    assert clock.sleeps == []
+    clock.tick(1.0 / limits.rate("GetTranscript").per_second)
+    assert limits.try_acquire("GetTranscript", "instance")
+    assert not limits.try_acquire("GetTranscript", "instance")
