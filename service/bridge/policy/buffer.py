@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from service.backoff import Backoff
 from service.bridge.events.transport import Acknowledgement, StreamItem
+from service.bridge.policy.owned_tasks import OwnedTasks
 from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import BridgeError, ThrottledError, is_retryable
 
@@ -214,40 +215,29 @@ class CustomerBuffer(Generic[M]):
         self._held = 0
         self._arrivals = 0  # numbers entries in the order they reached the buffer
         self._room = asyncio.Event()  # set whenever space may have freed up
-        self._tasks: asyncio.TaskGroup | None = None
-        self._closed = False
-        self._flush_all_done = asyncio.Event()
+        self._life = OwnedTasks(
+            not_running=lambda: BufferNotRunningError("the buffer is not running"),
+            on_close=self._room.set,
+        )
         # Set once `run` accepts records: start the stream consumer only after it.
-        self.running = asyncio.Event()
+        self.running = self._life.running
 
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self, stop: asyncio.Event) -> None:
-        if self._tasks is not None or self._closed:
-            raise RuntimeError("a CustomerBuffer runs once")
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                self._tasks = tasks
-                self.running.set()
-                await stop.wait()
-                # The stream consumer's shutdown flushes; records it did not wait for are
-                # left unacknowledged and re-read by the shard's next owner.
-                await self._flush_all_done.wait()
-                self._closed = True
-                self._room.set()
-                if self._customers:
-                    log.warning(
-                        "buffer_closed_with_records",
-                        customers=len(self._customers),
-                        messages=self._held,
-                    )
-                for customer in self._customers.values():
-                    if customer.task is not None:
-                        customer.task.cancel()
-        finally:
-            self._closed = True
-            self._tasks = None
-            self._room.set()
+        # The stream consumer's shutdown flushes; records it did not wait for are left
+        # unacknowledged and re-read by the shard's next owner.
+        def closing() -> None:
+            if self._customers:
+                log.warning(
+                    "buffer_closed_with_records",
+                    customers=len(self._customers),
+                    messages=self._held,
+                )
+
+        await self._life.run(
+            stop, lambda: [c.task for c in self._customers.values()], closing=closing
+        )
 
     # ------------------------------------------------------------------ StreamRecordHandler
 
@@ -332,7 +322,7 @@ class CustomerBuffer(Generic[M]):
         finally:
             # Also when the caller's deadline cancels the flush: the shutdown is over
             # either way, and `run` may end.
-            self._flush_all_done.set()
+            self._life.flushed()
 
     # ------------------------------------------------------------------ admin
 
@@ -371,12 +361,9 @@ class CustomerBuffer(Generic[M]):
     # ------------------------------------------------------------------ per-customer task
 
     def _start_customer(self, key: str) -> _Customer[M]:
-        tasks = self._tasks
-        if tasks is None:  # pragma: no cover - _check_running ran just before
-            raise BufferNotRunningError("the buffer is not running")
         customer: _Customer[M] = _Customer(key=key)
+        customer.task = self._life.start(self._serve(customer), name="buffer-customer")
         self._customers[key] = customer
-        customer.task = tasks.create_task(self._serve(customer), name="buffer-customer")
         return customer
 
     async def _serve(self, customer: _Customer[M]) -> None:
@@ -551,8 +538,7 @@ class CustomerBuffer(Generic[M]):
     # ------------------------------------------------------------------ bookkeeping
 
     def _check_running(self) -> None:
-        if self._tasks is None or self._closed:
-            raise BufferNotRunningError("the buffer is not running")
+        self._life.check_running()
 
     def _has_room(self, key: str) -> bool:
         if self._held >= self._config.max_messages:

@@ -39,6 +39,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from service.backoff import Backoff
 from service.bridge.events.transport import Acknowledgement, Outcome, Settle, StreamItem
+from service.bridge.policy.owned_tasks import OwnedTasks
 from service.clock import SYSTEM_CLOCK, Clock
 
 log = structlog.get_logger(__name__)
@@ -186,29 +187,14 @@ class AgentLanes(Generic[ItemT]):
         self._arrivals = 0
         self._held = 0
         self._room = asyncio.Event()
-        self._tasks: asyncio.TaskGroup | None = None
-        self._closed = False
-        self._flush_all_done = asyncio.Event()
-        self.running = asyncio.Event()
+        self._life = OwnedTasks(
+            not_running=lambda: LanesNotRunningError("the lanes are not running"),
+            on_close=self._room.set,
+        )
+        self.running = self._life.running
 
     async def run(self, stop: asyncio.Event) -> None:
-        if self._tasks is not None or self._closed:
-            raise RuntimeError("AgentLanes run once")
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                self._tasks = tasks
-                self.running.set()
-                await stop.wait()
-                await self._flush_all_done.wait()
-                self._closed = True
-                self._room.set()
-                for lane in self._lanes.values():
-                    if lane.task is not None:
-                        lane.task.cancel()
-        finally:
-            self._closed = True
-            self._tasks = None
-            self._room.set()
+        await self._life.run(stop, lambda: [lane.task for lane in self._lanes.values()])
 
     # ------------------------------------------------------------------ intake
 
@@ -269,7 +255,7 @@ class AgentLanes(Generic[ItemT]):
                 lane.hurry.set()
             await _all_done(entries)
         finally:
-            self._flush_all_done.set()
+            self._life.flushed()
 
     def snapshot(self) -> list[dict[str, Any]]:
         now = self._clock.monotonic()
@@ -286,12 +272,9 @@ class AgentLanes(Generic[ItemT]):
     # ------------------------------------------------------------------ the lane's task
 
     def _start(self, key: str) -> _Lane[ItemT]:
-        tasks = self._tasks
-        if tasks is None:  # pragma: no cover - _check_running ran just before
-            raise LanesNotRunningError("the lanes are not running")
         lane: _Lane[ItemT] = _Lane(key=key)
+        lane.task = self._life.start(self._serve(lane), name="agent-lane")
         self._lanes[key] = lane
-        lane.task = tasks.create_task(self._serve(lane), name="agent-lane")
         return lane
 
     async def _serve(self, lane: _Lane[ItemT]) -> None:
@@ -394,8 +377,7 @@ class AgentLanes(Generic[ItemT]):
     # ------------------------------------------------------------------ bookkeeping
 
     def _check_running(self) -> None:
-        if self._tasks is None or self._closed:
-            raise LanesNotRunningError("the lanes are not running")
+        self._life.check_running()
 
     def _release(self, entry: _Entry[ItemT]) -> None:
         if entry.done.is_set():
