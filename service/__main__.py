@@ -55,6 +55,24 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument(
         "--url", help="check this URL instead (the sandbox's embedded AWS and simulator)"
     )
+    outreach = sub.add_parser(
+        "outreach",
+        help="send an approved WhatsApp template to a customer through a running bridge "
+        "(POST /admin/outreach with BRIDGE_ADMIN_TOKEN); their reply opens a chat naming it",
+    )
+    outreach.add_argument("--business", required=True, help="EUM phone-number-id-… or its ARN")
+    outreach.add_argument("--to", required=True, help="phone number (E.164) or BSUID")
+    outreach.add_argument("--template", required=True)
+    outreach.add_argument("--language")
+    outreach.add_argument(
+        "--param", action="append", default=[], help="a parameter, header first (repeat)"
+    )
+    outreach.add_argument("--id", dest="outreach_id", help="idempotency key")
+    outreach.add_argument("--requested-by")
+    outreach.add_argument(
+        "--url",
+        help="the bridge's admin API (default http://127.0.0.1:$BRIDGE_ADMIN_PORT)",
+    )
     boot = sub.add_parser(
         "bootstrap",
         help="create every resource against the configured endpoint (idempotent)",
@@ -123,6 +141,43 @@ def _healthcheck(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
+def _outreach(args: argparse.Namespace) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    base = args.url or f"http://127.0.0.1:{_env_int('BRIDGE_ADMIN_PORT', 8080)}"
+    if not base.startswith(("http://", "https://")):
+        print(f"outreach: not an http(s) URL: {base}", file=sys.stderr)
+        return 2
+    token = os.environ.get("BRIDGE_ADMIN_TOKEN", "")
+    body = {
+        "business": args.business,
+        "to": args.to,
+        "template": args.template,
+        "language": args.language,
+        "parameters": args.param,
+        "outreach_id": args.outreach_id,
+        "requested_by": args.requested_by,
+    }
+    request = urllib.request.Request(  # noqa: S310  scheme checked above
+        base.rstrip("/") + "/admin/outreach",
+        data=json.dumps({k: v for k, v in body.items() if v is not None}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            print(response.read().decode())
+    except urllib.error.HTTPError as exc:
+        print(f"outreach refused ({exc.code}): {exc.read().decode()}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"outreach: {base}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _bootstrap(args: argparse.Namespace) -> int:
     from service.aws import AwsClientOptions, open_clients
     from service.local.bootstrap import BootstrapClients, bootstrap
@@ -162,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
             code = _sim()
         elif args.command == "healthcheck":
             code = _healthcheck(args)
+        elif args.command == "outreach":
+            code = _outreach(args)
         else:
             code = _bootstrap(args)
     except SettingsError as exc:

@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry
 from service.admin.app import create_admin_app
 from service.admin.dead_letters import dead_letters_router
 from service.admin.error_counts import errors_router
+from service.admin.outreach import OutreachBody, OutreachProblemError, outreach_router
 from service.admin.routes import sessions_router, worker_router
 from service.aws import AwsClientOptions, AwsClients, open_clients
 from service.bridge.adapters.claims import SendClaims
@@ -52,6 +53,7 @@ from service.bridge.adapters.raw_messages import (
     decode_message,
 )
 from service.bridge.adapters.sessions import SessionStore
+from service.bridge.adapters.templates import TemplateCatalog
 from service.bridge.adapters.transcribe import VoiceTranscriber
 from service.bridge.adapters.voice import BridgeVoice
 from service.bridge.adapters.whatsapp import WhatsAppClient
@@ -62,13 +64,16 @@ from service.bridge.flows.amend import Amendments
 from service.bridge.flows.attach import MediaAttacher
 from service.bridge.flows.chat_admin import ChatAdmin
 from service.bridge.flows.deliver import InboundDelivery, InboundOptions
+from service.bridge.flows.held_sweep import HeldSweep
 from service.bridge.flows.identity import IdentityChanges
 from service.bridge.flows.intake import InboundMetrics, InboundQueueHandler
 from service.bridge.flows.order_gate import TranscriptOrderGate
 from service.bridge.flows.outbound import OutboundRouter
+from service.bridge.flows.outreach import Outreaches, OutreachRefusedError, OutreachRequest
 from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
 from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
 from service.bridge.flows.status import FeedbackMetrics, StatusFeedback
+from service.bridge.flows.templates import Reengagement, TemplateSends
 from service.bridge.flows.voice_notes import VoiceNotes
 from service.bridge.policy.attachments import AttachmentRules, normalize_extensions
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
@@ -158,6 +163,8 @@ class _Parts:
     sessions: SessionStore
     dead_letters: ParkedMessages
     voice_notes: VoiceNotes | None = None
+    held_sweep: HeldSweep | None = None
+    outreach: Outreaches | None = None
 
 
 def aws_options(settings: Settings) -> AwsClientOptions:
@@ -263,6 +270,7 @@ async def run_bridge(
                 worker_router(buffer=parts.buffer, stream=parts.stream),
                 dead_letters_router(dead_letters=parts.dead_letters),
                 errors_router(registry=registry),
+                outreach_router(outreach=_OutreachAdmin(parts.outreach)),
             ],
             version=version(),
         )
@@ -312,6 +320,8 @@ async def _run_parts(
     streaming = tasks.create_task(parts.stream.run(), name="stream-consumer")
     receiving = tasks.create_task(parts.consumer.run(runtime.stop), name="inbound-queue")
     sending = tasks.create_task(parts.outbound.run(runtime.stop), name="outbound-queue")
+    if parts.held_sweep is not None:
+        tasks.create_task(parts.held_sweep.run(runtime.stop), name="held-sweep")
     await _wait_started(server, serving)
     runtime.admin_port = server.bound_port
     runtime.ready.set()
@@ -422,6 +432,8 @@ async def _build(
             settings, clients, names.media_bucket, connect, connection, voice_notes
         ),
         on_delivered=receipts.delivered,
+        # `replies` is built below; the agent's held messages follow the customer's reply.
+        on_window_reopened=lambda customer_key: replies.after_customer_wrote(customer_key),  # noqa: PLW0108
     )
 
     raw_writer = RawMessageWriter(dynamodb=clients.dynamodb, table=names.raw_table)
@@ -474,8 +486,14 @@ async def _build(
         mark_read_on_agent_read=settings.whatsapp_mark_read == "on_agent_read",
         typing_indicators=settings.outbound_typing_indicators,
         closing_message=settings.outbound_closing_message,
-        window_closed=settings.window_closed,
+        window_closed=settings.window_policy,
+        held_max_messages=settings.held_max_messages,
+        held_ttl_s=settings.held_ttl_s,
     )
+    catalog = TemplateCatalog(
+        social=clients.social, ttl_s=settings.template_cache_ttl_s, errors=call_errors
+    )
+    templates = TemplateSends(catalog=catalog, reengagement=_reengagement(settings))
     replies = AgentReplies(
         sessions=sessions,
         whatsapp=whatsapp,
@@ -491,11 +509,12 @@ async def _build(
             bucket=names.media_bucket,
             http=http,
         ),
+        templates=templates,
         options=outbound_options,
     )
 
     async def reply(item: AgentItem) -> Outcome:
-        return await replies.handle(item.event, item.key)
+        return await replies.handle_item(item)
 
     async def gave_up(item: AgentItem, reason: str) -> None:
         await replies.give_up(item.event, item.key, reason)
@@ -610,6 +629,54 @@ async def _build(
             ],
         ),
         voice_notes=voice_notes,
+        held_sweep=HeldSweep(
+            sessions=sessions, replies=replies, interval_s=settings.held_sweep_interval_s
+        ),
+        outreach=Outreaches(
+            numbers=catalog,
+            templates=templates,
+            sessions=sessions,
+            claims=claims,
+            whatsapp=whatsapp,
+            pacer=pacer,
+            ttl_s=settings.outreach_ttl_s,
+        ),
+    )
+
+
+class _OutreachAdmin:
+    """The admin API's outreach view: its body in, the flow's refusals as its problems."""
+
+    def __init__(self, outreach: Outreaches | None) -> None:
+        self._outreach = outreach
+
+    async def send(self, body: OutreachBody) -> dict[str, Any]:
+        if self._outreach is None:
+            raise OutreachProblemError(404, "outreach is not set up on this task")
+        request = OutreachRequest(
+            business=body.business,
+            to=body.to,
+            template=body.template,
+            language=body.language,
+            parameters=tuple(body.parameters),
+            outreach_id=body.outreach_id,
+            requested_by=body.requested_by,
+        )
+        try:
+            return await self._outreach.send(request)
+        except OutreachRefusedError as exc:
+            raise OutreachProblemError(exc.status, exc.reason) from exc
+
+
+def _reengagement(settings: Settings) -> Reengagement | None:
+    if not settings.reengage_template:
+        return None
+    return Reengagement(
+        name=settings.reengage_template,
+        language=settings.reengage_template_language,
+        parameters=tuple(
+            part.strip() for part in settings.reengage_template_parameters.split("|") if part
+        ),
     )
 
 

@@ -230,11 +230,56 @@ class Settings(ResourceSettings):
     outbound_typing_indicators: bool = Field(
         default=True, description="Show the agent's typing on WhatsApp (marks messages read)."
     )
-    window_closed: Literal["note", "send"] = Field(
-        default="note",
+    window_closed: Literal["note", "send", "template"] | None = Field(
+        default=None,
         description="An agent's message after the customer's 24-hour WhatsApp window has "
         "closed: note = not sent, the agent is told at once when the window closed and how "
-        "it reopens; send = sent anyway (WhatsApp reports it undeliverable later, 131047).",
+        "it reopens; template = the re-engagement template is sent once and the agent's "
+        "messages are held, then delivered in order when the customer replies; send = sent "
+        "anyway (WhatsApp reports it undeliverable later, 131047). Unset: template when "
+        "BRIDGE_REENGAGE_TEMPLATE is set, else note.",
+    )
+    reengage_template: str | None = Field(
+        default=None,
+        max_length=512,
+        description="Name of the approved WhatsApp template that invites the customer back "
+        "when the window has closed (policy template).",
+    )
+    reengage_template_language: str = Field(
+        default="en_US", max_length=20, description="Language code of that template."
+    )
+    reengage_template_parameters: str = Field(
+        default="{customer_name}|{agent_name}",
+        max_length=2048,
+        description="Its parameters, header first, separated by |; {customer_name} (the "
+        "customer's WhatsApp profile name) and {agent_name} (the agent's display name) are "
+        "filled from the chat.",
+    )
+    held_max_messages: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description="Agent messages held per chat while waiting for the customer to reply "
+        "to the re-engagement template; beyond it the agent is told it was not held.",
+    )
+    held_ttl_s: Seconds = Field(
+        default=24 * 3600.0,
+        description="A held message the customer has not reopened the window for in this "
+        "long expires: the agent is told it was not delivered.",
+    )
+    held_sweep_interval_s: Seconds = Field(
+        default=30.0,
+        description="How often each task looks for held messages to deliver or expire.",
+    )
+    template_cache_ttl_s: Seconds = Field(
+        default=300.0,
+        description="How long the business number's approved templates are kept before "
+        "they are listed again (/templates, /template, outreach).",
+    )
+    outreach_ttl_s: Seconds = Field(
+        default=7 * 24 * 3600.0,
+        description="How long an outreach waits for the customer's reply: a reply within it "
+        "opens a chat that names the outreach.",
     )
     outbound_closing_message: str | None = Field(
         default=None,
@@ -359,7 +404,16 @@ class Settings(ResourceSettings):
     def _check_windows(self) -> Settings:
         if self.buffer_max_wait_s < self.buffer_quiet_s:
             raise ValueError("BRIDGE_BUFFER_MAX_WAIT_S must not be below BRIDGE_BUFFER_QUIET_S")
+        if self.window_closed == "template" and not self.reengage_template:
+            raise ValueError("BRIDGE_WINDOW_CLOSED=template needs BRIDGE_REENGAGE_TEMPLATE")
         return self
+
+    @property
+    def window_policy(self) -> Literal["note", "send", "template"]:
+        """The policy in force: an unset one follows whether a template is configured."""
+        if self.window_closed is not None:
+            return self.window_closed
+        return "template" if self.reengage_template else "note"
 
     @field_validator("admin_token")
     @classmethod

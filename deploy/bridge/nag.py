@@ -139,6 +139,13 @@ def accepted_findings(stack: BridgeStack) -> list[AcceptedFinding]:
         ),
         AcceptedFinding(
             task_policy,
+            _wildcard(_arn(stack, "social-messaging", "waba/*")),
+            "Templates are read (never written) from the business account of whichever "
+            "number a chat or an outreach uses; the account is learnt from the number at "
+            "run time (GetLinkedWhatsAppBusinessAccountPhoneNumber).",
+        ),
+        AcceptedFinding(
+            task_policy,
             _wildcard(_arn(stack, "transcribe", "transcription-job/bridge-*")),
             "One Transcribe job per voice note, named by the bridge from the delivery "
             "(`bridge-<token>`): the names are not known in advance; the prefix keeps the "

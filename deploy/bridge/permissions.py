@@ -208,24 +208,41 @@ def _connect(scope: Construct, connect_instance_id: str | None) -> list[iam.Poli
     ]
 
 
-def _whatsapp(scope: Construct) -> iam.PolicyStatement:
+def _whatsapp(scope: Construct) -> list[iam.PolicyStatement]:
     # bridge/whatsapp.py sends; bridge/media.py uploads media; bridge/inbound_media.py
-    # copies a customer's media into the media bucket. Any phone number of the
-    # account's WhatsApp business accounts: which numbers write to the bridge is decided in
-    # EUM Social (the event destination), not here.
-    return iam.PolicyStatement(
-        sid="SendWhatsApp",
-        actions=[
-            "social-messaging:SendWhatsAppMessage",
-            "social-messaging:PostWhatsAppMessageMedia",
-            "social-messaging:GetWhatsAppMessageMedia",
-        ],
-        resources=[
-            Stack.of(scope).format_arn(
-                service="social-messaging", resource="phone-number-id", resource_name="*"
-            )
-        ],
-    )
+    # copies a customer's media into the media bucket; bridge/templates.py finds a
+    # number's business account. Any phone number of the account's WhatsApp business
+    # accounts: which numbers write to the bridge is decided in EUM Social (the event
+    # destination), not here.
+    stack = Stack.of(scope)
+    return [
+        iam.PolicyStatement(
+            sid="SendWhatsApp",
+            actions=[
+                "social-messaging:SendWhatsAppMessage",
+                "social-messaging:PostWhatsAppMessageMedia",
+                "social-messaging:GetWhatsAppMessageMedia",
+                "social-messaging:GetLinkedWhatsAppBusinessAccountPhoneNumber",
+            ],
+            resources=[
+                stack.format_arn(
+                    service="social-messaging", resource="phone-number-id", resource_name="*"
+                )
+            ],
+        ),
+        # bridge/templates.py: the approved templates an agent (/templates, /template), the
+        # re-engagement policy and outreach send; read only, on business accounts.
+        iam.PolicyStatement(
+            sid="ReadWhatsAppTemplates",
+            actions=[
+                "social-messaging:ListWhatsAppMessageTemplates",
+                "social-messaging:GetWhatsAppMessageTemplate",
+            ],
+            resources=[
+                stack.format_arn(service="social-messaging", resource="waba", resource_name="*")
+            ],
+        ),
+    ]
 
 
 def _transcribe(scope: Construct) -> iam.PolicyStatement:
@@ -255,7 +272,7 @@ def task_role_statements(scope: Construct, inputs: PermissionInputs) -> list[iam
             resources=[inputs.config.connect_config.parameter_arn],
         ),
         *_connect(scope, inputs.connect_instance_id),
-        _whatsapp(scope),
+        *_whatsapp(scope),
         _transcribe(scope),
     ]
 

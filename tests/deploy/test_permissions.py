@@ -60,6 +60,8 @@ def test_the_scan_covers_every_service_the_bridge_talks_to(synthesized):
         "s3:GetObject",
         "dynamodb:GetRecords",
         "social-messaging:SendWhatsAppMessage",
+        "social-messaging:ListWhatsAppMessageTemplates",
+        "social-messaging:GetLinkedWhatsAppBusinessAccountPhoneNumber",
     } <= needed
     assert not [a for a in needed if a.startswith("connectparticipant:")]
 
@@ -108,6 +110,16 @@ def test_connect_permissions_pin_the_instance_named_in_context(custom):
     assert bot["Action"] == "connect:CreateParticipant"
     assert "/contact/*" in str(bot["Resource"])
     assert "contact-flow" not in str(bot["Resource"])
+
+
+def test_templates_are_read_on_business_accounts_only(synthesized):
+    statements = {s.get("Sid"): s for s in _task_role_statements(synthesized)}
+    templates = statements["ReadWhatsAppTemplates"]
+    assert sorted(as_list(templates["Action"])) == [
+        "social-messaging:GetWhatsAppMessageTemplate",
+        "social-messaging:ListWhatsAppMessageTemplates",
+    ]
+    assert ":waba/*" in str(templates["Resource"])
 
 
 def test_task_role_trusts_only_ecs_tasks_of_this_account(synthesized):

@@ -28,13 +28,13 @@ import asyncio
 import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from service.bridge.adapters.claims import Claim, ClaimState, SentMessage
 from service.bridge.adapters.media import MediaNotSendableError
 from service.bridge.adapters.raw_messages import AGENT_PREFIX, WriteReport
-from service.bridge.adapters.sessions import Session
+from service.bridge.adapters.sessions import HeldMessage, HoldResult, Session
 from service.bridge.adapters.whatsapp import Recipient
 from service.bridge.events.connect import AgentItem, Attachment
 from service.bridge.events.whatsapp import InboundMessage
@@ -122,6 +122,40 @@ class FakeSessions:
             raise self.broken[initial_contact_id]
         customer_key = self.contacts.get(initial_contact_id)
         return None if customer_key is None else self.by_customer.get(customer_key)
+
+    async def get(self, customer_key: str) -> Session | None:
+        return self.by_customer.get(customer_key)
+
+    async def hold(self, session: Session, message: HeldMessage, *, max_held: int) -> HoldResult:
+        current = self.by_customer.get(session.customer_key)
+        if current is None or current.initial_contact_id != session.initial_contact_id:
+            return HoldResult.CHAT_GONE
+        if any(held.key == message.key for held in current.held):
+            return HoldResult.ALREADY_HELD
+        if len(current.held) >= max_held:
+            return HoldResult.FULL
+        self.by_customer[session.customer_key] = replace(current, held=(*current.held, message))
+        return HoldResult.HELD
+
+    async def unhold(self, session: Session, keys: Sequence[str]) -> bool:
+        current = self.by_customer.get(session.customer_key)
+        if current is None or [h.key for h in current.held[: len(keys)]] != list(keys):
+            return False
+        self.by_customer[session.customer_key] = replace(current, held=current.held[len(keys) :])
+        return True
+
+    async def mark_reengaged(self, session: Session, *, template: str) -> None:
+        current = self.by_customer.get(session.customer_key)
+        if current is not None and current.initial_contact_id == session.initial_contact_id:
+            self.by_customer[session.customer_key] = replace(
+                current,
+                reengaged_for=current.last_customer_message_at,
+                reengaged_at=1,
+                reengage_template=template,
+            )
+
+    async def with_held(self) -> list[Session]:
+        return [s for s in self.by_customer.values() if s.held]
 
     async def delete(self, customer_key: str, *, initial_contact_id: str | None = None) -> bool:
         self._script.check("delete")

@@ -4,11 +4,15 @@ Two item kinds share the table's `pk` hash key:
 
 - `session#<customer key>`: the chat's ids and tokens, the customer's identity, the time of
   the customer's last message (the WhatsApp 24-hour window), the bridge's own participant
-  in the chat once it has spoken (DESIGN §6), a `version` for optimistic concurrency and
-  the TTL;
+  in the chat once it has spoken (DESIGN §6), the agent's messages held while the window
+  is closed (with the re-engagement template sent for that closure), the outreach the chat
+  answers, a `version` for optimistic concurrency and the TTL;
 - `contact#<initial contact id>` → customer key: outbound streaming events carry only
   contact ids, and this mapping must be readable strongly consistently, which a secondary
   index is not. Both items are always written and removed in one transaction.
+- `outreach#<customer key>`: a template the business sent to someone without a live chat
+  (`POST /admin/outreach`), so the chat the customer's reply opens says which outreach it
+  answers; consumed by that chat, else it expires.
 - `alias#<customer key>` → another key, after the customer changed number or user id
   (`rekey`): from the old key to the new one when the chat moved, so messages sent under
   the old identity and still on their way find it; from the new key to the old one when
@@ -20,8 +24,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 SESSION_PREFIX: Final = "session#"
+OUTREACH_PREFIX: Final = "outreach#"
 CONTACT_PREFIX: Final = "contact#"
 ALIAS_PREFIX: Final = "alias#"
 # An alias to a chat that does not exist yet lives as long as a chat could.
@@ -52,6 +58,53 @@ DEFAULT_CHAT_DURATION_MINUTES: Final = 25 * 60
 # The item outlives the chat a little so a late `chat.ended` still finds its session.
 EXPIRY_MARGIN_S: Final = 3600
 _SERVICE: Final = "dynamodb"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeldMessage:
+    """An agent's item kept while the customer's window is closed, exactly as it came."""
+
+    key: str  # the Connect item's key: the idempotency key of its send
+    payload: str
+    attributes: dict[str, str]
+    held_at: int
+
+    def encoded(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "payload": self.payload,
+            "attributes": self.attributes,
+            "held_at": self.held_at,
+        }
+
+    @classmethod
+    def decoded(cls, value: Mapping[str, Any]) -> HeldMessage:
+        return cls(
+            key=str(value["key"]),
+            payload=str(value["payload"]),
+            attributes={str(k): str(v) for k, v in dict(value.get("attributes", {})).items()},
+            held_at=int(value.get("held_at", 0)),
+        )
+
+
+class HoldResult(Enum):
+    HELD = "held"
+    ALREADY_HELD = "already_held"  # a replay: it was held before
+    FULL = "full"
+    CHAT_GONE = "chat_gone"  # the session is no longer this chat's
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outreach:
+    """A template sent to a customer without a live chat, waiting for their reply."""
+
+    outreach_id: str
+    customer_key: str
+    template: str
+    language: str
+    whatsapp_message_id: str
+    sent_at: int
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,12 +131,22 @@ class Session:
     bot_participant_token: str | None = None
     bot_connection_token: str | None = None
     bot_connection_expires_at: int | None = None
+    # The agent's messages kept while the window is closed, oldest first (`hold`).
+    held: tuple[HeldMessage, ...] = ()
+    # The re-engagement template sent for the closure after `reengaged_for` (the customer's
+    # last message time then), and when: one per closure, whoever sent it.
+    reengaged_for: int | None = None
+    reengaged_at: int | None = None
+    reengage_template: str | None = None
+    # The outreach (`POST /admin/outreach`) whose reply opened this chat.
+    outreach_id: str | None = None
+    outreach_template: str | None = None
     # Set by the store on every write.
     created_at: int = 0
     updated_at: int = 0
     version: int = 0
 
-    def redacted(self) -> dict[str, str | int | None]:
+    def redacted(self) -> dict[str, Any]:
         """A view for the admin API: no tokens, customer identities masked."""
         return {
             "customer_key": mask_customer(self.customer_key),
@@ -104,6 +167,15 @@ class Session:
             "bot_connection_token": None if self.bot_connection_token is None else REDACTED,
             "bot_connection_expires_at": self.bot_connection_expires_at,
             "last_customer_message_at": self.last_customer_message_at,
+            "held": [
+                {"key": held.key, "held_at": held.held_at, "attributes": sorted(held.attributes)}
+                for held in self.held
+            ],
+            "reengaged_for": self.reengaged_for,
+            "reengaged_at": self.reengaged_at,
+            "reengage_template": self.reengage_template,
+            "outreach_id": self.outreach_id,
+            "outreach_template": self.outreach_template,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "expires_at": self.expires_at,
@@ -362,6 +434,171 @@ class SessionStore:
             )
         return _session_from_item(response["Attributes"])
 
+    # ------------------------------------------------------------ held messages
+
+    async def hold(self, session: Session, message: HeldMessage, *, max_held: int) -> HoldResult:
+        """Keep an agent's message in the session's chat until the window reopens.
+
+        Appended in one conditional write: only to this chat's session, only once per
+        Connect item (a replay finds it held), and never beyond `max_held`. It bumps
+        `version`, so a wholesale write made from an older read (`rekey`, a new chat's
+        `create`) fails and re-reads instead of dropping what was held.
+        """
+        try:
+            with translated(_SERVICE, "UpdateItem"):
+                await self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": SESSION_PREFIX + session.customer_key}},
+                    UpdateExpression=(
+                        "SET held = list_append(if_not_exists(held, :empty), :message),"
+                        " held_ids = list_append(if_not_exists(held_ids, :empty), :key),"
+                        " updated_at = :now, version = version + :one"
+                    ),
+                    ConditionExpression=(
+                        "initial_contact_id = :contact AND NOT contains(held_ids, :id)"
+                        " AND (attribute_not_exists(held) OR size(held) < :max)"
+                    ),
+                    ExpressionAttributeValues={
+                        ":empty": {"L": []},
+                        ":message": dynamo.encode_value([message.encoded()]),
+                        ":key": dynamo.encode_value([message.key]),
+                        ":id": {"S": message.key},
+                        ":contact": {"S": session.initial_contact_id},
+                        ":max": {"N": str(max_held)},
+                        ":now": {"N": str(int(self._clock.time()))},
+                        ":one": {"N": "1"},
+                    },
+                )
+        except ConditionFailedError:
+            current = await self.get(session.customer_key)
+            if current is None or current.initial_contact_id != session.initial_contact_id:
+                return HoldResult.CHAT_GONE
+            if any(held.key == message.key for held in current.held):
+                return HoldResult.ALREADY_HELD
+            return HoldResult.FULL
+        log.info("agent_message_held", contact_id=session.contact_id)
+        return HoldResult.HELD
+
+    async def unhold(self, session: Session, keys: Sequence[str]) -> bool:
+        """Remove the first `len(keys)` held messages, if they are still those (in order).
+
+        False when the held list changed meanwhile (another worker released them): the
+        caller re-reads; sends are claimed, so nothing is sent twice either way.
+        """
+        if not keys:
+            return True
+        removed = ", ".join(f"held[{i}], held_ids[{i}]" for i in range(len(keys)))
+        condition = " AND ".join(f"held_ids[{i}] = :k{i}" for i in range(len(keys)))
+        try:
+            with translated(_SERVICE, "UpdateItem"):
+                await self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": SESSION_PREFIX + session.customer_key}},
+                    UpdateExpression=(
+                        f"REMOVE {removed} SET updated_at = :now, version = version + :one"
+                    ),
+                    ConditionExpression=f"initial_contact_id = :contact AND {condition}",
+                    ExpressionAttributeValues={
+                        **{f":k{i}": {"S": key} for i, key in enumerate(keys)},
+                        ":contact": {"S": session.initial_contact_id},
+                        ":now": {"N": str(int(self._clock.time()))},
+                        ":one": {"N": "1"},
+                    },
+                )
+        except ConditionFailedError:
+            return False
+        return True
+
+    async def mark_reengaged(self, session: Session, *, template: str) -> None:
+        """Record that a template was sent for the closure after the customer's last message."""
+        try:
+            with translated(_SERVICE, "UpdateItem"):
+                await self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": SESSION_PREFIX + session.customer_key}},
+                    UpdateExpression=(
+                        "SET reengaged_for = :for, reengaged_at = :now,"
+                        " reengage_template = :template, updated_at = :now"
+                    ),
+                    ConditionExpression="initial_contact_id = :contact",
+                    ExpressionAttributeValues={
+                        ":for": {"N": str(session.last_customer_message_at)},
+                        ":template": {"S": template},
+                        ":contact": {"S": session.initial_contact_id},
+                        ":now": {"N": str(int(self._clock.time()))},
+                    },
+                )
+        except ConditionFailedError:
+            log.info("reengaged_chat_gone", contact_id=session.contact_id)
+
+    async def with_held(self) -> list[Session]:
+        """Every session holding agent messages (a filtered Scan, for the periodic sweep:
+        the table holds one item per live chat, and few of them hold anything)."""
+        found: list[Session] = []
+        start: dict[str, Any] | None = None
+        while True:
+            request: ScanInputTypeDef = {
+                "TableName": self._table,
+                "FilterExpression": "begins_with(pk, :prefix) AND attribute_exists(held_ids)"
+                " AND size(held_ids) > :zero",
+                "ExpressionAttributeValues": {
+                    ":prefix": {"S": SESSION_PREFIX},
+                    ":zero": {"N": "0"},
+                },
+            }
+            if start is not None:
+                request["ExclusiveStartKey"] = start
+            with translated(_SERVICE, "Scan"):
+                response = await self._dynamodb.scan(**request)
+            found += [_session_from_item(item) for item in response.get("Items", [])]
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return found
+            start = dict(last)
+
+    # ------------------------------------------------------------ outreach
+
+    async def record_outreach(self, outreach: Outreach, *, expires_at: int) -> None:
+        item = dynamo.encode(
+            {
+                "pk": OUTREACH_PREFIX + outreach.customer_key,
+                "outreach_id": outreach.outreach_id,
+                "customer_key": outreach.customer_key,
+                "template": outreach.template,
+                "language": outreach.language,
+                "whatsapp_message_id": outreach.whatsapp_message_id,
+                "sent_at": outreach.sent_at,
+                "requested_by": outreach.requested_by,
+                TTL_ATTRIBUTE: expires_at,
+            }
+        )
+        with translated(_SERVICE, "PutItem"):
+            await self._dynamodb.put_item(TableName=self._table, Item=item)
+
+    async def outreach_for(self, customer_key: str) -> Outreach | None:
+        """The outreach waiting for this customer's reply, unless it has expired."""
+        item = await self._read(OUTREACH_PREFIX + customer_key)
+        if item is None:
+            return None
+        expires = dynamo.decode(item).get(TTL_ATTRIBUTE)
+        # DynamoDB deletes expired items only eventually (within days): read the TTL.
+        if isinstance(expires, int) and expires <= self._clock.time():
+            return None
+        return _outreach_from_item(item)
+
+    async def consume_outreach(self, outreach: Outreach) -> None:
+        """The reply's chat carries it now; only that outreach is removed (not a newer one)."""
+        try:
+            with translated(_SERVICE, "DeleteItem"):
+                await self._dynamodb.delete_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": OUTREACH_PREFIX + outreach.customer_key}},
+                    ConditionExpression="outreach_id = :id",
+                    ExpressionAttributeValues={":id": {"S": outreach.outreach_id}},
+                )
+        except ConditionFailedError:
+            log.info("outreach_already_replaced")
+
     async def alias_of(self, customer_key: str) -> tuple[str, int] | None:
         """(the key `customer_key` points at, when that was written), if it points anywhere."""
         item = await self._read(ALIAS_PREFIX + customer_key)
@@ -465,6 +702,12 @@ _RENAMED: Final = {"expires_at": TTL_ATTRIBUTE}
 
 def _session_item(session: Session) -> dict[str, Any]:
     values = {_RENAMED.get(f.name, f.name): getattr(session, f.name) for f in fields(session)}
+    if session.held:
+        values["held"] = [held.encoded() for held in session.held]
+        # The keys again, as a list `contains` can test (a list of maps cannot be).
+        values["held_ids"] = [held.key for held in session.held]
+    else:
+        values["held"] = None
     return dynamo.encode({"pk": SESSION_PREFIX + session.customer_key, **values})
 
 
@@ -481,8 +724,22 @@ def _contact_item(session: Session) -> dict[str, Any]:
 
 def _session_from_item(item: Mapping[str, Any]) -> Session:
     values = dynamo.decode(item)
+    values["held"] = tuple(HeldMessage.decoded(held) for held in values.get("held") or ())
     stored = {f.name: _RENAMED.get(f.name, f.name) for f in fields(Session)}
     return Session(**{name: values[attr] for name, attr in stored.items() if attr in values})
+
+
+def _outreach_from_item(item: Mapping[str, Any]) -> Outreach:
+    values = dynamo.decode(item)
+    return Outreach(
+        outreach_id=str(values["outreach_id"]),
+        customer_key=str(values["customer_key"]),
+        template=str(values["template"]),
+        language=str(values["language"]),
+        whatsapp_message_id=str(values["whatsapp_message_id"]),
+        sent_at=int(values["sent_at"]),
+        requested_by=values.get("requested_by"),
+    )
 
 
 def _encode_cursor(pk: str) -> str:
@@ -495,6 +752,6 @@ def _decode_cursor(cursor: str) -> str:
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("not a session cursor") from exc
     # A page may end on any item kind of the table.
-    if not pk.startswith((SESSION_PREFIX, CONTACT_PREFIX, ALIAS_PREFIX)):
+    if not pk.startswith((SESSION_PREFIX, CONTACT_PREFIX, ALIAS_PREFIX, OUTREACH_PREFIX)):
         raise ValueError("not a session cursor")
     return pk

@@ -33,7 +33,7 @@ from service.bridge.adapters.connect_chat import ConnectChat
 from service.bridge.adapters.connect_config import ConnectConfig
 from service.bridge.adapters.connection import ChatConnection
 from service.bridge.adapters.ledger import AttachmentPart, Delivery, DeliveryLedger, Part
-from service.bridge.adapters.sessions import Session, SessionStore, session_expiry
+from service.bridge.adapters.sessions import Outreach, Session, SessionStore, session_expiry
 from service.bridge.events.whatsapp import InboundMessage
 from service.bridge.flows.attach import MediaAttacher
 from service.bridge.text.render import RenderedPart, TextPart, render_burst
@@ -86,6 +86,7 @@ class InboundDelivery:
         options: InboundOptions | None = None,
         attacher: MediaAttacher | None = None,
         on_delivered: Callable[[Sequence[InboundMessage]], Awaitable[None]] | None = None,
+        on_window_reopened: Callable[[str], Awaitable[None]] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._connect = connect
@@ -96,6 +97,9 @@ class InboundDelivery:
         self._options = options or InboundOptions()
         self._attacher = attacher
         self._on_delivered = on_delivered
+        # Called with the customer's key when their burst reached a chat in which the
+        # agent's messages wait for the window to reopen (it just has).
+        self._on_window_reopened = on_window_reopened
         self._clock = clock
 
     async def deliver(self, burst: Sequence[InboundMessage]) -> None:
@@ -147,8 +151,10 @@ class InboundDelivery:
 
     async def _execute(self, delivery: Delivery, customer: _Customer) -> None:
         index = delivery.progress
+        holding = False
         while index < len(delivery.parts):
             session = await self._live_session(customer)
+            holding = session is not None and bool(session.held)
             if session is None:
                 started = await self._start_chat(customer, delivery, index)
                 contact_id = started if isinstance(started, str) else started.contact_id
@@ -160,6 +166,8 @@ class InboundDelivery:
             delivery = await self._ledger.advance(delivery, index, contact_id=contact_id)
         await self._ledger.complete(delivery)
         await self._sessions.touch(customer.key, last_customer_message_at=customer.last_message_at)
+        if holding and self._on_window_reopened is not None:
+            await self._on_window_reopened(customer.key)
         log.info(
             "burst_delivered",
             customer=customer.key,
@@ -230,11 +238,14 @@ class InboundDelivery:
         part = delivery.parts[index]
         # A chat starts with a text: before a file, a short line saying one follows.
         text = part if isinstance(part, str) else ATTACHMENT_FOLLOWS
+        # Read, not consumed, until the session is stored: a replay (same ClientToken)
+        # must ask for the same chat, attributes included.
+        outreach = await self._outreach_for(customer)
         started = await self._connect.start_chat(
             instance_id=config.instance_id,
             contact_flow_id=config.contact_flow_id,
             display_name=customer.display_name,
-            attributes=_attributes(customer),
+            attributes=_attributes(customer, outreach),
             initial_message=text,
             chat_duration_minutes=config.chat_duration_minutes,
             client_token=token,
@@ -287,8 +298,12 @@ class InboundDelivery:
                 streaming_id=streaming_id,
                 chat_ends_at=chat_ends_at,
                 expires_at=session_expiry(now, config.chat_duration_minutes),
+                outreach_id=None if outreach is None else outreach.outreach_id,
+                outreach_template=None if outreach is None else outreach.template,
             )
         )
+        if outreach is not None:
+            await self._sessions.consume_outreach(outreach)
         log.info(
             "chat_started",
             customer=customer.key,
@@ -303,6 +318,18 @@ class InboundDelivery:
                 # path that ends it and starts another.
                 raise RefusedAfterReconnectError("new chat refused its first file") from exc
         return session
+
+    async def _outreach_for(self, customer: _Customer) -> Outreach | None:
+        """The outreach this customer answers: under their key, or under the phone number
+        the business wrote to when their key is their BSUID."""
+        keys = [customer.key]
+        if customer.bsuid and customer.wa_id:
+            keys.append(f"{customer.business_phone_number_id}#{customer.wa_id}")
+        for key in keys:
+            outreach = await self._sessions.outreach_for(key)
+            if outreach is not None:
+                return outreach
+        return None
 
     async def _attach(self, session: Session, part: AttachmentPart, token: str) -> None:
         if self._attacher is None:
@@ -351,7 +378,7 @@ def _customer_of(burst: Sequence[InboundMessage]) -> _Customer:
     )
 
 
-def _attributes(customer: _Customer) -> dict[str, str]:
+def _attributes(customer: _Customer, outreach: Outreach | None = None) -> dict[str, str]:
     # The old sample's attribute names, so existing contact flows keep working.
     attributes = {
         "Channel": "WhatsApp",
@@ -361,6 +388,13 @@ def _attributes(customer: _Customer) -> dict[str, str]:
     }
     if customer.bsuid:
         attributes["customerBsuid"] = customer.bsuid
+    if outreach is not None:
+        # A contact flow can route the reply to whoever reached out.
+        attributes["outreachId"] = outreach.outreach_id
+        attributes["outreachTemplate"] = outreach.template
+        attributes["outreachSentAt"] = datetime.fromtimestamp(outreach.sent_at, UTC).isoformat()
+        if outreach.requested_by:
+            attributes["outreachRequestedBy"] = outreach.requested_by
     return attributes
 
 

@@ -7,11 +7,11 @@ decisions are tested without AWS (tests/unit/bridge/flows).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from service.bridge.adapters.claims import Claim, SentMessage
-from service.bridge.adapters.sessions import Session
+from service.bridge.adapters.sessions import HeldMessage, HoldResult, Session
 from service.bridge.adapters.whatsapp import Recipient
 from service.bridge.events.connect import Attachment
 from service.bridge.events.whatsapp import InboundMessage
@@ -21,9 +21,19 @@ T = TypeVar("T")
 
 
 class Sessions(Protocol):
+    async def get(self, customer_key: str) -> Session | None: ...
+
     async def find_by_initial_contact(self, initial_contact_id: str) -> Session | None: ...
 
     async def delete(self, customer_key: str, *, initial_contact_id: str | None = None) -> bool: ...
+
+    async def hold(
+        self, session: Session, message: HeldMessage, *, max_held: int
+    ) -> HoldResult: ...
+
+    async def unhold(self, session: Session, keys: Sequence[str]) -> bool: ...
+
+    async def mark_reengaged(self, session: Session, *, template: str) -> None: ...
 
 
 class WhatsAppSender(Protocol):

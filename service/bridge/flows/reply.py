@@ -7,6 +7,13 @@ delivery sends nothing twice. Once a chat's content send is retried, the chat's 
 content in the batch is retried too, so it cannot overtake. The agent's typing becomes a
 typing indicator, the agent's read receipt marks the customer's messages read;
 `chat.ended` ends the session, `participant.left` does not.
+
+The customer's 24-hour window is known before sending (`policy.window`): outside it an
+agent's message is not sent blindly; by policy the agent is told (`note`), or the
+re-engagement template goes out once and the agent's messages are held in the session
+(`template`) until the customer writes again, then delivered in order, before anything the
+agent writes after them; held messages that wait too long are reported. An agent's
+`/templates` and `/template …` are answered by the bridge's participant, never forwarded.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from service.bridge.adapters.claims import ClaimState, SentMessage
 from service.bridge.adapters.media import MediaNotSendableError
+from service.bridge.adapters.sessions import HeldMessage, HoldResult
 from service.bridge.adapters.whatsapp import Recipient
 from service.bridge.events.connect import (
+    AgentItem,
     AttachmentEvent,
     ChatEndedEvent,
     ConnectEvent,
@@ -47,10 +56,18 @@ from service.bridge.flows.ports import (
 )
 from service.bridge.flows.receipts import NOT_REACTABLE
 from service.bridge.flows.status import NOTE_PREFIX, RATE_LIMITS, failure_note
+from service.bridge.flows.templates import ReadySend, Refusal, TemplateSends
 from service.bridge.policy.window import window_closes_at, window_open
+from service.bridge.text.commands import BadCommand, ListTemplates, SendTemplate, parse_command
 from service.bridge.text.interactive import MalformedInteractiveError, interactive_to_whatsapp
 from service.bridge.text.markdown import format_for_whatsapp, split_for_whatsapp
-from service.bridge.text.window import window_closed_note
+from service.bridge.text.window import (
+    held_expired_note,
+    held_note,
+    not_held_note,
+    reengage_failed_note,
+    window_closed_note,
+)
 from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import (
     BridgeError,
@@ -81,8 +98,11 @@ class OutboundOptions:
     typing_interval_s: float = 10.0
     closing_message: str | None = None
     # Outside the customer's 24-hour window: "note" tells the agent and sends nothing;
+    # "template" sends the re-engagement template once and holds the agent's messages;
     # "send" sends anyway (WhatsApp will report 131047 later).
     window_closed: str = "note"
+    held_max_messages: int = 20
+    held_ttl_s: float = 24 * 3600.0
     list_button_label: str = "Options"
     # How long after its AbsoluteTime an event may wait for its chat's session to appear.
     session_grace_s: float = 60.0
@@ -142,6 +162,7 @@ class AgentReplies:
         history: History,
         metrics: OutboundMetrics,
         media: MediaPort | None = None,
+        templates: TemplateSends | None = None,
         options: OutboundOptions | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -153,9 +174,13 @@ class AgentReplies:
         self._history = history
         self._metrics = metrics
         self._media = media
+        self._templates = templates
         self._options = options or OutboundOptions()
         self._clock = clock
         self._last_typing: dict[str, float] = {}
+        # One release of a customer's held messages at a time in this process (the sends
+        # are claimed, so another process releasing too sends nothing twice).
+        self._releasing: dict[str, asyncio.Lock] = {}
 
     async def give_up(self, event: ConnectEvent, dedup_key: str, reason: str) -> None:
         """An item that kept failing is being parked: the agent hears it did not arrive."""
@@ -171,10 +196,16 @@ class AgentReplies:
                 session, NOTE_PREFIX + _GAVE_UP.format(reason=reason), key=f"{item_id}#gave-up"
             )
 
-    async def handle(self, event: ConnectEvent, dedup_key: str) -> Outcome:
+    async def handle_item(self, item: AgentItem) -> Outcome:
+        """Act on one item of the customer's lane; as it came, so it can be held."""
+        return await self.handle(item.event, item.key, item=item)
+
+    async def handle(
+        self, event: ConnectEvent, dedup_key: str, *, item: AgentItem | None = None
+    ) -> Outcome:
         """Act on one Connect event of a chat the bridge owns; what happened, as an outcome."""
         try:
-            await self._dispatch(event, dedup_key)
+            await self._dispatch(event, dedup_key, item)
         except _Retry as retry:
             self._metrics.events.labels(event.kind, "retry").inc()
             return retry.verdict
@@ -197,7 +228,7 @@ class AgentReplies:
             return Outcome(Settle.RETRY, f"handling raised {type(exc).__name__}")
         return DONE
 
-    async def _dispatch(self, event: ConnectEvent, dedup_key: str) -> None:
+    async def _dispatch(self, event: ConnectEvent, dedup_key: str, item: AgentItem | None) -> None:
         if isinstance(event, ChatEndedEvent):
             await self._chat_ended(event, dedup_key)
         elif isinstance(event, ReceiptEvent):
@@ -205,7 +236,7 @@ class AgentReplies:
         elif isinstance(event, TypingEvent):
             await self._typing(event)
         elif isinstance(event, MessageEvent | AttachmentEvent):
-            await self._content(event, dedup_key)
+            await self._content(event, dedup_key, item)
         else:
             # participant.joined/left, transfer, unknown types: the session stays as it is.
             self._metrics.events.labels(event.kind, "ignored").inc()
@@ -234,7 +265,9 @@ class AgentReplies:
 
     # ------------------------------------------------------------ content
 
-    async def _content(self, event: MessageEvent | AttachmentEvent, dedup_key: str) -> None:
+    async def _content(
+        self, event: MessageEvent | AttachmentEvent, dedup_key: str, item: AgentItem | None
+    ) -> None:
         if not should_forward(
             event,
             forward_system=self._options.forward_system,
@@ -250,14 +283,28 @@ class AgentReplies:
             self._metrics.events.labels(event.kind, "own_voice").inc()
             return
         item_id = event.item_id or dedup_key
-        if self._options.window_closed == "note" and not window_open(
-            session.last_customer_message_at, self._clock.time()
-        ):
+        command = _command(event) if self._templates is not None else None
+        if command is not None:
+            await self._command(session, event, item_id, command)
+            return
+        is_open = window_open(session.last_customer_message_at, self._clock.time())
+        # Held messages go first: what the agent wrote before goes out before this.
+        if session.held and is_open and not await self.release_held(session.customer_key):
+            raise _Retry("held messages are being delivered first", retry_after_s=1.0)
+        if not is_open and self._options.window_closed != "send":
             # WhatsApp would accept it and never deliver it: tell the agent now instead.
             self._metrics.events.labels(event.kind, "window_closed").inc()
+            if self._options.window_closed == "template" and item is not None:
+                await self._hold(session, event, item_id, item)
+                return
             closed_at = window_closes_at(session.last_customer_message_at)
             await self._tell_agent(session, window_closed_note(closed_at), key=f"{item_id}#window")
             return
+        await self._deliver_content(session, event, item_id)
+
+    async def _deliver_content(
+        self, session: Session, event: MessageEvent | AttachmentEvent, item_id: str
+    ) -> None:
         if isinstance(event, MessageEvent):
             try:
                 parts = await self._message_parts(event)
@@ -277,6 +324,142 @@ class AgentReplies:
             await self._send_attachment(
                 session, event, f"{item_id}#{attachment.attachment_id}", attachment
             )
+
+    # ------------------------------------------------------------ templates and the window
+
+    async def _command(
+        self,
+        session: Session,
+        event: MessageEvent | AttachmentEvent,
+        item_id: str,
+        command: ListTemplates | SendTemplate | BadCommand,
+    ) -> None:
+        templates = self._templates
+        assert templates is not None  # noqa: S101  commands are parsed only with templates
+        self._metrics.events.labels(event.kind, "command").inc()
+        if isinstance(command, ListTemplates):
+            await self._tell_agent(session, await templates.listing(session), key=item_id)
+            return
+        if isinstance(command, BadCommand):
+            await self._tell_agent(session, "⚠️ " + command.reason, key=item_id)
+            return
+        ready = await templates.command(session, command)
+        if isinstance(ready, Refusal):
+            await self._tell_agent(session, f"⚠️ Template not sent: {ready.reason}.", key=item_id)
+            return
+        if await self._send_template(session, event, f"{item_id}#0", ready):
+            await self._tell_agent(
+                session, f"✅ Template {ready.template.name} sent: “{ready.rendered}”", key=item_id
+            )
+
+    async def _send_template(
+        self, session: Session, event: MessageEvent | AttachmentEvent, key: str, ready: ReadySend
+    ) -> bool:
+        """Send a template (claimed, paced); True if WhatsApp took it (now or before)."""
+        sent = await self._send(session, event, key, functools.partial(ready.message_fields))
+        if sent and not window_open(session.last_customer_message_at, self._clock.time()):
+            # It invites the customer back: no other re-engagement for this closure.
+            await self._sessions.mark_reengaged(session, template=ready.template.name)
+        return sent
+
+    async def _hold(
+        self, session: Session, event: MessageEvent | AttachmentEvent, item_id: str, item: AgentItem
+    ) -> None:
+        closed_at = window_closes_at(session.last_customer_message_at)
+        template = session.reengage_template
+        if session.reengaged_for != session.last_customer_message_at:
+            assert self._templates is not None  # noqa: S101  the template policy needs them
+            ready = await self._templates.reengage(session, agent_name=event.display_name)
+            if isinstance(ready, Refusal):
+                note = reengage_failed_note(closed_at, ready.reason)
+                await self._tell_agent(session, note, key=f"{item_id}#window")
+                return
+            key = f"reengage#{session.initial_contact_id}#{session.last_customer_message_at}"
+            if not await self._send_template(session, event, key, ready):
+                return  # refused: the agent was told why by the send itself
+            template = ready.template.name
+        held = HeldMessage(
+            key=item.key,
+            payload=item.payload,
+            attributes=dict(item.attributes),
+            held_at=int(self._clock.time()),
+        )
+        limit = self._options.held_max_messages
+        result = await self._sessions.hold(session, held, max_held=limit)
+        self._metrics.events.labels(event.kind, f"hold_{result.value}").inc()
+        if result is HoldResult.HELD or result is HoldResult.ALREADY_HELD:
+            position = len(session.held) + (1 if result is HoldResult.HELD else 0)
+            note = held_note(closed_at=closed_at, template=template, position=position, limit=limit)
+            await self._tell_agent(session, note, key=f"{item_id}#held")
+        elif result is HoldResult.FULL:
+            await self._tell_agent(session, not_held_note(limit), key=f"{item_id}#held")
+
+    async def after_customer_wrote(self, customer_key: str) -> None:
+        """The customer's burst reached a chat holding messages: their window is open again.
+
+        Best effort: the periodic sweep (and the agent's next message) release them too.
+        """
+        try:
+            await self.release_held(customer_key)
+        except Exception as exc:  # noqa: BLE001  a held message waits for the next chance
+            log.info("held_release_deferred", error=type(exc).__name__)
+
+    async def release_held(self, customer_key: str) -> bool:
+        """Deliver the session's held messages in order once the window is open again.
+
+        True when nothing is held any more. Each send is claimed under its own Connect
+        item's key, so a replay (or another worker releasing too) never sends twice; the
+        walk stops at the first that cannot go now, so none overtakes another.
+        """
+        lock = self._releasing.setdefault(customer_key, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._release(customer_key)
+        finally:
+            # Kept only while in use: one lock per customer ever seen would only grow. A
+            # caller racing this removal walks concurrently, which the claims make safe.
+            if not lock.locked() and self._releasing.get(customer_key) is lock:
+                del self._releasing[customer_key]
+
+    async def _release(self, customer_key: str) -> bool:
+        session = await self._sessions.get(customer_key)
+        if session is None or not session.held:
+            return True
+        now = self._clock.time()
+        if not window_open(session.last_customer_message_at, now):
+            await self.expire_held(session)
+            return False
+        done: list[str] = []
+        try:
+            for held in session.held:
+                item = AgentItem.of(
+                    customer_key=session.customer_key,
+                    key=held.key,
+                    payload=held.payload,
+                    attributes=held.attributes,
+                )
+                event = item.event
+                if isinstance(event, MessageEvent | AttachmentEvent):
+                    await self._deliver_content(session, event, event.item_id or held.key)
+                done.append(held.key)
+        finally:
+            if done:
+                await self._sessions.unhold(session, done)
+                self._metrics.events.labels("held", "released").inc(len(done))
+                log.info("held_released", contact_id=session.contact_id, messages=len(done))
+        return len(done) == len(session.held)
+
+    async def expire_held(self, session: Session) -> None:
+        """Held messages older than the limit: the agent is told, and they are dropped."""
+        cutoff = self._clock.time() - self._options.held_ttl_s
+        expired = [held for held in session.held if held.held_at <= cutoff]
+        if not expired:
+            return
+        note = held_expired_note(len(expired), expired[0].held_at, self._options.held_ttl_s)
+        await self._tell_agent(session, note, key=f"{expired[-1].key}#expired")
+        # Held in order of time, so the expired ones are the oldest: a prefix.
+        await self._sessions.unhold(session, [held.key for held in expired])
+        self._metrics.events.labels("held", "expired").inc(len(expired))
 
     async def _message_parts(self, event: MessageEvent) -> list[dict[str, Any]]:
         if event.format is MessageFormat.INTERACTIVE:
@@ -327,12 +510,13 @@ class AgentReplies:
         event: MessageEvent | AttachmentEvent | ChatEndedEvent,
         key: str,
         build: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
-    ) -> None:
+    ) -> bool:
+        """Send once (claimed under `key`); True if WhatsApp has it, now or from before."""
         claim = await self._claims.claim(key)
         if claim.state is ClaimState.SENT:
             self._metrics.duplicates.inc()
             log.info("outbound_duplicate_skipped", contact_id=event.contact_id)
-            return
+            return True
         if claim.state is ClaimState.IN_PROGRESS:
             raise _Retry("another worker is sending this item")
         try:
@@ -341,7 +525,7 @@ class AgentReplies:
             raise  # settled by the caller once the agent is told
         except WhatsAppSendError as exc:
             await self._refused(session, key, exc)
-            return
+            return False
         except BaseException:
             # Nothing was sent (WhatsApp answered with an error, or we never got that far):
             # give the claim up at once, or every retry would find it "in progress" until
@@ -349,6 +533,7 @@ class AgentReplies:
             await self._claims.release(key)
             raise
         await self._sent(session, event, key, result)
+        return True
 
     async def _paced_send(
         self,
@@ -430,6 +615,10 @@ class AgentReplies:
             except (BridgeError, _Retry) as exc:
                 log.warning("outbound_closing_message_failed", error=type(exc).__name__)
                 await self._claims.complete(key, whatsapp_message_id=None)
+        if session.held:
+            # The chat is over before the customer came back: nobody is left to tell.
+            log.warning("held_dropped_chat_ended", messages=len(session.held))
+            self._metrics.events.labels("held", "chat_ended").inc(len(session.held))
         await self._sessions.delete(
             session.customer_key, initial_contact_id=session.initial_contact_id
         )
@@ -530,6 +719,18 @@ def _text(body: str) -> dict[str, Any]:
 
 def _recipient(session: Session) -> Recipient:
     return Recipient(wa_id=session.wa_id, bsuid=session.bsuid)
+
+
+def _command(
+    event: MessageEvent | AttachmentEvent,
+) -> ListTemplates | SendTemplate | BadCommand | None:
+    """The agent's slash command, if this plain or markdown message is one."""
+    if not isinstance(event, MessageEvent) or event.format not in {
+        MessageFormat.PLAIN,
+        MessageFormat.MARKDOWN,
+    }:
+        return None
+    return parse_command(event.content)
 
 
 def _said_by_bridge(event: MessageEvent | AttachmentEvent, session: Session) -> bool:

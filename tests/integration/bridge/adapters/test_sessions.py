@@ -7,7 +7,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from service.aws import AwsClients
-from service.bridge.adapters.sessions import Session, SessionStore, session_expiry
+from service.bridge.adapters.sessions import (
+    HeldMessage,
+    HoldResult,
+    Outreach,
+    Session,
+    SessionStore,
+    session_expiry,
+)
 from service.errors import ConditionFailedError, ConfigurationError
 from tests.support.clock import FakeClock
 
@@ -312,3 +319,88 @@ async def test_the_bot_is_recorded_only_in_its_own_chat(store):
     assert newer.bot_participant_id is None
     with pytest.raises(ConditionFailedError):
         await store.set_bot(stored, participant_id="bot-1", participant_token="btok")
+
+
+# ---------------------------------------------------------------- held messages, outreach
+
+
+def _held(key: str, at: int = 1) -> HeldMessage:
+    return HeldMessage(key=key, payload=f'{{"Id": "{key}"}}', attributes={"a": "b"}, held_at=at)
+
+
+async def test_held_messages_append_in_order_once_each_and_bounded(store):
+    session = await store.create(_session())
+    assert await store.hold(session, _held("i-1"), max_held=2) is HoldResult.HELD
+    assert await store.hold(session, _held("i-1"), max_held=2) is HoldResult.ALREADY_HELD
+    assert await store.hold(session, _held("i-2", 2), max_held=2) is HoldResult.HELD
+    assert await store.hold(session, _held("i-3", 3), max_held=2) is HoldResult.FULL
+    stored = await store.get(session.customer_key)
+    assert stored is not None
+    assert stored.held == (_held("i-1"), _held("i-2", 2))
+    # Holding bumps the version: a wholesale write from an older read cannot drop them.
+    assert stored.version == session.version + 2
+    with pytest.raises(ConditionFailedError):
+        await store.create(_session(contact="c-2"), replacing=session)
+    # A later chat of the customer never receives an older chat's held messages.
+    other = replace(session, initial_contact_id="c-old")
+    assert await store.hold(other, _held("i-9"), max_held=5) is HoldResult.CHAT_GONE
+
+
+async def test_unhold_removes_the_released_prefix_only_if_unchanged(store):
+    session = await store.create(_session())
+    for number in range(3):
+        await store.hold(session, _held(f"i-{number}", number), max_held=5)
+    assert not await store.unhold(session, ["i-1"])  # not the first: someone else's view
+    assert await store.unhold(session, ["i-0", "i-1"])
+    stored = await store.get(session.customer_key)
+    assert stored is not None
+    assert [h.key for h in stored.held] == ["i-2"]
+    assert [s.customer_key for s in await store.with_held()] == [session.customer_key]
+    assert await store.unhold(stored, ["i-2"])
+    assert await store.with_held() == []
+    # Once released, the same item may be held again (a later closure of the window).
+    assert await store.hold(stored, _held("i-2"), max_held=5) is HoldResult.HELD
+
+
+async def test_held_messages_move_with_the_chat_on_an_identity_change(store):
+    session = await store.create(_session())
+    await store.hold(session, _held("i-1"), max_held=5)
+    moved = await store.rekey(
+        session.customer_key, "1555#CC.NEWID123", wa_id=None, bsuid="CC.NEWID123"
+    )
+    assert moved is not None
+    assert [h.key for h in moved.held] == ["i-1"]
+    stored = await store.get("1555#CC.NEWID123")
+    assert stored is not None
+    assert stored.held == (_held("i-1"),)
+
+
+async def test_reengagement_is_recorded_for_this_closure(store):
+    session = await store.create(_session())
+    await store.mark_reengaged(session, template="reengage")
+    stored = await store.get(session.customer_key)
+    assert stored is not None
+    assert stored.reengaged_for == session.last_customer_message_at
+    assert stored.reengage_template == "reengage"
+
+
+async def test_an_outreach_waits_for_its_reply_until_it_expires(store, clock):
+    outreach = Outreach(
+        outreach_id="o-1",
+        customer_key="1555#5215512345678",
+        template="welcome",
+        language="en_US",
+        whatsapp_message_id="wamid.1",
+        sent_at=int(clock.time()),
+    )
+    await store.record_outreach(outreach, expires_at=int(clock.time()) + 60)
+    assert await store.outreach_for(outreach.customer_key) == outreach
+    newer = replace(outreach, outreach_id="o-2")
+    await store.record_outreach(newer, expires_at=int(clock.time()) + 60)
+    await store.consume_outreach(outreach)  # an older one: the newer stays
+    assert await store.outreach_for(outreach.customer_key) == newer
+    await clock.advance(61)
+    assert await store.outreach_for(outreach.customer_key) is None
+    await store.consume_outreach(newer)
+    page = await store.list(limit=10)
+    assert page.sessions == []

@@ -21,6 +21,7 @@ from service.bridge.events.connect import ConnectEvent, parse_streaming_record
 from service.bridge.events.eum import parse_eum_event
 from service.bridge.events.whatsapp import InboundMessage, StatusUpdate
 from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
+from service.bridge.flows.templates import TemplateSends
 from service.bridge.policy.pacing import Pacer, PacingConfig
 from tests.fakes.bridge import (
     FakeChat,
@@ -258,7 +259,7 @@ def make_replies(
     metrics: OutboundMetrics,
     clock: FakeClock,
 ) -> Callable[..., AgentReplies]:
-    def make(**options: Any) -> AgentReplies:
+    def make(templates: TemplateSends | None = None, **options: Any) -> AgentReplies:
         return AgentReplies(
             sessions=sessions,
             whatsapp=whatsapp,
@@ -268,6 +269,7 @@ def make_replies(
             history=history,
             metrics=metrics,
             media=media,
+            templates=templates,
             options=OutboundOptions(**options),
             clock=clock,
         )
