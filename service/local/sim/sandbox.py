@@ -28,6 +28,7 @@ from service.local.sim.settings import (
     MIN_ATTACHMENT_BYTES,
     normalize_extensions,
 )
+from service.local.sim.templates import SimTemplate
 from service.local.sim.transcribe import language_codes
 from service.local.sim.world import Simulator
 
@@ -349,6 +350,35 @@ async def end_contact(contact_id: str, sim: Sim) -> dict[str, Any]:
 async def transfer_contact(contact_id: str, sim: Sim) -> dict[str, Any]:
     """A new ContactId for the chat (same InitialContactId); the next agent is a new one."""
     return await sim.agent.transfer(contact_id)
+
+
+class TemplateBody(_Camel):
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=1, max_length=6)
+    category: str = "UTILITY"
+    status: str = "APPROVED"
+    components: list[dict[str, Any]] = Field(default_factory=list)
+    waba: str | None = None  # default: the default business number's account
+
+
+@router.get("/sandbox/templates")
+async def list_templates(sim: Sim) -> dict[str, Any]:
+    """Every account's templates, as their definitions (Meta's template objects)."""
+    return {"templates": sim.templates.all()}
+
+
+@router.post("/sandbox/templates")
+async def add_template(body: TemplateBody, sim: Sim) -> dict[str, Any]:
+    """Add (or replace, by name and language) a template, as Meta's review would approve it."""
+    template = SimTemplate(
+        name=body.name,
+        language=body.language,
+        category=body.category,
+        status=body.status,
+        components=body.components,
+    )
+    sim.templates.add(body.waba or sim.directory.default.waba_arn, template)
+    return template.definition()
 
 
 @router.get("/sandbox/whatsapp/outbox")

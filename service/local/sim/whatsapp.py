@@ -20,6 +20,7 @@ from service.local.sim.errors import AwsError
 from service.local.sim.identity import BusinessDirectory, BusinessNumber
 from service.local.sim.media import MediaStore, extension_for, sendable_limit_bytes
 from service.local.sim.meta_messages import MetaError, check_message
+from service.local.sim.templates import TemplateBook
 from service.local.sim.window import RE_ENGAGEMENT, ServiceWindows
 
 if TYPE_CHECKING:
@@ -48,9 +49,12 @@ class OutboxEntry:
     message: dict[str, Any]
     meta_api_version: str
     time: float
+    # A template's words as the customer reads them (placeholders filled).
+    rendered: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
+            "rendered": self.rendered,
             "messageId": self.message_id,
             "businessPhoneNumberId": self.business.phone_number_id,
             "originationPhoneNumberId": self.origination,
@@ -89,6 +93,7 @@ class SocialApi:
         s3: S3Client,
         clock: Clock,
         windows: ServiceWindows | None = None,
+        templates: TemplateBook | None = None,
         undeliverable: Callable[[str, int], Awaitable[object]] | None = None,
     ) -> None:
         self._directory = directory
@@ -97,6 +102,7 @@ class SocialApi:
         self._s3 = s3
         self._clock = clock
         self._windows = windows
+        self._templates = templates
         # Reports a message WhatsApp accepted and will not deliver (a `failed` status).
         self.undeliverable = undeliverable
         self._reports: set[asyncio.Task[None]] = set()
@@ -123,7 +129,13 @@ class SocialApi:
             )
         except MetaError as exc:
             raise AwsError(_VALIDATION, str(exc)) from exc
+        failure: int | None = None
+        rendered: str | None = None
+        if send.kind == "template" and self._templates is not None:
+            check = self._templates.check_send(business, message["template"])
+            failure, rendered = check.error_code, check.rendered
         entry = OutboxEntry(
+            rendered=rendered,
             message_id=new_wamid(),
             business=business,
             origination=params["originationPhoneNumberId"],
@@ -134,7 +146,10 @@ class SocialApi:
             time=self._clock.now(),
         )
         self._outbox.append(entry)
-        if self._windows is not None and not self._windows.allows(
+        if failure is not None:
+            # Meta accepts a send naming a template it cannot use, then fails it.
+            self._report_later(entry.message_id, failure)
+        elif self._windows is not None and not self._windows.allows(
             business.phone_number_id, send.recipient, send.kind, entry.time
         ):
             # Accepted, then reported failed, as Meta does: never refused up front.

@@ -22,6 +22,7 @@ from service.local.sim.media import MediaStore
 from service.local.sim.participant import ParticipantApi
 from service.local.sim.settings import SimSettings
 from service.local.sim.streaming import StreamPublisher
+from service.local.sim.templates import TemplateBook
 from service.local.sim.transcribe import TranscribeApi
 from service.local.sim.transcription import Transcriber
 from service.local.sim.whatsapp import Outbox, SocialApi
@@ -54,6 +55,9 @@ SERVED_OPERATIONS: Final = {
         "GetWhatsAppMessageMedia",
         "PostWhatsAppMessageMedia",
         "DeleteWhatsAppMessageMedia",
+        "ListWhatsAppMessageTemplates",
+        "GetWhatsAppMessageTemplate",
+        "GetLinkedWhatsAppBusinessAccountPhoneNumber",
     ),
     "transcribe": (
         "StartTranscriptionJob",
@@ -102,8 +106,10 @@ class Simulator:
         self.media = MediaStore()
         self.outbox = Outbox()
         self.windows = ServiceWindows()
+        self.templates = TemplateBook(directory=self.directory)
         self.social = SocialApi(
             directory=self.directory,
+            templates=self.templates,
             media=self.media,
             outbox=self.outbox,
             s3=s3,
@@ -160,6 +166,15 @@ class Simulator:
             ("socialmessaging", "DeleteWhatsAppMessageMedia"): (
                 social.delete_whatsapp_message_media
             ),
+            ("socialmessaging", "ListWhatsAppMessageTemplates"): (
+                self.templates.list_whatsapp_message_templates
+            ),
+            ("socialmessaging", "GetWhatsAppMessageTemplate"): (
+                self.templates.get_whatsapp_message_template
+            ),
+            ("socialmessaging", "GetLinkedWhatsAppBusinessAccountPhoneNumber"): (
+                self.templates.get_linked_whatsapp_business_account_phone_number
+            ),
             ("transcribe", "StartTranscriptionJob"): transcribe.start_transcription_job,
             ("transcribe", "GetTranscriptionJob"): transcribe.get_transcription_job,
             ("transcribe", "ListTranscriptionJobs"): transcribe.list_transcription_jobs,
@@ -175,6 +190,7 @@ class Simulator:
             setattr(self.config, field.name, getattr(fresh, field.name))
         self.clock.reset()
         self.directory.reset()
+        self.templates.reset()
         self.media.clear()
         self.outbox.clear()
         self.windows.clear()

@@ -40,7 +40,7 @@ def _statuses(envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 TEXT = {"type": "text", "text": {"body": "are you there?"}}
-TEMPLATE = {"type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}
+TEMPLATE = {"type": "template", "template": {"name": "welcome", "language": {"code": "en_US"}}}
 
 
 async def test_a_free_form_send_after_the_window_is_accepted_then_fails_with_131047(kit, inbound):
