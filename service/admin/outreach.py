@@ -21,12 +21,18 @@ class OutreachBody(BaseModel):
         Field(
             min_length=1,
             max_length=2048,
+            pattern=r"^(phone-number-id-[0-9a-zA-Z]+|arn:[^:]+:social-messaging:[^:]+:[0-9]+:phone-number-id/[0-9a-zA-Z]+)$",
             description="The WhatsApp business number: its EUM id (phone-number-id-…) or ARN",
         ),
     ]
     to: Annotated[
         str,
-        Field(min_length=1, max_length=128, description="Phone number (E.164) or BSUID"),
+        Field(
+            min_length=1,
+            max_length=128,
+            pattern=r"^(\+?[1-9][0-9]{6,14}|[A-Z]{2}\.[A-Za-z0-9]{6,})$",
+            description="Phone number (E.164) or BSUID",
+        ),
     ]
     template: Annotated[str, Field(min_length=1, max_length=512)]
     language: Annotated[str | None, Field(max_length=20)] = None
@@ -64,10 +70,15 @@ def outreach_router(*, outreach: OutreachView) -> APIRouter:
         status_code=202,
         summary="Send an approved template to a customer; their reply opens a chat naming it",
         responses={
+            **problem(400, "The body is not JSON"),
             **problem(404, "No such WhatsApp business number"),
-            **problem(409, "The customer has a live chat, or this outreach is being sent"),
-            **problem(422, "The template, its language or its parameters do not fit"),
+            **problem(
+                409,
+                "The customer has a live chat, this outreach is being sent, or the template, "
+                "its language or its parameters do not fit",
+            ),
             **problem(429, "The business number is sending at its limit; try again"),
+            **problem(503, "WhatsApp or AWS does not answer; try again"),
         },
     )
     async def send_outreach(body: OutreachBody) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from service.bridge.adapters.whatsapp import Recipient
 from service.bridge.flows.templates import Refusal, TemplateSends
 from service.bridge.policy.pacing import Reservation
 from service.clock import SYSTEM_CLOCK, Clock
-from service.errors import ConfigurationError, WhatsAppSendError
+from service.errors import PermanentError, RetryableError, WhatsAppSendError
 from service.redaction import mask
 
 log = structlog.get_logger(__name__)
@@ -109,8 +109,11 @@ class Outreaches:
         recipient, identity = _recipient(request.to)
         try:
             number = await self._numbers.number(request.business)
-        except ConfigurationError as exc:
+        except PermanentError as exc:
+            # Not found, or not even the form of a number id (EUM refuses it as invalid).
             raise OutreachRefusedError(404, "no such WhatsApp business number") from exc
+        except RetryableError as exc:
+            raise OutreachRefusedError(503, "EUM Social does not answer; try again") from exc
         customer_key = f"{number.meta_phone_number_id}#{identity}"
         if await self._sessions.get(customer_key) is not None:
             raise OutreachRefusedError(
@@ -120,7 +123,8 @@ class Outreaches:
             number.origination_id, request.template, request.language, request.parameters
         )
         if isinstance(ready, Refusal):
-            raise OutreachRefusedError(422, ready.reason)
+            # The request is well formed; it does not fit the template as Meta holds it.
+            raise OutreachRefusedError(409, ready.reason)
         outreach_id = request.outreach_id or str(uuid.uuid4())
         key = f"outreach#{outreach_id}"
         claim = await self._claims.claim(key)
@@ -176,7 +180,7 @@ class Outreaches:
         except WhatsAppSendError as exc:
             await self._claims.release(key)
             raise OutreachRefusedError(
-                422, f"WhatsApp refused the template (code {exc.meta_code})"
+                409, f"WhatsApp refused the template (code {exc.meta_code})"
             ) from exc
         except BaseException:
             # Not sent: a retry of the same outreach id may send it.
@@ -192,4 +196,4 @@ def _recipient(to: str) -> tuple[Recipient, str]:
     digits = value.lstrip("+")
     if _PHONE.match(value):
         return Recipient(wa_id=digits, bsuid=None), digits
-    raise OutreachRefusedError(422, "`to` must be a phone number in E.164 form or a BSUID")
+    raise OutreachRefusedError(409, "`to` must be a phone number in E.164 form or a BSUID")
