@@ -376,7 +376,11 @@ class AgentReplies:
                 return
             key = f"reengage#{session.initial_contact_id}#{session.last_customer_message_at}"
             if not await self._send_template(session, event, key, ready):
-                return  # refused: the agent was told why by the send itself
+                # WhatsApp refused it (the first time, the agent also heard Meta's reason):
+                # nothing can bring the customer back, so nothing is held.
+                note = reengage_failed_note(closed_at, "WhatsApp refused it")
+                await self._tell_agent(session, note, key=f"{item_id}#window")
+                return
             template = ready.template.name
         held = HeldMessage(
             key=item.key,
@@ -516,7 +520,8 @@ class AgentReplies:
         if claim.state is ClaimState.SENT:
             self._metrics.duplicates.inc()
             log.info("outbound_duplicate_skipped", contact_id=event.contact_id)
-            return True
+            # Settled before: sent if it has a message id, refused (and told) if not.
+            return claim.whatsapp_message_id is not None
         if claim.state is ClaimState.IN_PROGRESS:
             raise _Retry("another worker is sending this item")
         try:

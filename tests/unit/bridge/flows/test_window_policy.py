@@ -13,6 +13,7 @@ from service.bridge.events.connect import AgentItem
 from service.bridge.events.templates import Template, parse_definition
 from service.bridge.events.transport import DONE, Settle
 from service.bridge.flows.templates import Reengagement, TemplateSends
+from service.errors import WhatsAppSendError
 
 REENGAGE = parse_definition(
     {
@@ -211,3 +212,16 @@ async def test_the_template_send_is_retried_not_lost_when_paced(
     outcome = await replies.handle_item(item("Hi", "p-1"))
     assert outcome.settle is Settle.RETRY
     assert sessions.by_customer[session.customer_key].held == ()
+
+
+async def test_a_refused_reengagement_holds_nothing_and_says_so_each_time(
+    policy, item, *, whatsapp, chat, sessions, session
+):
+    whatsapp.fail("send", WhatsAppSendError("(#132001) template does not exist", meta_code=132001))
+    replies = policy()
+    assert await replies.handle_item(item("First", "r-1")) == DONE
+    assert await replies.handle_item(item("Second", "r-2", 3.0)) == DONE
+    assert whatsapp.sent == []
+    assert sessions.by_customer[session.customer_key].held == ()
+    refused = [n.text for n in chat.notes if "could not be sent (WhatsApp refused it)" in n.text]
+    assert len(refused) == 2  # each message's fate is told, not only the first
