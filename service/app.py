@@ -74,7 +74,7 @@ from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
 from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
 from service.bridge.flows.status import FeedbackMetrics, StatusFeedback
 from service.bridge.flows.templates import Reengagement, TemplateSends
-from service.bridge.flows.voice_notes import VoiceNotes
+from service.bridge.flows.voice_notes import TranscriptEcho, VoiceNotes
 from service.bridge.policy.attachments import AttachmentRules, normalize_extensions
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
 from service.bridge.policy.conversations import Conversations
@@ -420,7 +420,21 @@ async def _build(
         display_name=settings.voice_display_name,
     )
     connection = ChatConnection(connect=connect, sessions=sessions, voice=voice)
-    voice_notes = _voice_notes(settings, clients, names.media_bucket, connection)
+    claims = SendClaims(dynamodb=clients.dynamodb, table=names.idempotency_table)
+    pacer = Pacer(
+        PacingConfig(
+            pair_burst=settings.pacing_pair_burst,
+            pair_interval_s=settings.pacing_pair_interval_s,
+            number_rate_per_s=settings.pacing_number_rate_per_s,
+            number_burst=settings.pacing_number_rate_per_s,
+        )
+    )
+    echo = (
+        TranscriptEcho(claims=claims, pacer=pacer, whatsapp=whatsapp)
+        if settings.transcript_echo
+        else None
+    )
+    voice_notes = _voice_notes(settings, clients, names.media_bucket, connection, echo)
     delivery = InboundDelivery(
         connect=connect,
         connection=connection,
@@ -470,15 +484,6 @@ async def _build(
         ),
     )
     # Outbound: Connect streaming → the customer's lane → WhatsApp.
-    claims = SendClaims(dynamodb=clients.dynamodb, table=names.idempotency_table)
-    pacer = Pacer(
-        PacingConfig(
-            pair_burst=settings.pacing_pair_burst,
-            pair_interval_s=settings.pacing_pair_interval_s,
-            number_rate_per_s=settings.pacing_number_rate_per_s,
-            number_burst=settings.pacing_number_rate_per_s,
-        )
-    )
     outbound_metrics = OutboundMetrics(registry)
     outbound_options = OutboundOptions(
         forward_system=settings.outbound_forward_system,
@@ -715,7 +720,11 @@ def _media_attacher(  # noqa: PLR0917  the composition root's plain wiring
 
 
 def _voice_notes(
-    settings: Settings, clients: AwsClients, bucket: str, connection: ChatConnection
+    settings: Settings,
+    clients: AwsClients,
+    bucket: str,
+    connection: ChatConnection,
+    echo: TranscriptEcho | None,
 ) -> VoiceNotes | None:
     languages = [code.strip() for code in settings.transcribe_languages.split(",") if code.strip()]
     if not settings.media_attachments or not languages:
@@ -726,6 +735,7 @@ def _voice_notes(
         ),
         connection=connection,
         timeout_s=settings.transcribe_timeout_s,
+        echo=echo,
     )
 
 

@@ -195,6 +195,11 @@ class Settings(ResourceSettings):
         default=300.0,
         description="A voice note's transcript that takes longer becomes a note instead.",
     )
+    transcript_echo: bool = Field(
+        default=False,
+        description="Also send a voice note's transcript back to the customer on WhatsApp "
+        "(so they can see what the agent read), once, claimed and paced like every send.",
+    )
     voice_display_name: str = Field(
         default="WhatsApp",
         min_length=1,

@@ -6,9 +6,11 @@ import asyncio
 from typing import Any, cast
 
 from service.bridge.adapters.transcribe import Transcript, TranscriptionFailedError, job_name
-from service.bridge.flows.voice_notes import VoiceNotes, voice_line
+from service.bridge.flows.voice_notes import TranscriptEcho, VoiceNotes, voice_line
+from service.bridge.policy.pacing import Pacer, PacingConfig
 from service.errors import DependencyUnavailableError
-from tests.fakes.bridge import make_session
+from tests.fakes.bridge import FakeSendClaims, FakeWhatsApp, make_session
+from tests.support.clock import FakeClock
 
 SESSION = make_session(
     business="200000000000002",
@@ -91,3 +93,43 @@ async def test_transcribe_later_returns_at_once_and_drain_cancels_what_overstays
     notes.transcribe_later(SESSION, key="k", duration_s=1.0, token="tok")
     await notes.drain(0.05)
     assert connection.notes == []
+
+
+async def _echoed(result: Transcript | Exception, echo: TranscriptEcho) -> list[tuple[str, str]]:
+    connection = FakeConnection()
+    notes = VoiceNotes(
+        transcriber=cast("Any", FakeTranscriber(result)),
+        connection=cast("Any", connection),
+        echo=echo,
+    )
+    notes.transcribe_later(SESSION, key="k", duration_s=4.0, token="tok")
+    await notes.drain(5)
+    return connection.notes
+
+
+async def test_the_echo_sends_the_words_to_the_customer_once_and_never_an_empty_one():
+    clock = FakeClock()
+    whatsapp, claims = FakeWhatsApp(), FakeSendClaims(clock)
+    echo = TranscriptEcho(
+        claims=claims, pacer=Pacer(PacingConfig(), clock=clock), whatsapp=whatsapp, clock=clock
+    )
+
+    await _echoed(Transcript("Hola.", "es-US", 3.9), echo)
+    await _echoed(Transcript("Hola.", "es-US", 3.9), echo)  # replayed after a crash
+    await _echoed(Transcript("", "es-US", None), echo)  # silence: nothing to echo
+
+    assert whatsapp.bodies == ["🔊 “Hola.”"]
+    assert whatsapp.sent[0].message["to"] == "5215512345678"
+    assert claims.state("tok-echo") == "COMPLETE"
+
+
+async def test_a_failed_echo_never_costs_the_agent_the_transcript():
+    clock = FakeClock()
+    whatsapp, claims = FakeWhatsApp(), FakeSendClaims(clock)
+    whatsapp.fail("send", DependencyUnavailableError("down"))
+    echo = TranscriptEcho(
+        claims=claims, pacer=Pacer(PacingConfig(), clock=clock), whatsapp=whatsapp, clock=clock
+    )
+    [(note, _)] = await _echoed(Transcript("Hi.", "en-US", 1.0), echo)
+    assert note.startswith("🔊 Voice note, 0:04, en-US")
+    assert claims.state("tok-echo") is None  # released: a replay may echo it
