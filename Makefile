@@ -75,7 +75,7 @@ docs: install
 	$(BIN)/python scripts/update_readme.py
 
 bench: install
-	$(BIN)/python bench/inbound_bursts.py --json bench/results/inbound.json
+	$(BIN)/python -m bench.inbound_bursts --json bench/results/inbound.json
 
 # Every campaign with 2, then 3 workers (about 20 minutes each); one line per campaign.
 # Both worker counts run even if a campaign of the first could not; the status says so.

@@ -19,10 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import subprocess
-import sys
 import time
 from collections import Counter
 from contextlib import AsyncExitStack
@@ -31,25 +28,13 @@ from typing import Any
 
 import httpx
 
+from bench.harness import Bench, bench_sandbox, rss_mb
 from bench.hostile import hostile_bodies, odd_valid_messages
 from service.aws import AwsClientOptions, AwsClients, open_clients
 from service.local import constants
-from service.local.bootstrap import BootstrapClients, bootstrap
-from service.local.embedded_aws import EmbeddedAws
-from service.local.ports import free_loopback_ports
-from service.local.sim import SimSettings, threaded_sim
-from service.resources import resource_plan
-from service.settings import ResourceNames, ResourceSettings
 
 PREFIX = "flood"
 TOKEN = "flood-admin-token-0123456789"  # noqa: S105  the sandbox bridge's fixed token
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def _valid_bursts(
@@ -150,81 +135,69 @@ def _parked_metric(metrics: str) -> float:
     return total
 
 
-async def _flood(
-    args: argparse.Namespace, names: ResourceNames, sim_url: str, env: dict[str, str]
-) -> dict[str, Any]:
+async def _flood(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     rng = random.Random(args.seed)
-    admin_url = f"http://127.0.0.1:{env['BRIDGE_ADMIN_PORT']}"
-    bridge = subprocess.Popen([sys.executable, "-m", "service", "run"], env=env)  # noqa: ASYNC220
-    try:
-        async with AsyncExitStack() as stack:
-            clients = await open_clients(stack, AwsClientOptions(region=constants.REGION))
-            http = await stack.enter_async_context(httpx.AsyncClient(base_url=sim_url, timeout=60))
-            admin = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=admin_url, timeout=10, headers={"Authorization": f"Bearer {TOKEN}"}
-                )
+    names = bench.names
+    async with AsyncExitStack() as stack:
+        clients = await open_clients(stack, AwsClientOptions(region=constants.REGION))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=bench.sim_url, timeout=60)
+        )
+        admin = await stack.enter_async_context(
+            httpx.AsyncClient(
+                base_url=bench.admin_url,
+                timeout=10,
+                headers={"Authorization": f"Bearer {bench.token}"},
             )
-            for _ in range(300):
-                try:
-                    if (await admin.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            rss_before = _rss_mb(bridge.pid)
-            topic = (await clients.sns.create_topic(Name=names.inbound_topic))["TopicArn"]
-            queue = (await clients.sqs.get_queue_url(QueueName=names.inbound_queue))["QueueUrl"]
-            dlq = (await clients.sqs.get_queue_url(QueueName=names.inbound_dlq))["QueueUrl"]
-            hostile = list(hostile_bodies(args.hostile, seed=args.seed))
-            odd = list(odd_valid_messages(args.odd, seed=args.seed))
-            started = time.monotonic()
-            half = len(hostile) // 2
-            senders = [
-                _send_bodies(clients, topic, queue, [b for _, b in hostile[:half]], via_sns=True),
-                _send_bodies(clients, topic, queue, [b for _, b in hostile[half:]], via_sns=False),
-                _send_bodies(clients, topic, queue, [b for _, _, b in odd], via_sns=True),
-            ]
-            markers_task = asyncio.ensure_future(
-                _valid_bursts(http, args.customers, args.bursts, rng)
-            )
-            await asyncio.gather(*senders, markers_task)
-            sent_s = time.monotonic() - started
-            markers = markers_task.result() + [marker for _, marker, _ in odd]
-            deadline = time.monotonic() + args.timeout
-            lines: list[str] = []
-            while time.monotonic() < deadline:
-                lines = await _transcript_lines(http)
-                joined = "\n".join(lines)
-                if all(m in joined for m in markers) and await _depth(clients, queue) == 0:
-                    break
-                await asyncio.sleep(2)
-            drained_s = time.monotonic() - started
+        )
+        rss_before = rss_mb(bench.pid)
+        topic = (await clients.sns.create_topic(Name=names.inbound_topic))["TopicArn"]
+        queue = (await clients.sqs.get_queue_url(QueueName=names.inbound_queue))["QueueUrl"]
+        dlq = (await clients.sqs.get_queue_url(QueueName=names.inbound_dlq))["QueueUrl"]
+        hostile = list(hostile_bodies(args.hostile, seed=args.seed))
+        odd = list(odd_valid_messages(args.odd, seed=args.seed))
+        started = time.monotonic()
+        half = len(hostile) // 2
+        senders = [
+            _send_bodies(clients, topic, queue, [b for _, b in hostile[:half]], via_sns=True),
+            _send_bodies(clients, topic, queue, [b for _, b in hostile[half:]], via_sns=False),
+            _send_bodies(clients, topic, queue, [b for _, _, b in odd], via_sns=True),
+        ]
+        markers_task = asyncio.ensure_future(_valid_bursts(http, args.customers, args.bursts, rng))
+        await asyncio.gather(*senders, markers_task)
+        sent_s = time.monotonic() - started
+        markers = markers_task.result() + [marker for _, marker, _ in odd]
+        deadline = time.monotonic() + args.timeout
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            lines = await _transcript_lines(http)
             joined = "\n".join(lines)
-            counts = {m: joined.count(m) for m in markers}
-            metrics = (await admin.get("/metrics")).text
-            reasons = await _dlq_reasons(clients, dlq)
-            alive = bridge.poll() is None
-            rss_after = _rss_mb(bridge.pid) if alive else float("nan")
-            return {
-                "hostile_events": len(hostile),
-                "hostile_shapes": len({label for label, _ in hostile}),
-                "valid_messages": len(markers),
-                "lost": sum(1 for c in counts.values() if c == 0),
-                "doubled": sum(1 for c in counts.values() if c > 1),
-                "dlq_messages": sum(reasons.values()),
-                "dlq_without_reason": reasons.get("<none>", 0),
-                "dlq_reasons": dict(reasons.most_common()),
-                "bridge_parked_count": _parked_metric(metrics),
-                "inbound_queue_left": await _depth(clients, queue),
-                "bridge_pid_unchanged": alive,
-                "rss_mb_before_after": [round(rss_before, 1), round(rss_after, 1)],
-                "send_s": round(sent_s, 1),
-                "drained_s": round(drained_s, 1),
-            }
-    finally:
-        bridge.terminate()
-        bridge.wait(60)
+            if all(m in joined for m in markers) and await _depth(clients, queue) == 0:
+                break
+            await asyncio.sleep(2)
+        drained_s = time.monotonic() - started
+        joined = "\n".join(lines)
+        counts = {m: joined.count(m) for m in markers}
+        metrics = (await admin.get("/metrics")).text
+        reasons = await _dlq_reasons(clients, dlq)
+        alive = bench.bridge.poll() is None
+        rss_after = rss_mb(bench.pid) if alive else float("nan")
+        return {
+            "hostile_events": len(hostile),
+            "hostile_shapes": len({label for label, _ in hostile}),
+            "valid_messages": len(markers),
+            "lost": sum(1 for c in counts.values() if c == 0),
+            "doubled": sum(1 for c in counts.values() if c > 1),
+            "dlq_messages": sum(reasons.values()),
+            "dlq_without_reason": reasons.get("<none>", 0),
+            "dlq_reasons": dict(reasons.most_common()),
+            "bridge_parked_count": _parked_metric(metrics),
+            "inbound_queue_left": await _depth(clients, queue),
+            "bridge_pid_unchanged": alive,
+            "rss_mb_before_after": [round(rss_before, 1), round(rss_after, 1)],
+            "send_s": round(sent_s, 1),
+            "drained_s": round(drained_s, 1),
+        }
 
 
 async def main() -> None:
@@ -237,42 +210,10 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    names = ResourceSettings(name_prefix=PREFIX).resource_names()
-    with EmbeddedAws.threaded() as aws:
-        os.environ |= {
-            "AWS_ENDPOINT_URL": aws.url,
-            "AWS_ACCESS_KEY_ID": "flood",
-            "AWS_SECRET_ACCESS_KEY": "flood",
-            "AWS_DEFAULT_REGION": constants.REGION,
-        }
-        async with AsyncExitStack() as stack:
-            c = await open_clients(stack, AwsClientOptions(region=constants.REGION))
-            created = await bootstrap(
-                BootstrapClients(dynamodb=c.dynamodb, sqs=c.sqs, sns=c.sns, s3=c.s3, ssm=c.ssm),
-                resource_plan(
-                    names,
-                    connect_instance_id=constants.CONNECT_INSTANCE_ID,
-                    contact_flow_id=constants.CONTACT_FLOW_ID,
-                ),
-            )
-        sim_settings = SimSettings(
-            sim_port=0,
-            aws_endpoint_url=aws.url,
-            inbound_topic_arn=created.topic_arns[names.inbound_topic],
-        )
-        with threaded_sim(sim_settings) as sim_url:
-            env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")} | {
-                "AWS_ENDPOINT_URL_CONNECT": sim_url,
-                "AWS_ENDPOINT_URL_CONNECTPARTICIPANT": sim_url,
-                "AWS_ENDPOINT_URL_SOCIALMESSAGING": sim_url,
-                "BRIDGE_NAME_PREFIX": PREFIX,
-                "BRIDGE_ADMIN_TOKEN": TOKEN,
-                "BRIDGE_OUTBOUND_TOPIC_ARN": created.env["BRIDGE_OUTBOUND_TOPIC_ARN"],
-                "BRIDGE_LOG_LEVEL": "ERROR",
-                "BRIDGE_LOG_FORMAT": "json",
-                "BRIDGE_ADMIN_PORT": str(free_loopback_ports(1)[0]),
-            }
-            report = await _flood(args, names, sim_url, env)
+    async with bench_sandbox(
+        prefix=PREFIX, token=TOKEN, bridge_env={"BRIDGE_LOG_LEVEL": "ERROR"}
+    ) as bench:
+        report = await _flood(args, bench)
     print(json.dumps(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ Prints:
   --big-mb document (default 100 MB) with the attachment limit raised to 100 MB;
 - conversion CPU per MB of input (WebP → PNG, Ogg/Opus → WAV), measured in this process.
 
-Usage: python bench/media_latency.py [--runs 20] [--voice-runs 5] [--big-mb 100] [--json F]
+Usage: python -m bench.media_latency [--runs 20] [--voice-runs 5] [--big-mb 100] [--json F]
 """
 
 from __future__ import annotations
@@ -23,56 +23,22 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from service.aws import AwsClientOptions, open_clients
+from bench.harness import bench_sandbox, percentile, status_kb
 from service.bridge.adapters.media_convert import ConversionLimits, to_png, to_wav
-from service.local import constants
-from service.local.bootstrap import BootstrapClients, bootstrap
-from service.local.embedded_aws import EmbeddedAws
-from service.local.ports import free_loopback_ports
-from service.local.sim import SimSettings, threaded_sim
-from service.resources import resource_plan
-from service.settings import ResourceSettings
 
 PREFIX = "benchmedia"
 TOKEN = "bench-admin-token-0123456789"  # noqa: S105  the sandbox bridge's fixed token
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "media"
 QUIET_S = 0.5
 MIB = 1024 * 1024
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    return 0
-
-
-async def _wait_ready(url: str) -> None:
-    async with httpx.AsyncClient(timeout=2) as http:
-        for _ in range(300):
-            try:
-                if (await http.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit(f"bridge not ready at {url}")
 
 
 async def _upload(http: httpx.AsyncClient, wa: str, data: bytes, mime: str, **params: str) -> str:
@@ -161,8 +127,8 @@ async def big_document(http: httpx.AsyncClient, pid: int, size_mb: int) -> dict[
     data = b"%PDF-1.4\n" + os.urandom(size_mb * MIB - 9)
     media = await _upload(http, wa, data, "application/pdf", filename="big.pdf")
     del data
-    idle_rss = _status_kb(pid, "VmRSS") / 1024
-    hwm_before = _status_kb(pid, "VmHWM") / 1024
+    idle_rss = status_kb(pid, "VmRSS") / 1024
+    hwm_before = status_kb(pid, "VmHWM") / 1024
     sent = await _send(
         http, wa, {"type": "document", "document": {"id": media, "filename": "big.pdf"}}
     )
@@ -175,7 +141,7 @@ async def big_document(http: httpx.AsyncClient, pid: int, size_mb: int) -> dict[
         "document_mb": size_mb,
         "bridge_rss_idle_mb": idle_rss,
         "bridge_peak_rss_before_mb": hwm_before,
-        "bridge_peak_rss_after_mb": _status_kb(pid, "VmHWM") / 1024,
+        "bridge_peak_rss_after_mb": status_kb(pid, "VmHWM") / 1024,
         "forward_s": _at(item) - sent - QUIET_S,
     }
 
@@ -206,58 +172,24 @@ async def main() -> None:
     parser.add_argument("--big-mb", type=int, default=100)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    names = ResourceSettings(name_prefix=PREFIX).resource_names()
     report: dict[str, Any] = {"conversion": await conversion_cpu_per_mb()}
-
-    with EmbeddedAws.threaded() as aws:
-        os.environ |= {
-            "AWS_ENDPOINT_URL": aws.url,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": constants.REGION,
-        }
-        async with AsyncExitStack() as stack:
-            c = await open_clients(stack, AwsClientOptions(region=constants.REGION))
-            created = await bootstrap(
-                BootstrapClients(dynamodb=c.dynamodb, sqs=c.sqs, sns=c.sns, s3=c.s3, ssm=c.ssm),
-                resource_plan(
-                    names,
-                    connect_instance_id=constants.CONNECT_INSTANCE_ID,
-                    contact_flow_id=constants.CONTACT_FLOW_ID,
-                ),
-            )
-        sim_settings = SimSettings(
-            sim_port=0,
-            aws_endpoint_url=aws.url,
-            inbound_topic_arn=created.topic_arns[names.inbound_topic],
-            connect_max_attachment_bytes=100 * MIB,
-        )
-        with threaded_sim(sim_settings) as sim_url:
-            env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")} | {
-                "AWS_ENDPOINT_URL_CONNECT": sim_url,
-                "AWS_ENDPOINT_URL_CONNECTPARTICIPANT": sim_url,
-                "AWS_ENDPOINT_URL_SOCIALMESSAGING": sim_url,
-                "AWS_ENDPOINT_URL_TRANSCRIBE": sim_url,
-                "BRIDGE_NAME_PREFIX": PREFIX,
-                "BRIDGE_ADMIN_TOKEN": TOKEN,
-                "BRIDGE_OUTBOUND_TOPIC_ARN": created.env["BRIDGE_OUTBOUND_TOPIC_ARN"],
-                "BRIDGE_BUFFER_QUIET_S": str(QUIET_S),
-                "BRIDGE_BUFFER_MAX_WAIT_S": "5",
-                "BRIDGE_CONNECT_MAX_ATTACHMENT_BYTES": str(100 * MIB),
-                "BRIDGE_LOG_LEVEL": "WARNING",
-                "BRIDGE_LOG_FORMAT": "json",
-            }
-            env["BRIDGE_ADMIN_PORT"] = str(free_loopback_ports(1)[0])
-            bridge = subprocess.Popen([sys.executable, "-m", "service", "run"], env=env)  # noqa: ASYNC220
-            try:
-                async with httpx.AsyncClient(base_url=sim_url, timeout=30) as http:
-                    await _wait_ready(f"http://127.0.0.1:{env['BRIDGE_ADMIN_PORT']}/readyz")
-                    attach = await attachment_latencies(http, args.runs)
-                    voice = await voice_latencies(http, args.voice_runs)
-                    report["big_document"] = await big_document(http, bridge.pid, args.big_mb)
-            finally:
-                bridge.terminate()
-                bridge.wait(30)
+    bridge_env = {
+        "BRIDGE_BUFFER_QUIET_S": str(QUIET_S),
+        "BRIDGE_BUFFER_MAX_WAIT_S": "5",
+        "BRIDGE_CONNECT_MAX_ATTACHMENT_BYTES": str(100 * MIB),
+    }
+    async with (
+        bench_sandbox(
+            prefix=PREFIX,
+            token=TOKEN,
+            sim={"connect_max_attachment_bytes": 100 * MIB},
+            bridge_env=bridge_env,
+        ) as bench,
+        httpx.AsyncClient(base_url=bench.sim_url, timeout=30) as http,
+    ):
+        attach = await attachment_latencies(http, args.runs)
+        voice = await voice_latencies(http, args.voice_runs)
+        report["big_document"] = await big_document(http, bench.pid, args.big_mb)
 
     report["attachment_latency_s"] = {
         "runs": len(attach),
