@@ -2,21 +2,27 @@
 agent message is still on its way.
 
 Fakes of the adapters' two calls: the transcript answers the items Connect holds from the
-asked start time on, as the Participant Service does; the raw table answers which agent
-items the router has written, and when.
+asked start time on, as the Participant Service does, while its quota has calls to spare;
+the raw table answers which agent items the router has written, and when. The last tests
+run the gate under a real lane (`policy.lanes.AgentLanes`) on the fake clock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from service.bridge.adapters.connect_chat import TranscriptPage
 from service.bridge.events.connect import AgentItem
+from service.bridge.events.transport import DONE, Outcome
 from service.bridge.flows.order_gate import TranscriptOrderGate
+from service.bridge.policy.lanes import AgentLanes, LaneConfig
 from tests.fakes.bridge import FakeChat, FakeSessions
 from tests.support.clock import FakeClock
 from tests.unit.bridge.flows.conftest import CUSTOMER_KEY, Records, at
@@ -33,6 +39,8 @@ class FakeTranscripts:
     starts: list[str | None] = field(default_factory=list)
     error: Exception | None = None
     no_quota: bool = False
+    # Calls the quota has left (None: as many as asked for).
+    calls_left: int | None = None
 
     def agent(self, item_id: str, seconds: float, *, kind: str = "MESSAGE") -> None:
         self.items.append(
@@ -43,8 +51,10 @@ class FakeTranscripts:
         self, *, connection_token: str, start_time: str | None = None
     ) -> TranscriptPage | None:
         assert connection_token
-        if self.no_quota:
+        if self.no_quota or self.calls_left == 0:
             return None
+        if self.calls_left is not None:
+            self.calls_left -= 1
         self.starts.append(start_time)
         if self.error is not None:
             raise self.error
@@ -182,3 +192,113 @@ async def test_without_a_transcript_call_to_spare_the_message_goes_on_the_window
     transcripts.no_quota = True
     assert not await gate.missing_before(_item(records, "m2", 2), [])
     assert stored.asked == []
+
+
+async def test_one_page_answers_for_every_item_it_shows(gate, records, transcripts, stored):
+    # One burst of replies: the page asked for its first shows them all, and everything
+    # the agent wrote before each of them.
+    for item_id, seconds in (("m1", 1), ("m2", 2), ("m3", 3)):
+        transcripts.agent(item_id, seconds)
+    burst = [_item(records, key, seconds) for key, seconds in (("m1", 1), ("m2", 2), ("m3", 3))]
+
+    for position, item in enumerate(burst):
+        assert not await gate.missing_before(item, burst[position + 1 :])
+        gate.settled(item)
+
+    assert len(transcripts.starts) == 1
+    assert stored.asked == []
+
+
+async def test_a_held_head_stays_held_while_the_quota_is_spent(gate, records, transcripts, stored):
+    # The page that showed the head still knows what came before it: no second call is
+    # needed to keep holding it, so a spent quota cannot let it overtake.
+    for item_id, seconds in (("m1", 1), ("m2", 2), ("m3", 3)):
+        transcripts.agent(item_id, seconds)
+    transcripts.calls_left = 1
+    head, later = _item(records, "m2", 2), _item(records, "m3", 3)
+
+    assert await gate.missing_before(head, [later])
+    assert transcripts.calls_left == 0
+    assert await gate.missing_before(head, [later]), "m1 is still on its way"
+
+
+async def test_an_item_the_page_does_not_show_is_asked_about_anew(gate, records, transcripts):
+    transcripts.agent("m1", 1)
+    assert not await gate.missing_before(_item(records, "m1", 1), [])
+    transcripts.agent("m2", 2)  # written after that page was read
+    transcripts.agent("m3", 3)
+
+    assert await gate.missing_before(_item(records, "m3", 3), [])
+    assert len(transcripts.starts) == 2
+
+
+async def test_a_handoff_forgets_the_page_too(gate, records, transcripts):
+    transcripts.agent("m1", 1)
+    assert not await gate.missing_before(_item(records, "m1", 1), [])
+    gate.forget(CUSTOMER_KEY)
+    assert not await gate.missing_before(_item(records, "m1", 1), [])
+    assert len(transcripts.starts) == 2
+
+
+# ---------------------------------------------------------------- under a real lane
+
+
+@dataclass
+class _Record:
+    shard_key: str = "s1"
+    shard_id: str = "shardId-s1"
+    sequence_number: str = "1"
+    new_image: dict[str, Any] = field(default_factory=dict)
+
+
+class _Ack:
+    def delivered(self) -> None:
+        pass
+
+    async def park(self, reason: str) -> None:
+        raise AssertionError(f"parked: {reason}")
+
+
+async def test_a_reply_that_overtook_a_slower_one_waits_for_it_with_the_quota_spent(
+    gate, records, transcripts, stored, clock
+):
+    """Campaign b with three workers, in small: the agent writes r1 r2 r3; r2 and r3 reach
+    the owner's lane through a quick task while r1 is still in a slow one's router, and the
+    GetTranscript quota has one call left. The lane must still send r1 first."""
+    for item_id, seconds in (("r1", 1), ("r2", 2), ("r3", 3)):
+        transcripts.agent(item_id, seconds)
+    transcripts.calls_left = 1
+    sent: list[str] = []
+
+    async def handle(item: AgentItem) -> Outcome:
+        sent.append(item.key)
+        return DONE
+
+    lanes = AgentLanes[AgentItem](
+        handle=handle,
+        registry=CollectorRegistry(),
+        config=LaneConfig(reorder_window_s=0.5, max_gap_wait_s=20.0, gap_poll_s=0.5),
+        gate=gate,
+        clock=clock,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(lanes.run(stop))
+    await lanes.running.wait()
+    try:
+        for key, seconds in (("r2", 2), ("r3", 3)):
+            await lanes.add(_Record(), _Ack(), _item(records, key, seconds))
+        for _ in range(6):  # three seconds: the window, then the gate's polls
+            await clock.advance(0.5)
+        assert sent == [], "r1 is still on its way: r2 must not go"
+
+        stored.written["r1"] = int(clock.time() * 1000)  # the slow router writes it
+        await lanes.add(_Record(), _Ack(), _item(records, "r1", 1))
+        for _ in range(4):
+            await clock.advance(0.5)
+
+        assert sent == ["r1", "r2", "r3"]
+        assert transcripts.calls_left == 0
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
