@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 
 MIB: Final = 1024 * 1024
 _HTTP_OK: Final = 200
+_CHUNK_BYTES: Final = 256 * 1024
 _UNSAFE_NAME: Final = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -158,8 +159,15 @@ class MediaForwarder:
                     raise MediaNotSendableError(
                         _too_large("the file", response.content_length or 0, kind)
                     )
-                # One byte over the limit is enough to know it is too large.
-                return await response.content.read(kind.limit_bytes + 1)
+                # read(n) answers with what has arrived so far, often one network chunk
+                # and not n bytes: read on to the end, or to one byte over the limit,
+                # which is enough to know the file is too large.
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+                    body += chunk
+                    if len(body) > kind.limit_bytes:
+                        break
+                return bytes(body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DependencyUnavailableError("attachment download failed") from exc
 

@@ -1,0 +1,95 @@
+"""MediaForwarder: an agent's attachment → the WhatsApp message's media part.
+
+Against fakes of Connect, S3 and EUM Social, and a real local HTTP server for the download
+(aiohttp's reads are what a fake would get wrong): which WhatsApp type each file travels
+as, and what is uploaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from service.bridge.adapters.connect_chat import AttachmentDownload
+from service.bridge.adapters.media import MediaForwarder
+from service.bridge.events.connect import Attachment
+
+
+class FakeConnect:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    async def get_attachment(self, *, connection_token: str, attachment_id: str) -> Any:
+        del connection_token
+        return AttachmentDownload(url=f"{self.base_url}/{attachment_id}", size=None)
+
+
+@pytest.fixture
+async def files() -> AsyncIterator[tuple[dict[str, bytes], str]]:
+    """Connect's attachment storage: the file served per attachment id, and its base URL."""
+    served: dict[str, bytes] = {}
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(body=served[request.match_info["attachment_id"]])
+
+    app = web.Application()
+    app.router.add_get("/{attachment_id}", serve)
+    async with TestServer(app) as server:
+        yield served, str(server.make_url("")).rstrip("/")
+
+
+class FakeS3:
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+
+    async def put_object(self, *, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:  # noqa: N803  boto3's names
+        del Bucket
+        self.objects[Key] = (Body, ContentType)
+
+    async def generate_presigned_url(self, method: str, **kwargs: Any) -> str:
+        del method
+        return f"https://media.example/{kwargs['Params']['Key']}?signed"
+
+
+class FakeSocial:
+    def __init__(self) -> None:
+        self.uploaded: list[str] = []
+
+    async def post_whatsapp_message_media(self, **kwargs: Any) -> dict[str, str]:
+        self.uploaded.append(kwargs["sourceS3File"]["key"])
+        return {"mediaId": f"m{len(self.uploaded)}"}
+
+
+async def _send(
+    files: tuple[dict[str, bytes], str], data: bytes, name: str, content_type: str
+) -> tuple[dict[str, Any], FakeS3, FakeSocial]:
+    served, base_url = files
+    served["a1"] = data
+    s3, social = FakeS3(), FakeSocial()
+    async with aiohttp.ClientSession() as http:
+        forwarder = MediaForwarder(
+            connect=cast("Any", FakeConnect(base_url)),
+            social=cast("Any", social),
+            s3=cast("Any", s3),
+            bucket="media",
+            http=http,
+        )
+        fields = await forwarder.message_fields(
+            connection_token="ct",
+            attachment=Attachment(AttachmentId="a1", AttachmentName=name, ContentType=content_type),
+            origination_id="phone-number-id-1",
+        )
+    return fields, s3, social
+
+
+async def test_a_file_larger_than_one_network_chunk_arrives_whole(files):
+    pdf = b"%PDF-1.4\n" + bytes(range(256)) * 4096  # 1 MB: many reads
+    fields, s3, social = await _send(files, pdf, "contract.pdf", "application/pdf")
+    assert fields == {"type": "document", "document": {"id": "m1", "filename": "contract.pdf"}}
+    assert s3.objects["outbound/a1/contract.pdf"] == (pdf, "application/pdf")
+    assert social.uploaded == ["outbound/a1/contract.pdf"]
