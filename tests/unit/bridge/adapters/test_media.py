@@ -2,22 +2,27 @@
 
 Against fakes of Connect, S3 and EUM Social, and a real local HTTP server for the download
 (aiohttp's reads are what a fake would get wrong): which WhatsApp type each file travels
-as, and what is uploaded.
+as, and what is uploaded. The agent's .wav recording goes as Ogg/Opus audio; when it
+cannot be converted it still goes, as the document it was.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
+import av
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from service.bridge.adapters.connect_chat import AttachmentDownload
-from service.bridge.adapters.media import MediaForwarder
+from service.bridge.adapters.media import MediaForwarder, media_kind
 from service.bridge.events.connect import Attachment
+from tests.support.media import fixture, make_wav
 
 
 class FakeConnect:
@@ -93,3 +98,43 @@ async def test_a_file_larger_than_one_network_chunk_arrives_whole(files):
     assert fields == {"type": "document", "document": {"id": "m1", "filename": "contract.pdf"}}
     assert s3.objects["outbound/a1/contract.pdf"] == (pdf, "application/pdf")
     assert social.uploaded == ["outbound/a1/contract.pdf"]
+
+
+async def test_an_agents_wav_goes_as_ogg_opus_audio(files, tmp_path: Path):
+    wav = make_wav(tmp_path / "r.wav", seconds=2.0).read_bytes()
+    fields, s3, social = await _send(files, wav, "my recording.wav", "audio/x-wav")
+    assert fields == {"type": "audio", "audio": {"id": "m1"}}
+    assert social.uploaded == ["outbound/a1/my_recording.ogg"]
+    body, content_type = s3.objects["outbound/a1/my_recording.ogg"]
+    assert content_type == "audio/ogg"
+    with av.open(io.BytesIO(body)) as media:
+        [stream] = media.streams.audio
+        assert (media.format.name, stream.codec_context.name) == ("ogg", "opus")
+        assert stream.codec_context.channels == 1
+    assert len(body) < len(wav) / 10
+
+
+async def test_a_wav_that_cannot_be_converted_still_goes_as_the_linked_document(files):
+    fields, s3, social = await _send(files, b"RIFF not really a wav", "voice.wav", "audio/wav")
+    assert fields == {
+        "type": "document",
+        "document": {
+            "link": "https://media.example/outbound/a1/voice.wav?signed",
+            "filename": "voice.wav",
+        },
+    }
+    assert s3.objects == {"outbound/a1/voice.wav": (b"RIFF not really a wav", "audio/wav")}
+    assert social.uploaded == []
+
+
+async def test_audio_whatsapp_takes_goes_unconverted(files):
+    fields, s3, _ = await _send(files, fixture("voice_en.mp3"), "song.mp3", "audio/mpeg")
+    assert fields == {"type": "audio", "audio": {"id": "m1"}}
+    assert s3.objects["outbound/a1/song.mp3"] == (fixture("voice_en.mp3"), "audio/mpeg")
+
+
+def test_only_audio_whatsapp_refuses_is_converted():
+    for converted in ("audio/wav", "audio/x-wav", "audio/webm", "audio/flac"):
+        assert media_kind(converted).to_opus, converted
+    for kept in ("audio/ogg", "audio/mpeg", "image/heic", "application/pdf", None):
+        assert not media_kind(kept).to_opus, kept
