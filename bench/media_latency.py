@@ -11,9 +11,12 @@ Prints:
   so the figure is the bridge's path plus job polling, not recognition);
 - the bridge's resident memory idle, and its peak (VmHWM) while it forwards one
   --big-mb document (default 100 MB) with the attachment limit raised to 100 MB;
-- conversion CPU per MB of input (WebP → PNG, Ogg/Opus → WAV), measured in this process.
+- conversion CPU per MB of input (WebP → PNG, Ogg/Opus → WAV, 3gp → mp4, an agent's .wav
+  → Ogg/Opus), measured in this process; the 3gp and .wav inputs are 10 s samples of about
+  1 MB made here with PyAV (FFmpeg's testsrc2 picture, a tone).
 
 Usage: python -m bench.media_latency [--runs 20] [--voice-runs 5] [--big-mb 100] [--json F]
+       python -m bench.media_latency --conversions-only
 """
 
 from __future__ import annotations
@@ -25,14 +28,24 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import av
+import av.filter
 import httpx
+from av.frame import Frame
 
 from bench.harness import bench_sandbox, percentile, status_kb
-from service.bridge.adapters.media_convert import ConversionLimits, to_png, to_wav
+from service.bridge.adapters.media_convert import (
+    ConversionLimits,
+    to_mp4,
+    to_ogg_opus,
+    to_png,
+    to_wav,
+)
 
 PREFIX = "benchmedia"
 TOKEN = "bench-admin-token-0123456789"  # noqa: S105  the sandbox bridge's fixed token
@@ -146,22 +159,77 @@ async def big_document(http: httpx.AsyncClient, pid: int, size_mb: int) -> dict[
     }
 
 
+def _generated(source: str, args: str, sink: str) -> Iterator[Frame]:
+    """The frames of one of FFmpeg's source filters (testsrc2, sine)."""
+    graph = av.filter.Graph()
+    made, end = graph.add(source, args), graph.add(sink)
+    made.link_to(end)
+    graph.configure()
+    while True:
+        try:
+            yield end.pull()
+        except (av.error.EOFError, av.error.BlockingIOError):
+            return
+
+
+def _sample_3gp(
+    path: Path, video: Literal["libx264", "h263"], width: int, height: int, seconds: int = 10
+) -> Path:
+    """A 3gp as a phone writes it: `video` at 30 fps, ~800 kbps, and AMR-NB audio."""
+    with av.open(str(path), mode="w", format="3gp") as out:
+        stream = out.add_stream(video, rate=30)
+        stream.width, stream.height = width, height
+        stream.pix_fmt, stream.bit_rate = "yuv420p", 800_000
+        sound = out.add_stream("libopencore_amrnb", rate=8000)
+        sound.layout, sound.bit_rate = "mono", 12_200
+        picture = f"size={width}x{height}:rate=30:duration={seconds}"
+        for frame in _generated("testsrc2", picture, "buffersink"):
+            if isinstance(frame, av.VideoFrame):
+                out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+        tone = f"frequency=440:sample_rate=8000:duration={seconds}"
+        for frame in _generated("sine", tone, "abuffersink"):
+            if isinstance(frame, av.AudioFrame):
+                out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    return path
+
+
+def _sample_wav(path: Path, seconds: int = 10) -> Path:
+    """A 48 kHz mono 16-bit .wav, as a browser's recorder saves an agent's voice."""
+    with av.open(str(path), mode="w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=48_000)
+        stream.layout = "mono"
+        tone = f"frequency=300:sample_rate=48000:duration={seconds}"
+        for frame in _generated("sine", tone, "abuffersink"):
+            if isinstance(frame, av.AudioFrame):
+                out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
 async def conversion_cpu_per_mb(repeat: int = 20) -> dict[str, float]:
     limits = ConversionLimits()
     result = {}
     with tempfile.TemporaryDirectory() as workdir:
-        for label, name, convert in (
-            ("webp_to_png", "sticker.webp", to_png),
-            ("webp_animated_to_png", "sticker_animated.webp", to_png),
-            ("ogg_to_wav", "voice_en.ogg", to_wav),
-            ("mp3_to_wav", "voice_en.mp3", to_wav),
+        samples = Path(workdir)
+        for label, source, convert in (
+            ("webp_to_png", FIXTURES / "sticker.webp", to_png),
+            ("webp_animated_to_png", FIXTURES / "sticker_animated.webp", to_png),
+            ("ogg_to_wav", FIXTURES / "voice_en.ogg", to_wav),
+            ("mp3_to_wav", FIXTURES / "voice_en.mp3", to_wav),
+            # H.264 copied, AMR-NB to AAC: what today's phones send.
+            ("3gp_h264_to_mp4", _sample_3gp(samples / "a.3gp", "libx264", 640, 480), to_mp4),
+            # H.263 re-encoded with libx264: what feature phones send.
+            ("3gp_h263_to_mp4", _sample_3gp(samples / "b.3gp", "h263", 352, 288), to_mp4),
+            ("wav_to_ogg_opus", _sample_wav(samples / "c.wav"), to_ogg_opus),
         ):
-            source = FIXTURES / name
             started = time.process_time()
             for _ in range(repeat):
                 await convert(source, Path(workdir, "out"), limits)
             cpu = time.process_time() - started
             result[f"{label}_cpu_s_per_mb"] = cpu / (repeat * source.stat().st_size / MIB)
+            result[f"{label}_input_mb"] = source.stat().st_size / MIB
     return result
 
 
@@ -171,8 +239,12 @@ async def main() -> None:
     parser.add_argument("--voice-runs", type=int, default=5)
     parser.add_argument("--big-mb", type=int, default=100)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--conversions-only", action="store_true")
     args = parser.parse_args()
     report: dict[str, Any] = {"conversion": await conversion_cpu_per_mb()}
+    if args.conversions_only:
+        print(json.dumps(report, indent=2))
+        return
     bridge_env = {
         "BRIDGE_BUFFER_QUIET_S": str(QUIET_S),
         "BRIDGE_BUFFER_MAX_WAIT_S": "5",

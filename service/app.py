@@ -44,7 +44,7 @@ from service.bridge.adapters.connect_config import ConnectConfigStore, ConnectCo
 from service.bridge.adapters.connection import ChatConnection
 from service.bridge.adapters.inbound_media import InboundMediaStore
 from service.bridge.adapters.ledger import DeliveryLedger
-from service.bridge.adapters.media import MediaForwarder
+from service.bridge.adapters.media import WHATSAPP_AUDIO_LIMIT, MediaForwarder
 from service.bridge.adapters.media_convert import ConversionLimits
 from service.bridge.adapters.raw_messages import (
     RawMessageReader,
@@ -513,6 +513,9 @@ async def _build(
             s3=clients.s3,
             bucket=names.media_bucket,
             http=http,
+            conversion_limits=ConversionLimits(
+                cpu_s=settings.media_conversion_cpu_s, max_output_bytes=WHATSAPP_AUDIO_LIMIT
+            ),
         ),
         templates=templates,
         options=outbound_options,

@@ -183,7 +183,8 @@ class Settings(ResourceSettings):
     )
     media_conversion_cpu_s: Seconds = Field(
         default=20.0,
-        description="CPU time one media conversion (WebP to PNG, audio to WAV) may use.",
+        description="CPU time one media conversion (WebP to PNG, audio to WAV, 3gp to mp4, "
+        "an agent's audio to Ogg/Opus) may use.",
     )
 
     transcribe_languages: str = Field(

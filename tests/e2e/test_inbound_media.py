@@ -10,23 +10,29 @@ from __future__ import annotations
 
 import io
 import wave
+from pathlib import Path
 from typing import Any
 
+import av
 import httpx
+import pytest
 from PIL import Image
 
 from tests.e2e.conftest import Sandbox, bridge_settings, text
 from tests.support.bridge import RunningBridge
-from tests.support.media import SPOKEN, fixture, word_error_rate, words
+from tests.support.media import FIXTURES, SPOKEN, fixture, make_3gp, word_error_rate, words
 from tests.support.waiting import eventually
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-async def upload(world: Sandbox, wa_id: str, name: str, mime: str, **params: str) -> str:
+async def upload(
+    world: Sandbox, wa_id: str, name: str, mime: str, *, data: bytes | None = None, **params: str
+) -> str:
+    """The customer uploads fixture `name` (or `data`); returns its media id."""
     response = await world.http.post(
         f"/sandbox/customers/{wa_id}/media",
-        content=fixture(name) if name else b"",
+        content=data if data is not None else fixture(name) if name else b"",
         headers={"content-type": mime},
         params=params or None,
     )
@@ -81,6 +87,22 @@ def shape(items: list[dict[str, Any]]) -> list[str]:
         else:
             shown.append(item["content"])
     return shown
+
+
+def assert_mp4_of(data: bytes, source: Path) -> None:
+    """`data` is an mp4 the agent's browser plays (H.264 + AAC), as long as `source`."""
+    with av.open(io.BytesIO(data), mode="r") as converted, av.open(str(source)) as original:
+        assert "mp4" in converted.format.name.split(",")
+        assert data[4:8] == b"ftyp"
+        codecs = {stream.type: stream.codec_context.name for stream in converted.streams}
+        assert codecs == {"video": "h264", "audio": "aac"}
+        frames = sum(1 for _ in converted.decode(video=0))
+        assert frames == original.streams.video[0].frames
+        assert converted.duration is not None
+        assert original.duration is not None
+        assert converted.duration / av.time_base == pytest.approx(
+            original.duration / av.time_base, abs=0.2
+        )
 
 
 def attachment_ids(items: list[dict[str, Any]]) -> dict[str, str]:
@@ -220,7 +242,7 @@ async def test_over_size_and_refused_types_become_a_note_and_nothing_is_held_bac
         timeout=60,
     )
     big.raise_for_status()
-    clip = await upload(world, wa, "clip.3gp", "video/3gpp")
+    archive = await upload(world, wa, "", "application/zip", data=b"PK\x03\x04 zip bytes")
     async with RunningBridge(bridge_settings(resources)):
         await world.send(
             wa,
@@ -229,7 +251,7 @@ async def test_over_size_and_refused_types_become_a_note_and_nothing_is_held_bac
                 "type": "document",
                 "document": {"id": big.json()["mediaId"], "filename": "scan.pdf"},
             },
-            {"type": "video", "video": {"id": clip}},
+            {"type": "document", "document": {"id": archive, "filename": "photos.zip"}},
             text("after them"),
         )
         items = await customer_items(world, until="after them")
@@ -240,9 +262,44 @@ async def test_over_size_and_refused_types_become_a_note_and_nothing_is_held_bac
     assert len(notes) == 2, shown
     assert "scan.pdf (application/pdf, 25.0 MB)" in notes[0]
     assert "larger than the 20.0 MB" in notes[0]
-    assert "video.3gp (video/3gpp" in notes[1]
-    assert ".3gp" in notes[1]
+    assert "photos.zip (application/zip" in notes[1]
+    assert "does not accept .zip" in notes[1]
     assert not any(s.startswith("file:") for s in shown)
+
+
+async def test_3gp_videos_inside_a_burst_reach_the_agent_as_mp4(
+    sim, resources, aws_clients, world: Sandbox, tmp_path: Path
+):
+    # Today's phones: H.264 (copied) + AMR-NB (to AAC); an old one's: H.263 (re-encoded).
+    phone = make_3gp(tmp_path / "phone.3gp", video="libx264", audio="libopencore_amrnb")
+    wa = "5215511110009"
+    recent = await upload(world, wa, "", "video/3gpp", data=phone.read_bytes())
+    old = await upload(world, wa, "clip.3gp", "video/3gpp")
+    async with RunningBridge(bridge_settings(resources)):
+        await world.send(
+            wa,
+            text("look at this"),
+            {"type": "video", "video": {"id": recent, "caption": "the scratch"}},
+            text("and from my old phone"),
+            {"type": "video", "video": {"id": old}},
+            text("thanks"),
+        )
+        items = await customer_items(world, until="thanks")
+    assert shape(items) == [
+        "look at this\n[Video] the scratch",
+        "file:video.mp4:video/mp4",
+        "and from my old phone\n[Video]",
+        "file:video.mp4:video/mp4",
+        "thanks",
+    ]
+    files = [
+        await fetch(aws_clients, resources, a["attachmentId"])
+        for item in items
+        if item["type"] == "ATTACHMENT"
+        for a in item["attachments"]
+    ]
+    assert_mp4_of(files[0], phone)
+    assert_mp4_of(files[1], FIXTURES / "clip.3gp")
 
 
 async def _voice_line(world: Sandbox) -> str | None:
@@ -335,7 +392,7 @@ FIRST_MESSAGES: list[tuple[str, str, str, dict[str, Any], str, str | None, str |
     ),
     ("order.docx", DOCX, "document", {"filename": "o.docx"}, "[Document: o.docx]", "o.docx", DOCX),
     ("clip.mp4", "video/mp4", "video", {}, "[Video]", "video.mp4", "video/mp4"),
-    ("clip.3gp", "video/3gpp", "video", {}, "[Video]", None, None),
+    ("clip.3gp", "video/3gpp", "video", {}, "[Video]", "video.mp4", "video/mp4"),
     (
         "voice_en.ogg",
         "audio/ogg",
@@ -400,6 +457,8 @@ async def test_every_type_as_the_first_message_of_a_chat(
         elif attached.endswith(".png") and name.endswith(".webp"):
             with Image.open(io.BytesIO(data)) as image:
                 assert image.format == "PNG", name
+        elif name.endswith(".3gp"):
+            assert_mp4_of(data, FIXTURES / name)
         else:
             assert data == fixture(name), name
 

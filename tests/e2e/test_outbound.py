@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import statistics
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 import pytest
 
@@ -25,6 +28,7 @@ from service.aws import AwsClients
 from service.bridge.events.connect import ParticipantRole, parse_streaming_record
 from tests.e2e.conftest import Sandbox, bridge_settings, text
 from tests.support.bridge import RunningBridge
+from tests.support.media import make_wav
 from tests.support.waiting import eventually
 
 WA_ID = "5215512345678"
@@ -393,6 +397,7 @@ async def test_list_picker_and_quick_reply_become_whatsapp_interactive(
     [
         ("invoice.pdf", "application/pdf", "document"),
         ("photo.png", "image/png", "image"),
+        # Not a real wav: the conversion to Ogg/Opus fails and the file goes as it was.
         ("voice.wav", "audio/wav", "document"),
     ],
 )
@@ -420,6 +425,42 @@ async def test_agent_attachments_reach_the_customer_as_whatsapp_media(
             assert (await http.get(part["link"])).content == data
     if kind == "document":
         assert part["filename"] == name
+
+
+@pytest.mark.parametrize("content_type", ["audio/wav", "audio/x-wav"])
+async def test_an_agents_wav_recording_reaches_the_customer_as_playable_ogg_opus_audio(
+    outbound, bridge, world: Sandbox, sandbox: httpx.AsyncClient, tmp_path: Path, *, content_type
+):
+    contact = await _chat(world)
+    wav = make_wav(tmp_path / "recording.wav", seconds=10.0, rate=48_000, channels=1)
+    item = (
+        await sandbox.post(
+            f"/sandbox/contacts/{contact['contactId']}/agent/attachments",
+            json={
+                "name": "recording.wav",
+                "contentType": content_type,
+                "contentBase64": base64.b64encode(wav.read_bytes()).decode(),
+            },
+        )
+    ).json()
+    [sent] = await _outbox_of(world, 1, kind="audio")
+    latency = datetime.fromisoformat(sent["time"]) - datetime.fromisoformat(item["time"])
+    print(f"agent .wav (10 s, 0.9 MB) → WhatsApp audio: {latency.total_seconds():.2f} s")
+    media_id = sent["message"]["audio"]["id"]
+    [media] = [
+        m
+        for m in (await sandbox.get("/sandbox/whatsapp/media")).json()["media"]
+        if m["mediaId"] == media_id
+    ]
+    assert media["mimeType"] == "audio/ogg"
+    data = (await sandbox.get(f"/sandbox/whatsapp/media/{media_id}")).content
+    with av.open(io.BytesIO(data), mode="r") as ogg:
+        [stream] = ogg.streams.audio
+        assert ogg.format.name == "ogg"
+        assert (stream.codec_context.name, stream.codec_context.channels) == ("opus", 1)
+        samples = sum(frame.samples for frame in ogg.decode(audio=0))
+    assert samples / 48_000 == pytest.approx(10.0, abs=0.1)
+    assert len(data) < 60_000  # ~32 kbps, where the wav was 960 KB
 
 
 async def test_whatsapp_read_status_reaches_connect_and_131047_becomes_a_note(

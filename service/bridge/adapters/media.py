@@ -2,23 +2,29 @@
 
 The file is fetched with GetAttachment's short-lived URL and staged in the media bucket.
 Types WhatsApp accepts as media are uploaded with PostWhatsAppMessageMedia and sent by
-media id, as the WhatsApp type they belong to. Anything else (Connect allows .wav, .heic,
-.mov, .csv, …) is sent as a document: Meta's upload refuses those types, so the document
-points at a presigned URL of the staged file, with the file's own name. Presigning
-instead of handing Meta Connect's URL matters: Connect's expires within 5 minutes, and
-Meta fetches links when it pleases.
+media id, as the WhatsApp type they belong to. Audio WhatsApp does not take (the agent's
+.wav recordings: .wav is the one audio type Connect chat accepts by default) is converted
+to Ogg/Opus mono and sent as audio, so the customer can play it in the chat. Anything else
+(Connect allows .heic, .mov, .csv, …) is sent as a document: Meta's upload refuses those
+types, so the document points at a presigned URL of the staged file, with the file's own
+name. Presigning instead of handing Meta Connect's URL matters: Connect's expires within 5
+minutes, and Meta fetches links when it pleases.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 import structlog
 
 from service.aws_errors import translated
+from service.bridge.adapters.media_convert import ConversionError, ConversionLimits, to_ogg_opus
 from service.errors import DependencyUnavailableError, WhatsAppSendError
 
 if TYPE_CHECKING:
@@ -32,6 +38,7 @@ log = structlog.get_logger(__name__)
 
 MIB: Final = 1024 * 1024
 _HTTP_OK: Final = 200
+_CHUNK_BYTES: Final = 256 * 1024
 _UNSAFE_NAME: Final = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -40,14 +47,16 @@ class MediaKind:
     whatsapp_type: str
     limit_bytes: int
     by_link: bool = False
+    to_opus: bool = False  # converted to Ogg/Opus and sent as audio when it can be
 
 
 _DOCUMENT_LIMIT: Final = 100 * MIB
+WHATSAPP_AUDIO_LIMIT: Final = 16 * MIB
 _KINDS: Final[dict[str, MediaKind]] = {
     **dict.fromkeys(("image/jpeg", "image/png"), MediaKind("image", 5 * MIB)),
     **dict.fromkeys(
         ("audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"),
-        MediaKind("audio", 16 * MIB),
+        MediaKind("audio", WHATSAPP_AUDIO_LIMIT),
     ),
     **dict.fromkeys(("video/mp4", "video/3gpp"), MediaKind("video", 16 * MIB)),
     **dict.fromkeys(
@@ -65,12 +74,18 @@ _KINDS: Final[dict[str, MediaKind]] = {
     ),
 }
 _OTHER: Final = MediaKind("document", _DOCUMENT_LIMIT, by_link=True)
+# Other audio (audio/wav, audio/x-wav, audio/webm, …): Ogg/Opus if it converts, else as
+# any other file, so its download limit is the document's.
+_OTHER_AUDIO: Final = MediaKind("document", _DOCUMENT_LIMIT, by_link=True, to_opus=True)
 
 
 def media_kind(content_type: str | None) -> MediaKind:
     """How a file of this MIME type travels to WhatsApp."""
     base = (content_type or "").split(";", 1)[0].strip().lower()
-    return _KINDS.get(base, _OTHER)
+    known = _KINDS.get(base)
+    if known is not None:
+        return known
+    return _OTHER_AUDIO if base.startswith("audio/") else _OTHER
 
 
 class MediaNotSendableError(Exception):
@@ -97,6 +112,7 @@ class MediaForwarder:
         key_prefix: str = "outbound/",
         link_expiry_s: int = 24 * 3600,
         download_timeout_s: float = 60.0,
+        conversion_limits: ConversionLimits | None = None,
     ) -> None:
         self._connect = connect
         self._social = social
@@ -106,6 +122,7 @@ class MediaForwarder:
         self._prefix = key_prefix
         self._link_expiry_s = link_expiry_s
         self._timeout = aiohttp.ClientTimeout(total=download_timeout_s)
+        self._limits = conversion_limits or ConversionLimits(max_output_bytes=WHATSAPP_AUDIO_LIMIT)
 
     async def message_fields(
         self, *, connection_token: str, attachment: Attachment, origination_id: str
@@ -126,11 +143,19 @@ class MediaForwarder:
         if len(data) > kind.limit_bytes:
             raise MediaNotSendableError(_too_large(name, len(data), kind))
         key = f"{self._prefix}{attachment.attachment_id}/{_UNSAFE_NAME.sub('_', name)}"
-        content_type = attachment.content_type or "application/octet-stream"
-        with translated("s3", "PutObject"):
-            await self._s3.put_object(
-                Bucket=self._bucket, Key=key, Body=data, ContentType=content_type
-            )
+        if kind.to_opus:
+            opus = await self._to_opus(data)
+            if opus is not None:
+                stem = PurePosixPath(_UNSAFE_NAME.sub("_", name)).stem.strip(".") or "audio"
+                ogg_key = f"{self._prefix}{attachment.attachment_id}/{stem}.ogg"
+                await self._put(ogg_key, opus, "audio/ogg")
+                media_id = await self._upload(origination_id, ogg_key)
+                log.info("whatsapp_media_uploaded", type="audio", size=len(opus), converted=True)
+                return {"type": "audio", "audio": {"id": media_id}}
+            # The recording goes as the document the agent attached, as before conversions
+            # existed: the customer still gets the file the agent meant them to have, only
+            # not playable in the chat, where a note instead would leave them without it.
+        await self._put(key, data, attachment.content_type or "application/octet-stream")
         if kind.by_link:
             with translated("s3", "GeneratePresignedUrl"):
                 link = await self._s3.generate_presigned_url(
@@ -147,6 +172,25 @@ class MediaForwarder:
         log.info("whatsapp_media_uploaded", type=kind.whatsapp_type, size=len(data))
         return {"type": kind.whatsapp_type, kind.whatsapp_type: part}
 
+    async def _to_opus(self, data: bytes) -> bytes | None:
+        """`data` as Ogg/Opus mono, or None when it cannot be converted within the bounds."""
+        with tempfile.TemporaryDirectory(prefix="bridge-outbound-") as workdir:
+            source, target = Path(workdir, "in"), Path(workdir, "out.ogg")
+            await asyncio.to_thread(source.write_bytes, data)
+            try:
+                converted = await to_ogg_opus(source, target, self._limits)
+            except ConversionError as exc:
+                log.info("whatsapp_media_not_converted", reason=exc.reason, size=len(data))
+                return None
+            log.info("whatsapp_media_converted", size_in=len(data), size_out=converted.size)
+            return await asyncio.to_thread(target.read_bytes)
+
+    async def _put(self, key: str, data: bytes, content_type: str) -> None:
+        with translated("s3", "PutObject"):
+            await self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=data, ContentType=content_type
+            )
+
     async def _download(self, url: str, kind: MediaKind) -> bytes:
         try:
             async with self._http.get(url, timeout=self._timeout) as response:
@@ -158,8 +202,15 @@ class MediaForwarder:
                     raise MediaNotSendableError(
                         _too_large("the file", response.content_length or 0, kind)
                     )
-                # One byte over the limit is enough to know it is too large.
-                return await response.content.read(kind.limit_bytes + 1)
+                # read(n) answers with what has arrived so far, often one network chunk
+                # and not n bytes: read on to the end, or to one byte over the limit,
+                # which is enough to know the file is too large.
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+                    body += chunk
+                    if len(body) > kind.limit_bytes:
+                        break
+                return bytes(body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DependencyUnavailableError("attachment download failed") from exc
 

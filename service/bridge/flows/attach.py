@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -28,6 +28,7 @@ from service.bridge.adapters.media_convert import (
     ConversionError,
     ConversionLimits,
     Converted,
+    to_mp4,
     to_png,
     to_wav,
 )
@@ -49,6 +50,14 @@ log = structlog.get_logger(__name__)
 
 # WhatsApp's largest inbound file (a document) is 100 MB; nothing larger is converted.
 _MAX_CONVERSION_INPUT: Final = 100 * 1024 * 1024
+
+_CONVERTERS: Final[
+    dict[Conversion, Callable[[Path, Path, ConversionLimits], Awaitable[Converted]]]
+] = {
+    Conversion.PNG: to_png,
+    Conversion.WAV: to_wav,
+    Conversion.MP4: to_mp4,
+}
 
 _ChunkSource = Callable[[], AsyncIterator[bytes]]
 
@@ -147,7 +156,7 @@ class MediaAttacher:
             source, target = Path(workdir, "in"), Path(workdir, "out")
             await self._store.download(staged.key, source, limit_bytes=_MAX_CONVERSION_INPUT)
             try:
-                convert = to_png if decision.conversion is Conversion.PNG else to_wav
+                convert = _CONVERTERS[decision.conversion]
                 converted = await convert(source, target, self._limits)
             except ConversionError as exc:
                 log.info("inbound_media_not_converted", conversion=decision.conversion.value)

@@ -3,10 +3,11 @@
 Connect chat accepts a fixed list of extensions plus the ones an operator adds with
 `UpdateAttachedFilesConfiguration` (limits.md §1); it judges a file by its name. WhatsApp
 sends types outside that list (WebP stickers, Ogg/Opus voice notes, mp3, amr, 3gp), so a
-plan says whether a file goes as it is, is converted first (WebP → PNG, audio → WAV), or
-cannot go, in words the agent reads. Sizes are checked here too, against the attachment
-limit the instance is configured with; the per-chat count is Connect's to enforce (its
-refusal becomes a note), since only Connect knows what the agent attached to the chat.
+plan says whether a file goes as it is, is converted first (WebP → PNG, audio → WAV, 3gp
+video → mp4), or cannot go, in words the agent reads. Sizes are checked here too, against
+the attachment limit the instance is configured with; the per-chat count is Connect's to
+enforce (its refusal becomes a note), since only Connect knows what the agent attached to
+the chat.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Conversion(StrEnum):
     NONE = "none"
     PNG = "png"  # WebP sticker → PNG (animated: first frame)
     WAV = "wav"  # any audio → WAV, 16 kHz mono
+    MP4 = "mp4"  # 3gp video → mp4, H.264 + AAC (copied when already so, else re-encoded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,8 @@ def plan(
         return Attach(name=path.stem + ".png", content_type="image/png", conversion=Conversion.PNG)
     if base_type.startswith("audio/"):
         return Attach(name=path.stem + ".wav", content_type="audio/wav", conversion=Conversion.WAV)
+    if base_type == "video/3gpp":
+        return Attach(name=path.stem + ".mp4", content_type="video/mp4", conversion=Conversion.MP4)
     shown = extension or base_type or "this type"
     return Refuse(f"Connect chat does not accept {shown} files")
 

@@ -11,6 +11,7 @@ import pytest
 
 from service.bridge.adapters.inbound_media import StagedMedia
 from service.bridge.adapters.ledger import AttachmentPart
+from service.bridge.adapters.media_convert import ConversionLimits
 from service.bridge.adapters.sessions import Session
 from service.bridge.flows.attach import MediaAttacher
 from service.bridge.policy.attachments import AttachmentRules
@@ -137,14 +138,54 @@ async def test_over_the_size_limit_the_agent_gets_a_note_naming_file_type_size_a
 
 
 async def test_a_type_connect_refuses_is_noted_without_fetching_it():
-    store, connect, connection = FakeStore(b"", "video/3gpp"), FakeConnect(), FakeConnection()
+    store, connect, connection = FakeStore(b"", "application/zip"), FakeConnect(), FakeConnection()
     await attacher(store, connect, connection).attach(
-        SESSION, part("video", "video/3gpp"), token="t"
+        SESSION, part("document", "application/zip", filename="all.zip"), token="t"
     )
     assert store.staged == []
     [(text, _)] = connection.notes
-    assert "video.3gp (video/3gpp)" in text
-    assert ".3gp" in text
+    assert "all.zip (application/zip)" in text
+    assert ".zip" in text
+
+
+async def test_a_3gp_video_is_converted_and_uploaded_as_mp4():
+    store = FakeStore(fixture("clip.3gp"), "video/3gpp")
+    connect, connection = FakeConnect(), FakeConnection()
+    attached = await attacher(store, connect, connection).attach(
+        SESSION, part("video", "video/3gpp"), token="t"
+    )
+    [upload] = connect.uploads
+    assert (upload["name"], upload["content_type"]) == ("video.mp4", "video/mp4")
+    assert upload["body"][4:8] == b"ftyp"  # an ISO media file, not the 3gp's bytes
+    assert upload["body"] != fixture("clip.3gp")
+    assert attached.converted is not None
+    assert attached.converted.duration_s == pytest.approx(4.0, abs=0.2)
+    assert connection.notes == []
+
+
+async def test_a_3gp_too_costly_to_re_encode_is_a_note_naming_file_type_size_and_why():
+    store = FakeStore(fixture("clip.3gp"), "video/3gpp")
+    connect, connection = FakeConnect(), FakeConnection()
+    limits = ConversionLimits(max_reencode_pixels=1_000)
+    await attacher(store, connect, connection, conversion_limits=limits).attach(
+        SESSION, part("video", "video/3gpp"), token="t"
+    )
+    assert connect.uploads == []
+    [(text, _)] = connection.notes
+    assert "video.3gp (video/3gpp, 0.0 MB)" in text
+    assert "h263 video would have to be re-encoded to H.264" in text
+
+
+async def test_an_allowed_3gp_goes_unconverted():
+    store = FakeStore(fixture("clip.3gp"), "video/3gpp")
+    connect, connection = FakeConnect(), FakeConnection()
+    rules = AttachmentRules(extra_extensions=frozenset({".3gp"}))
+    await attacher(store, connect, connection, rules=rules).attach(
+        SESSION, part("video", "video/3gpp"), token="t"
+    )
+    [upload] = connect.uploads
+    assert (upload["name"], upload["content_type"]) == ("video.3gp", "video/3gpp")
+    assert upload["body"] == fixture("clip.3gp")
 
 
 @pytest.mark.parametrize(
