@@ -596,7 +596,11 @@ async def _build(
         names.outbound_queue,
         names.outbound_dlq,
         OutboundRouter(
-            sessions=sessions, store=raw_writer, metrics=outbound_metrics, options=outbound_options
+            sessions=sessions,
+            store=raw_writer,
+            metrics=outbound_metrics,
+            options=outbound_options,
+            notes=connection,
         ),
         OUTBOUND_VISIBILITY_TIMEOUT_S,
     )

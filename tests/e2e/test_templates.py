@@ -180,9 +180,8 @@ async def test_outreach_sends_a_template_and_the_reply_opens_one_chat_naming_it(
         "outreach_id": "campaign-42",
         "requested_by": "ops@example.com",
     }
-    unauthorized = await httpx.AsyncClient(base_url=str(bridge.base_url)).post(
-        "/admin/outreach", json=request
-    )
+    async with httpx.AsyncClient(base_url=str(bridge.base_url)) as anonymous:
+        unauthorized = await anonymous.post("/admin/outreach", json=request)
     assert unauthorized.status_code == 401
     answer = await bridge.post("/admin/outreach", json=request)
     assert answer.status_code == 202, answer.text

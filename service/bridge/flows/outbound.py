@@ -9,6 +9,11 @@ under the customer's key (`adapters.raw_messages.write_agent_items`). The table'
 carries it to the worker that owns the customer's shard, whose lane (`policy.lanes`)
 sends the customer's items in the agent's order (DESIGN §2, §5.4).
 
+One shortcut, for latency only: under the `note` window policy an agent's message to a
+customer whose 24-hour window has closed is never sent, so the agent is told here, at
+once, instead of after the stream hop and the lane's reorder window (the reply flow
+decides the same, with the same note token, if the shortcut could not tell).
+
 Per record, one outcome: parked when it cannot be read, done when there is nothing to do
 (an event the customer never sees, a chat that is not ours), retried while a new chat's
 session is not stored yet (the flow and the agent can write before the bridge stores it)
@@ -41,7 +46,11 @@ from service.bridge.events.connect import (
 )
 from service.bridge.events.transport import DONE, Outcome, QueueItem, Settle, park, retry
 from service.bridge.flows.reply import OutboundMetrics, OutboundOptions
+from service.bridge.policy.window import window_closes_at, window_open
+from service.bridge.text.commands import parse_command
+from service.bridge.text.window import window_closed_note
 from service.clock import SYSTEM_CLOCK, Clock
+from service.errors import BridgeError
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +61,10 @@ class Chats(Protocol):
 
 class AgentItemStore(Protocol):
     async def write_agent_items(self, items: Sequence[AgentItem]) -> WriteReport: ...
+
+
+class Notes(Protocol):
+    async def note(self, session: Session, text: str, *, client_token: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +83,14 @@ class OutboundRouter:
         store: AgentItemStore,
         metrics: OutboundMetrics,
         options: OutboundOptions | None = None,
+        notes: Notes | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._sessions = sessions
         self._store = store
         self._metrics = metrics
         self._options = options or OutboundOptions()
+        self._notes = notes
         self._clock = clock
 
     async def __call__(self, batch: Sequence[QueueItem]) -> Mapping[str, Outcome]:
@@ -98,6 +113,9 @@ class OutboundRouter:
                     outcomes[message.message_id] = self._no_session(event)
                     continue
                 key = event.item_id or message.dedup_key
+                if await self._told_window_closed(session, event, key):
+                    outcomes[message.message_id] = DONE
+                    continue
                 item = AgentItem(
                     session.customer_key, key, message.payload, message.attributes, event
                 )
@@ -133,6 +151,27 @@ class OutboundRouter:
                 and event.participant_role != ParticipantRole.CUSTOMER
             )
         return isinstance(event, ChatEndedEvent)
+
+    async def _told_window_closed(self, session: Session, event: ConnectEvent, key: str) -> bool:
+        """The `note` policy's answer, given now; False when the lane must decide."""
+        if (
+            self._notes is None
+            or self._options.window_closed != "note"
+            or not isinstance(event, MessageEvent | AttachmentEvent)
+            or window_open(session.last_customer_message_at, self._clock.time())
+            or (event.participant_id or None) == session.bot_participant_id
+            or (isinstance(event, MessageEvent) and parse_command(event.content) is not None)
+        ):
+            return False
+        note = window_closed_note(window_closes_at(session.last_customer_message_at))
+        try:
+            if not await self._notes.note(session, note, client_token=f"note-{key}#window"):
+                return False  # the chat has ended: the lane settles it as it does any item
+        except BridgeError as exc:
+            log.info("window_note_deferred", error=type(exc).__name__)
+            return False
+        self._metrics.events.labels(event.kind, "window_closed").inc()
+        return True
 
     def _no_session(self, event: ConnectEvent) -> Outcome:
         happened = _parse_time(event.absolute_time)

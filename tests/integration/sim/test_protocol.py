@@ -160,7 +160,7 @@ def test_catalog_routes_exactly_the_served_operations():
         for operation in operations
     }
     assert served == expected
-    assert len(expected) == 20
+    assert len(expected) == 23
 
 
 async def test_unsigned_participant_calls_are_accepted(kit, sim):

@@ -10,6 +10,7 @@ delivery with SQS attributes) read by the real parser; the wall clock is the flo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -369,3 +370,65 @@ async def test_rejected_writes_are_parked_and_unwritten_ones_retried(
     assert outcomes["m3"].settle is Settle.RETRY
     assert outcomes["m3"].reason == "raw write throttled"
     assert _events(registry, "message", "routed") == 1.0
+
+
+# ---------------------------------------------------------------- the `note` shortcut
+
+
+@pytest.fixture
+def closed(sessions, session, clock):
+    """The chat's window closed an hour ago."""
+    sessions.add(
+        dataclasses.replace(session, last_customer_message_at=int(clock.time()) - 25 * 3600)
+    )
+
+
+@pytest.fixture
+def noting(sessions, store, metrics, clock, chat) -> Callable[[str], OutboundRouter]:
+    def make(policy: str) -> OutboundRouter:
+        return OutboundRouter(
+            sessions=sessions,
+            store=store,
+            metrics=metrics,
+            options=OutboundOptions(window_closed=policy),
+            notes=chat,
+            clock=clock,
+        )
+
+    return make
+
+
+@pytest.mark.usefixtures("closed")
+async def test_a_closed_window_is_told_at_once_under_the_note_policy_and_nothing_routed(
+    noting, records, *, store, chat
+):
+    outcomes = await noting("note")(
+        [
+            records.queued("m1", records.text("Too late", item_id="late-1")),
+            records.queued("m1", records.text("Too late", item_id="late-1")),  # redelivered
+            records.queued("m2", records.text("/templates", item_id="cmd-1")),
+        ]
+    )
+    assert outcomes == {"m1": DONE, "m2": DONE}
+    [note] = chat.notes
+    assert note.text.startswith("⏰ Not sent to WhatsApp")
+    # The same token as the reply flow's, so the lane's own decision adds nothing.
+    assert note.client_token == "note-late-1#window"
+    assert _written(store) == ["cmd-1"]  # a command is for the lane to answer
+
+
+@pytest.mark.usefixtures("closed")
+@pytest.mark.parametrize("policy", ["template", "send"])
+async def test_other_policies_leave_the_decision_to_the_lane(
+    noting, records, policy, *, store, chat
+):
+    await noting(policy)([records.queued("m1", records.text("Hi", item_id="i-1"))])
+    assert chat.notes == []
+    assert _written(store) == ["i-1"]
+
+
+@pytest.mark.usefixtures("closed")
+async def test_a_note_that_cannot_be_given_now_is_left_to_the_lane(noting, records, *, store, chat):
+    chat.gone = True
+    await noting("note")([records.queued("m1", records.text("Hi", item_id="i-1"))])
+    assert _written(store) == ["i-1"]
