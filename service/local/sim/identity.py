@@ -2,12 +2,19 @@
 
 Meta identifies a number by `phone_number_id` (in webhooks); EUM Social by its own hex id
 (`phone-number-id-<hex>` or the ARN ending in `/<hex>`), which SendWhatsAppMessage takes.
+A WhatsApp Business Account likewise: Meta's numeric `waba_id` in webhooks, EUM's
+`waba-<hex>` (or the ARN ending in `/<hex>`) in the template operations.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+# The verified business name WhatsApp shows customers (Meta's `verified_name`).
+DEFAULT_VERIFIED_NAME: Final = "Sandbox Business"
+# Meta's rating of a number's recent message quality; the sandbox's numbers are healthy.
+QUALITY_RATING: Final = "GREEN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,10 +24,27 @@ class BusinessNumber:
     arn: str
     waba_id: str
     waba_arn: str
+    verified_name: str = DEFAULT_VERIFIED_NAME
 
     @property
     def eum_id(self) -> str:
         return "phone-number-id-" + self.arn.rsplit("/", 1)[-1]
+
+    @property
+    def eum_waba_id(self) -> str:
+        return "waba-" + self.waba_arn.rsplit("/", 1)[-1]
+
+    def details(self) -> dict[str, Any]:
+        """GetLinkedWhatsAppBusinessAccountPhoneNumber's `phoneNumber` for this number."""
+        return {
+            "arn": self.arn,
+            "phoneNumber": "+" + self.display_phone_number.lstrip("+"),
+            "phoneNumberId": self.eum_id,
+            "metaPhoneNumberId": self.phone_number_id,
+            "displayPhoneNumberName": self.verified_name,
+            "displayPhoneNumber": self.display_phone_number,
+            "qualityRating": QUALITY_RATING,
+        }
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -30,6 +54,8 @@ class BusinessNumber:
             "eumId": self.eum_id,
             "wabaId": self.waba_id,
             "wabaArn": self.waba_arn,
+            "eumWabaId": self.eum_waba_id,
+            "verifiedName": self.verified_name,
         }
 
 
@@ -62,6 +88,21 @@ class BusinessDirectory:
             ),
             None,
         )
+
+    def by_waba(self, waba: str) -> BusinessNumber | None:
+        """A number linked to the WABA an EUM id (`waba-<hex>`) or WABA ARN names."""
+        return next(
+            (
+                number
+                for number in self._numbers.values()
+                if waba in {number.eum_waba_id, number.waba_arn}
+            ),
+            None,
+        )
+
+    def wabas(self) -> set[str]:
+        """Meta's ids of the WABAs the sandbox's numbers belong to."""
+        return {number.waba_id for number in self._numbers.values()}
 
     def reset(self) -> None:
         self._numbers = {self._default.phone_number_id: self._default}

@@ -20,6 +20,7 @@ _BSUID = re.compile(r"^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$")
 MEDIA_TYPES: Final = ("image", "video", "audio", "document", "sticker")
 _CAPTIONED: Final = frozenset({"image", "video", "document"})
 _TYPES: Final = ("text", *MEDIA_TYPES, "reaction", "interactive", "template")
+_TEMPLATE_COMPONENTS: Final = ("header", "body", "button")
 
 
 class MetaError(Exception):
@@ -173,13 +174,48 @@ def _check_interactive(part: Mapping[str, Any], known_media: Callable[[str], boo
         _check_list(action)
 
 
+def _check_template_parameter(parameter: object, path: str) -> None:
+    if not isinstance(parameter, Mapping):
+        raise MetaError(_INVALID, f"{path[:-1]} must be an object")
+    kind = _text(parameter, "type", path, max_len=32)
+    if kind == "text":
+        _text(parameter, "text", path, max_len=32768)
+    elif kind in {"currency", "date_time"}:
+        _text(_object(parameter, str(kind), path), "fallback_value", f"{path}{kind}.", max_len=1024)
+
+
+def _check_template_components(components: list[Any]) -> None:
+    """The send's components: which template part each parameter list fills."""
+    for index, component in enumerate(components):
+        path = f"template.components[{index}]."
+        if not isinstance(component, Mapping):
+            raise MetaError(_INVALID, f"{path[:-1]} must be an object")
+        kind = str(_text(component, "type", path, max_len=20)).lower()
+        if kind not in _TEMPLATE_COMPONENTS:
+            raise MetaError(_INVALID, f"{path}type must be header, body or button")
+        if kind == "button":
+            _text(component, "sub_type", path, max_len=32)
+            if component.get("index") is None:
+                raise MetaError(_MISSING, f"{path}index")
+        parameters = component.get("parameters")
+        if parameters is None:
+            continue
+        if not isinstance(parameters, list):
+            raise MetaError(_INVALID, f"{path}parameters must be an array")
+        for number, parameter in enumerate(parameters):
+            _check_template_parameter(parameter, f"{path}parameters[{number}].")
+
+
 def _check_template(part: Mapping[str, Any]) -> None:
+    # Whether the template exists and takes these parameters is Meta's later verdict (a
+    # `failed` status), not the send's: see `templates`.
     _text(part, "name", "template.", max_len=512)
     language = _object(part, "language", "template.")
     _text(language, "code", "template.language.", max_len=20)
     components = part.get("components")
     if components is not None and not isinstance(components, list):
         raise MetaError(_INVALID, "template.components must be an array")
+    _check_template_components(components or [])
 
 
 def _check_read(message: Mapping[str, Any]) -> MetaSend:

@@ -28,7 +28,7 @@ from service.local.sim.settings import (
     MIN_ATTACHMENT_BYTES,
     normalize_extensions,
 )
-from service.local.sim.templates import SimTemplate
+from service.local.sim.templates import TemplateError, TemplateExistsError
 from service.local.sim.transcribe import language_codes
 from service.local.sim.world import Simulator
 
@@ -55,6 +55,7 @@ class BusinessNumberBody(_Camel):
     arn: str = Field(pattern=r"^arn:aws:social-messaging:[a-z0-9-]+:\d{12}:phone-number-id/\w+$")
     waba_id: str | None = None
     waba_arn: str | None = None
+    verified_name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class ConfigBody(_Camel):
@@ -105,6 +106,34 @@ class StatusBody(_Camel):
     error_code: int | None = Field(default=None, alias="errorCode")
     error_title: str | None = Field(default=None, alias="errorTitle")
     error_details: str | None = Field(default=None, alias="errorDetails")
+
+
+class TemplateButtonBody(_Camel):
+    type: Literal["QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE"]
+    text: str
+    url: str | None = None
+    phone_number: str | None = None
+    example: list[str] | None = None
+
+
+class TemplateComponentBody(_Camel):
+    """One component of a template, in Meta's form (`HEADER`, `BODY`, `FOOTER`, `BUTTONS`)."""
+
+    type: Literal["HEADER", "BODY", "FOOTER", "BUTTONS"]
+    format: Literal["TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION"] | None = None
+    text: str | None = None
+    example: dict[str, Any] | None = None
+    buttons: list[TemplateButtonBody] | None = None
+
+
+class TemplateBody(_Camel):
+    name: str
+    language: str
+    category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
+    status: Literal["APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED"] = "APPROVED"
+    components: list[TemplateComponentBody] = Field(min_length=1)
+    # Meta's id of the WABA that owns it; the default business number's when left out.
+    waba_id: str | None = Field(default=None, alias="wabaId")
 
 
 class FaultBody(_Camel):
@@ -190,6 +219,7 @@ async def update_config(body: ConfigBody, sim: Sim) -> dict[str, Any]:
                 arn=number.arn,
                 waba_id=number.waba_id or default.waba_id,
                 waba_arn=number.waba_arn or default.waba_arn,
+                verified_name=number.verified_name or default.verified_name,
             )
         )
     return await get_config(sim)
@@ -352,35 +382,6 @@ async def transfer_contact(contact_id: str, sim: Sim) -> dict[str, Any]:
     return await sim.agent.transfer(contact_id)
 
 
-class TemplateBody(_Camel):
-    name: str = Field(min_length=1, max_length=512)
-    language: str = Field(min_length=1, max_length=6)
-    category: str = "UTILITY"
-    status: str = "APPROVED"
-    components: list[dict[str, Any]] = Field(default_factory=list)
-    waba: str | None = None  # default: the default business number's account
-
-
-@router.get("/sandbox/templates")
-async def list_templates(sim: Sim) -> dict[str, Any]:
-    """Every account's templates, as their definitions (Meta's template objects)."""
-    return {"templates": sim.templates.all()}
-
-
-@router.post("/sandbox/templates")
-async def add_template(body: TemplateBody, sim: Sim) -> dict[str, Any]:
-    """Add (or replace, by name and language) a template, as Meta's review would approve it."""
-    template = SimTemplate(
-        name=body.name,
-        language=body.language,
-        category=body.category,
-        status=body.status,
-        components=body.components,
-    )
-    sim.templates.add(body.waba or sim.directory.default.waba_arn, template)
-    return template.definition()
-
-
 @router.get("/sandbox/whatsapp/outbox")
 async def outbox(sim: Sim) -> dict[str, Any]:
     return {"messages": [entry.describe() for entry in sim.outbox.entries()]}
@@ -416,6 +417,34 @@ async def statuses(body: StatusBody, sim: Sim) -> dict[str, Any]:
         error_title=body.error_title,
         error_details=body.error_details,
     )
+
+
+@router.get("/sandbox/templates")
+async def list_templates(sim: Sim) -> dict[str, Any]:
+    """Every WABA's message templates, with their definitions in Meta's form."""
+    return {"templates": [template.describe() for template in sim.templates.templates()]}
+
+
+@router.post("/sandbox/templates")
+async def add_template(body: TemplateBody, sim: Sim) -> dict[str, Any]:
+    """Create a template (as if Meta had reviewed it to `status`); placeholders `{{1}}`..."""
+    waba_id = body.waba_id or sim.directory.default.waba_id
+    if waba_id not in sim.directory.wabas():
+        raise SandboxError(404, f"no business number belongs to WABA {waba_id}")
+    try:
+        template = sim.templates.add(
+            waba_id,
+            name=body.name,
+            language=body.language,
+            category=body.category,
+            status=body.status,
+            components=[part.model_dump(exclude_none=True) for part in body.components],
+        )
+    except TemplateExistsError as exc:
+        raise SandboxError(409, str(exc)) from exc
+    except TemplateError as exc:
+        raise SandboxError(400, str(exc)) from exc
+    return template.describe()
 
 
 @router.get("/sandbox/transcribe/jobs")

@@ -1,4 +1,5 @@
-"""The `socialmessaging` operations: sends (checked and recorded) and media in/out of S3."""
+"""The `socialmessaging` operations: sends (checked and recorded), media in/out of S3, the
+business number's details and the WABA's message templates."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from service.local.sim.errors import AwsError
 from service.local.sim.identity import BusinessDirectory, BusinessNumber
 from service.local.sim.media import MediaStore, extension_for, sendable_limit_bytes
 from service.local.sim.meta_messages import MetaError, check_message
-from service.local.sim.templates import TemplateBook
+from service.local.sim.paging import decode_offset, encode_offset
+from service.local.sim.templates import Template, TemplateCatalog
 from service.local.sim.window import RE_ENGAGEMENT, ServiceWindows
 
 if TYPE_CHECKING:
@@ -33,6 +35,12 @@ _INVALID_PARAMETERS: Final = "InvalidParametersException"
 _NOT_FOUND: Final = "ResourceNotFoundException"
 _API_VERSION = re.compile(r"^v\d+\.\d+$")
 _STATUS_DELAY_S: Final = 0.2
+# ListWhatsAppMessageTemplates without maxResults (the model leaves the default open).
+_DEFAULT_TEMPLATE_PAGE: Final = 50
+
+# Reports a message WhatsApp accepted and will not deliver: a `failed` status with Meta's
+# error code and, if given, its details.
+Undeliverable = Callable[[str, int, str | None], Awaitable[object]]
 
 
 def new_wamid() -> str:
@@ -49,12 +57,11 @@ class OutboxEntry:
     message: dict[str, Any]
     meta_api_version: str
     time: float
-    # A template's words as the customer reads them (placeholders filled).
+    # A template's text as the customer sees it (header and body, placeholders filled).
     rendered: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
-            "rendered": self.rendered,
             "messageId": self.message_id,
             "businessPhoneNumberId": self.business.phone_number_id,
             "originationPhoneNumberId": self.origination,
@@ -63,6 +70,7 @@ class OutboxEntry:
             "message": self.message,
             "metaApiVersion": self.meta_api_version,
             "time": iso_ms(self.time),
+            "rendered": self.rendered,
         }
 
 
@@ -92,18 +100,17 @@ class SocialApi:
         outbox: Outbox,
         s3: S3Client,
         clock: Clock,
+        templates: TemplateCatalog,
         windows: ServiceWindows | None = None,
-        templates: TemplateBook | None = None,
-        undeliverable: Callable[[str, int], Awaitable[object]] | None = None,
+        undeliverable: Undeliverable | None = None,
     ) -> None:
         self._directory = directory
         self._media = media
         self._outbox = outbox
         self._s3 = s3
         self._clock = clock
-        self._windows = windows
         self._templates = templates
-        # Reports a message WhatsApp accepted and will not deliver (a `failed` status).
+        self._windows = windows
         self.undeliverable = undeliverable
         self._reports: set[asyncio.Task[None]] = set()
 
@@ -112,6 +119,13 @@ class SocialApi:
         if number is None:
             raise AwsError(_NOT_FOUND, "The origination phone number was not found")
         return number
+
+    def _waba(self, waba: str) -> str:
+        """Meta's id of the WABA an EUM WABA id or ARN names."""
+        number = self._directory.by_waba(waba)
+        if number is None:
+            raise AwsError(_NOT_FOUND, "The WhatsApp Business Account was not found")
+        return number.waba_id
 
     async def send_whatsapp_message(self, params: dict[str, Any]) -> dict[str, Any]:
         business = self._business(params["originationPhoneNumberId"])
@@ -129,13 +143,14 @@ class SocialApi:
             )
         except MetaError as exc:
             raise AwsError(_VALIDATION, str(exc)) from exc
-        failure: int | None = None
-        rendered: str | None = None
-        if send.kind == "template" and self._templates is not None:
-            check = self._templates.check_send(business, message["template"])
-            failure, rendered = check.error_code, check.rendered
+        failure: tuple[int, str | None] | None = None
+        rendered = None
+        if send.kind == "template":
+            verdict = self._templates.prepare(business.waba_id, message["template"])
+            rendered = verdict.rendered
+            if verdict.error is not None:
+                failure = (verdict.error, verdict.details)
         entry = OutboxEntry(
-            rendered=rendered,
             message_id=new_wamid(),
             business=business,
             origination=params["originationPhoneNumberId"],
@@ -144,19 +159,19 @@ class SocialApi:
             message=message,
             meta_api_version=version,
             time=self._clock.now(),
+            rendered=rendered,
         )
         self._outbox.append(entry)
-        if failure is not None:
-            # Meta accepts a send naming a template it cannot use, then fails it.
-            self._report_later(entry.message_id, failure)
-        elif self._windows is not None and not self._windows.allows(
+        if self._windows is not None and not self._windows.allows(
             business.phone_number_id, send.recipient, send.kind, entry.time
         ):
+            failure = (RE_ENGAGEMENT, None)
+        if failure is not None:
             # Accepted, then reported failed, as Meta does: never refused up front.
-            self._report_later(entry.message_id, RE_ENGAGEMENT)
+            self._report_later(entry.message_id, *failure)
         return {"messageId": entry.message_id}
 
-    def _report_later(self, message_id: str, code: int) -> None:
+    def _report_later(self, message_id: str, code: int, details: str | None) -> None:
         report = self.undeliverable
         if report is None:
             return
@@ -164,7 +179,7 @@ class SocialApi:
         async def run() -> None:
             await asyncio.sleep(_STATUS_DELAY_S)  # after the send's answer, like Meta's webhook
             try:
-                await report(message_id, code)
+                await report(message_id, code, details)
             except Exception:  # noqa: BLE001  a status the sandbox cannot publish is only logged
                 _log.warning("sim_status_report_failed", code=code)
 
@@ -238,3 +253,44 @@ class SocialApi:
         if not self._media.delete(params["mediaId"]):
             raise AwsError(_NOT_FOUND, "Media not found")
         return {"success": True}
+
+    async def get_linked_whatsapp_business_account_phone_number(
+        self, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        number = self._directory.by_origination(params["id"])
+        if number is None:
+            raise AwsError(_NOT_FOUND, "The phone number was not found")
+        return {
+            "phoneNumber": number.details(),
+            "linkedWhatsAppBusinessAccountId": number.eum_waba_id,
+        }
+
+    async def list_whatsapp_message_templates(self, params: dict[str, Any]) -> dict[str, Any]:
+        templates = self._templates.templates(self._waba(params["id"]))
+        offset = decode_offset(params.get("nextToken"), error_code=_VALIDATION)
+        size: int = params.get("maxResults", _DEFAULT_TEMPLATE_PAGE)
+        page = templates[offset : offset + size]
+        more = offset + size < len(templates)
+        return {
+            "templates": [template.summary() for template in page],
+            "nextToken": encode_offset(offset + size) if more else None,
+        }
+
+    async def get_whatsapp_message_template(self, params: dict[str, Any]) -> dict[str, Any]:
+        waba = self._waba(params["id"])
+        meta_id: str | None = params.get("metaTemplateId")
+        name: str | None = params.get("templateName")
+        language: str | None = params.get("templateLanguageCode")
+        template: Template | None
+        if meta_id is not None:
+            template = self._templates.by_meta_id(waba, meta_id)
+        elif name is not None and language is not None:
+            template = self._templates.find(waba, name, language)
+        else:
+            raise AwsError(
+                _INVALID_PARAMETERS,
+                "Give metaTemplateId, or templateName and templateLanguageCode",
+            )
+        if template is None:
+            raise AwsError(_NOT_FOUND, "The template was not found")
+        return {"template": json.dumps(template.definition(), ensure_ascii=False)}

@@ -22,7 +22,7 @@ from service.local.sim.media import MediaStore
 from service.local.sim.participant import ParticipantApi
 from service.local.sim.settings import SimSettings
 from service.local.sim.streaming import StreamPublisher
-from service.local.sim.templates import TemplateBook
+from service.local.sim.templates import TemplateCatalog
 from service.local.sim.transcribe import TranscribeApi
 from service.local.sim.transcription import Transcriber
 from service.local.sim.whatsapp import Outbox, SocialApi
@@ -55,9 +55,9 @@ SERVED_OPERATIONS: Final = {
         "GetWhatsAppMessageMedia",
         "PostWhatsAppMessageMedia",
         "DeleteWhatsAppMessageMedia",
+        "GetLinkedWhatsAppBusinessAccountPhoneNumber",
         "ListWhatsAppMessageTemplates",
         "GetWhatsAppMessageTemplate",
-        "GetLinkedWhatsAppBusinessAccountPhoneNumber",
     ),
     "transcribe": (
         "StartTranscriptionJob",
@@ -106,14 +106,14 @@ class Simulator:
         self.media = MediaStore()
         self.outbox = Outbox()
         self.windows = ServiceWindows()
-        self.templates = TemplateBook(directory=self.directory)
+        self.templates = TemplateCatalog(default_waba=settings.waba_id)
         self.social = SocialApi(
             directory=self.directory,
-            templates=self.templates,
             media=self.media,
             outbox=self.outbox,
             s3=s3,
             clock=self.clock,
+            templates=self.templates,
             windows=self.windows,
         )
         self.customer = CustomerPhone(
@@ -127,8 +127,10 @@ class Simulator:
         )
         self.customer.windows = self.windows
 
-        async def undeliverable(message_id: str, code: int) -> object:
-            return await self.customer.report_status(message_id, "failed", error_code=code)
+        async def undeliverable(message_id: str, code: int, details: str | None) -> object:
+            return await self.customer.report_status(
+                message_id, "failed", error_code=code, error_details=details
+            )
 
         self.social.undeliverable = undeliverable
         self.transcribe = TranscribeApi(
@@ -166,15 +168,13 @@ class Simulator:
             ("socialmessaging", "DeleteWhatsAppMessageMedia"): (
                 social.delete_whatsapp_message_media
             ),
-            ("socialmessaging", "ListWhatsAppMessageTemplates"): (
-                self.templates.list_whatsapp_message_templates
-            ),
-            ("socialmessaging", "GetWhatsAppMessageTemplate"): (
-                self.templates.get_whatsapp_message_template
-            ),
             ("socialmessaging", "GetLinkedWhatsAppBusinessAccountPhoneNumber"): (
-                self.templates.get_linked_whatsapp_business_account_phone_number
+                social.get_linked_whatsapp_business_account_phone_number
             ),
+            ("socialmessaging", "ListWhatsAppMessageTemplates"): (
+                social.list_whatsapp_message_templates
+            ),
+            ("socialmessaging", "GetWhatsAppMessageTemplate"): social.get_whatsapp_message_template,
             ("transcribe", "StartTranscriptionJob"): transcribe.start_transcription_job,
             ("transcribe", "GetTranscriptionJob"): transcribe.get_transcription_job,
             ("transcribe", "ListTranscriptionJobs"): transcribe.list_transcription_jobs,
@@ -190,10 +190,10 @@ class Simulator:
             setattr(self.config, field.name, getattr(fresh, field.name))
         self.clock.reset()
         self.directory.reset()
-        self.templates.reset()
         self.media.clear()
         self.outbox.clear()
         self.windows.clear()
+        self.templates.reset()
         self.customer.clear()
         self.transcribe.reset()
         self.faults.clear()

@@ -168,7 +168,20 @@ VALID_MESSAGES = {
         "messaging_product": "whatsapp",
         "to": TO,
         "type": "template",
-        "template": {"name": "order_update", "language": {"code": "es_MX"}, "components": []},
+        "template": {
+            "name": "order_update",
+            "language": {"code": "en_US"},
+            "components": [
+                {"type": "header", "parameters": [{"type": "text", "text": "A-7"}]},
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "text": "A-7"},
+                        {"type": "text", "text": "shipped"},
+                    ],
+                },
+            ],
+        },
     },
     "bsuid_recipient": {
         "messaging_product": "whatsapp",
@@ -192,6 +205,15 @@ async def test_accepted_meta_messages(kit, name):
     [entry] = await _outbox(kit)
     assert entry["messageId"] == answer["messageId"]
     assert entry["message"] == VALID_MESSAGES[name]
+
+
+def _template_send(components: list[dict[str, object]]) -> dict[str, object]:
+    return {
+        "messaging_product": "whatsapp",
+        "to": TO,
+        "type": "template",
+        "template": {"name": "welcome", "language": {"code": "en_US"}, "components": components},
+    }
 
 
 INVALID_MESSAGES = {
@@ -254,6 +276,18 @@ INVALID_MESSAGES = {
     "template_without_language": (
         {"messaging_product": "whatsapp", "to": TO, "type": "template", "template": {"name": "t"}},
         "template.language",
+    ),
+    "template_component_of_unknown_type": (
+        _template_send([{"type": "footer", "parameters": []}]),
+        "template.components[0].type must be header, body or button",
+    ),
+    "template_text_parameter_without_text": (
+        _template_send([{"type": "body", "parameters": [{"type": "text"}]}]),
+        "missing: template.components[0].parameters[0].text",
+    ),
+    "template_button_without_index": (
+        _template_send([{"type": "button", "sub_type": "quick_reply", "parameters": []}]),
+        "template.components[0].index",
     ),
 }
 

@@ -40,6 +40,7 @@ def _statuses(envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 TEXT = {"type": "text", "text": {"body": "are you there?"}}
+# A template the sandbox's WABA has approved (service/local/sim/templates.py SEEDED).
 TEMPLATE = {"type": "template", "template": {"name": "welcome", "language": {"code": "en_US"}}}
 
 

@@ -164,7 +164,11 @@ function renderTheirs(entry) {
       }
     }
     li.append(choices);
-  } else if (kind === "template") li.append(el("span", { class: "body", text: `[template ${m.template.name}]` }));
+  } else if (kind === "template") {
+    // The text the customer sees; a template WhatsApp could not send shows only its name.
+    if (entry.rendered) li.append(formatWhatsApp(entry.rendered));
+    else li.append(el("span", { class: "body", text: `[template ${m.template.name}]` }));
+  }
   else li.append(el("span", { class: "body", text: `[${kind}]` }));
   return li;
 }
