@@ -75,3 +75,12 @@ def eum_event(
 
 def text(body: str, **extra: Any) -> dict[str, Any]:
     return {"type": "text", "text": {"body": body}} | extra
+
+
+def statuses_in(envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The WhatsApp statuses inside SNS envelopes of EUM events, in order."""
+    found: list[dict[str, Any]] = []
+    for envelope in envelopes:
+        entry = json.loads(json.loads(envelope["Message"])["whatsAppWebhookEntry"])
+        found += entry["changes"][0]["value"].get("statuses", [])
+    return found

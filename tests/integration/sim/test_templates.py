@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from service.bridge.adapters.templates import TemplateCatalog
 from service.errors import ConfigurationError
 from service.local import constants
+from tests.support.eum import statuses_in
 
 ORIGINATION = "phone-number-id-" + constants.EUM_PHONE_NUMBER_HEX
 EUM_WABA_ID = "waba-" + constants.EUM_WABA_HEX
@@ -74,14 +75,6 @@ async def _send_template(
     )
     message_id: str = answer["messageId"]
     return message_id
-
-
-def _statuses(envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
-    for envelope in envelopes:
-        entry = json.loads(json.loads(envelope["Message"])["whatsAppWebhookEntry"])
-        found += entry["changes"][0]["value"].get("statuses", [])
-    return found
 
 
 async def _outbox(kit) -> dict[str, dict[str, Any]]:
@@ -374,7 +367,7 @@ async def test_an_approved_template_with_its_parameters_is_delivered_as_rendered
     assert outbox[welcome]["rendered"] == "Welcome to our store! How can we help?"
     assert outbox[bad]["rendered"] is None
     # Statuses come out in send order: only the last send's failure has arrived.
-    [failed] = _statuses(await kit.drain(inbound, 1))
+    [failed] = statuses_in(await kit.drain(inbound, 1))
     assert failed["id"] == bad
     await kit.assert_quiet(inbound)
 
@@ -422,7 +415,7 @@ async def test_a_template_meta_cannot_send_is_accepted_then_fails(kit, inbound, 
     sent = await _send_template(kit, name, language, components)
 
     assert sent.startswith("wamid.")
-    [failed] = _statuses(await kit.drain(inbound, 1))
+    [failed] = statuses_in(await kit.drain(inbound, 1))
     assert (failed["id"], failed["status"]) == (sent, "failed")
     [error] = failed["errors"]
     assert error["code"] == code
@@ -458,7 +451,7 @@ async def test_templates_are_the_senders_wabas(kit, inbound):
         originationPhoneNumberId=other, message=json.dumps(message).encode(), metaApiVersion="v20.0"
     )
 
-    [failed] = _statuses(await kit.drain(inbound, 1))
+    [failed] = statuses_in(await kit.drain(inbound, 1))
     assert (failed["id"], failed["errors"][0]["code"]) == (sent["messageId"], 132001)
     listed = await kit.clients.social.list_whatsapp_message_templates(id="waba-bbbb0009")
     assert listed["templates"] == []

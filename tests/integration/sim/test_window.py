@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from service.local import constants
+from tests.support.eum import statuses_in
 
 ORIGINATION = "phone-number-id-" + constants.EUM_PHONE_NUMBER_HEX
 WA_ID = "5215512345678"
@@ -31,14 +32,6 @@ async def _send(kit, message: dict[str, Any]) -> str:
     return message_id
 
 
-def _statuses(envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
-    for envelope in envelopes:
-        entry = json.loads(json.loads(envelope["Message"])["whatsAppWebhookEntry"])
-        found += entry["changes"][0]["value"].get("statuses", [])
-    return found
-
-
 TEXT = {"type": "text", "text": {"body": "are you there?"}}
 # A template the sandbox's WABA has approved (service/local/sim/templates.py SEEDED).
 TEMPLATE = {"type": "template", "template": {"name": "welcome", "language": {"code": "en_US"}}}
@@ -57,7 +50,7 @@ async def test_a_free_form_send_after_the_window_is_accepted_then_fails_with_131
     template = await _send(kit, TEMPLATE)
 
     assert outside.startswith("wamid.")
-    [failed] = _statuses(await kit.drain(inbound, 1))
+    [failed] = statuses_in(await kit.drain(inbound, 1))
     assert failed["id"] == outside
     assert failed["status"] == "failed"
     assert failed["errors"][0]["code"] == 131047
@@ -67,5 +60,5 @@ async def test_a_free_form_send_after_the_window_is_accepted_then_fails_with_131
 
 async def test_a_customer_who_never_wrote_has_no_window(kit, inbound):
     sent = await _send(kit, TEXT)
-    [failed] = _statuses(await kit.drain(inbound, 1))
+    [failed] = statuses_in(await kit.drain(inbound, 1))
     assert (failed["id"], failed["errors"][0]["code"]) == (sent, 131047)
