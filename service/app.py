@@ -71,7 +71,8 @@ from service.bridge.flows.order_gate import TranscriptOrderGate
 from service.bridge.flows.outbound import OutboundRouter
 from service.bridge.flows.outreach import Outreaches, OutreachRefusedError, OutreachRequest
 from service.bridge.flows.receipts import CustomerReceipts, ReceiptPolicy
-from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
+from service.bridge.flows.reply import AgentReplies, OutboundOptions
+from service.bridge.flows.sends import OutboundMetrics
 from service.bridge.flows.status import FeedbackMetrics, StatusFeedback
 from service.bridge.flows.templates import Reengagement, TemplateSends
 from service.bridge.flows.voice_notes import TranscriptEcho, VoiceNotes

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 import structlog
@@ -45,7 +44,8 @@ from service.bridge.events.connect import (
     should_forward,
 )
 from service.bridge.events.transport import DONE, Outcome, QueueItem, Settle, park, retry
-from service.bridge.flows.reply import OutboundMetrics, OutboundOptions
+from service.bridge.flows.reply import OutboundOptions
+from service.bridge.flows.sends import OutboundMetrics, parse_time
 from service.bridge.policy.window import window_closes_at, window_open
 from service.bridge.text.commands import parse_command
 from service.bridge.text.window import window_closed_note
@@ -174,7 +174,7 @@ class OutboundRouter:
         return True
 
     def _no_session(self, event: ConnectEvent) -> Outcome:
-        happened = _parse_time(event.absolute_time)
+        happened = parse_time(event.absolute_time)
         if happened is not None and self._clock.time() - happened < self._options.session_grace_s:
             return retry("no session yet", self._options.session_retry_s)
         self._metrics.events.labels(event.kind, "no_session").inc()
@@ -192,12 +192,3 @@ class OutboundRouter:
             else:
                 self._metrics.events.labels(entry.item.event.kind, "routed").inc()
                 outcomes[entry.message_id] = DONE
-
-
-def _parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None

@@ -20,18 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from service.bridge.adapters.claims import ClaimState, SentMessage
 from service.bridge.adapters.media import MediaNotSendableError
-from service.bridge.adapters.sessions import HeldMessage, HoldResult
-from service.bridge.adapters.whatsapp import Recipient
 from service.bridge.events.connect import (
     AgentItem,
     AttachmentEvent,
@@ -55,19 +49,15 @@ from service.bridge.flows.ports import (
     WhatsAppSender,
 )
 from service.bridge.flows.receipts import NOT_REACTABLE
-from service.bridge.flows.status import NOTE_PREFIX, RATE_LIMITS, failure_note
-from service.bridge.flows.templates import ReadySend, Refusal, TemplateSends
+from service.bridge.flows.sends import AgentSends, OutboundMetrics, RetryLater, parse_time
+from service.bridge.flows.status import NOTE_PREFIX
+from service.bridge.flows.templates import Refusal, TemplateSends
+from service.bridge.flows.window_policy import ClosedWindow
 from service.bridge.policy.window import window_closes_at, window_open
 from service.bridge.text.commands import BadCommand, ListTemplates, SendTemplate, parse_command
 from service.bridge.text.interactive import MalformedInteractiveError, interactive_to_whatsapp
 from service.bridge.text.markdown import format_for_whatsapp, split_for_whatsapp
-from service.bridge.text.window import (
-    held_expired_note,
-    held_note,
-    not_held_note,
-    reengage_failed_note,
-    window_closed_note,
-)
+from service.bridge.text.window import window_closed_note
 from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import (
     BridgeError,
@@ -75,7 +65,6 @@ from service.errors import (
     PermanentError,
     RetryableError,
     ThrottledError,
-    WhatsAppSendError,
 )
 
 if TYPE_CHECKING:
@@ -83,8 +72,6 @@ if TYPE_CHECKING:
     from service.bridge.events.whatsapp import InboundMessage
 
 log = structlog.get_logger(__name__)
-
-_LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,45 +96,6 @@ class OutboundOptions:
     session_retry_s: float = 2.0
 
 
-class OutboundMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.messages = Counter(
-            "bridge_outbound_messages",
-            "WhatsApp messages sent for Connect events, by WhatsApp type",
-            ["type"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "bridge_outbound_latency_seconds",
-            "From the Connect event's AbsoluteTime to the WhatsApp send",
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.failures = Counter(
-            "bridge_outbound_failures",
-            "WhatsApp sends refused, by Meta code (or error class)",
-            ["code"],
-            registry=registry,
-        )
-        self.events = Counter(
-            "bridge_outbound_events",
-            "Connect streaming events handled, by kind and action",
-            ["kind", "action"],
-            registry=registry,
-        )
-        self.duplicates = Counter(
-            "bridge_outbound_duplicates",
-            "WhatsApp sends skipped because the Connect item was already sent",
-            registry=registry,
-        )
-
-
-class _Retry(Exception):  # noqa: N818  control flow inside one chat, never escapes
-    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
-        super().__init__(reason)
-        self.verdict = Outcome(Settle.RETRY, reason, retry_after_s)
-
-
 class AgentReplies:
     """What the bridge does for each Connect event of a chat: the agent's side of it."""
 
@@ -169,7 +117,6 @@ class AgentReplies:
         self._sessions = sessions
         self._whatsapp = whatsapp
         self._claims = claims
-        self._pacer = pacer
         self._channel = channel
         self._history = history
         self._metrics = metrics
@@ -178,9 +125,28 @@ class AgentReplies:
         self._options = options or OutboundOptions()
         self._clock = clock
         self._last_typing: dict[str, float] = {}
-        # One release of a customer's held messages at a time in this process (the sends
-        # are claimed, so another process releasing too sends nothing twice).
-        self._releasing: dict[str, asyncio.Lock] = {}
+        self._sends = AgentSends(
+            whatsapp=whatsapp,
+            claims=claims,
+            pacer=pacer,
+            channel=channel,
+            metrics=metrics,
+            clock=clock,
+        )
+        self._window = (
+            None
+            if templates is None
+            else ClosedWindow(
+                sessions=sessions,
+                sends=self._sends,
+                templates=templates,
+                deliver=self._deliver_content,
+                metrics=metrics,
+                max_held=self._options.held_max_messages,
+                ttl_s=self._options.held_ttl_s,
+                clock=clock,
+            )
+        )
 
     async def give_up(self, event: ConnectEvent, dedup_key: str, reason: str) -> None:
         """An item that kept failing is being parked: the agent hears it did not arrive."""
@@ -192,7 +158,7 @@ class AgentReplies:
         session = await self._sessions.find_by_initial_contact(event.initial_contact_id)
         if session is not None:
             item_id = event.item_id or dedup_key
-            await self._tell_agent(
+            await self._sends.tell_agent(
                 session, NOTE_PREFIX + _GAVE_UP.format(reason=reason), key=f"{item_id}#gave-up"
             )
 
@@ -206,7 +172,7 @@ class AgentReplies:
         """Act on one Connect event of a chat the bridge owns; what happened, as an outcome."""
         try:
             await self._dispatch(event, dedup_key, item)
-        except _Retry as retry:
+        except RetryLater as retry:
             self._metrics.events.labels(event.kind, "retry").inc()
             return retry.verdict
         except RetryableError as exc:
@@ -252,13 +218,13 @@ class AgentReplies:
         assert event.initial_contact_id is not None  # noqa: S101  grouped by it
         session = await self._sessions.find_by_initial_contact(event.initial_contact_id)
         if session is None:
-            happened = _parse_time(event.absolute_time)
+            happened = parse_time(event.absolute_time)
             if (
                 wait_young
                 and happened is not None
                 and self._clock.time() - happened < self._options.session_grace_s
             ):
-                raise _Retry("no session yet", retry_after_s=self._options.session_retry_s)
+                raise RetryLater("no session yet", retry_after_s=self._options.session_retry_s)
             self._metrics.events.labels(event.kind, "no_session").inc()
             log.info("outbound_no_session", kind=event.kind, contact_id=event.contact_id)
         return session
@@ -290,15 +256,19 @@ class AgentReplies:
         is_open = window_open(session.last_customer_message_at, self._clock.time())
         # Held messages go first: what the agent wrote before goes out before this.
         if session.held and is_open and not await self.release_held(session.customer_key):
-            raise _Retry("held messages are being delivered first", retry_after_s=1.0)
+            raise RetryLater("held messages are being delivered first", retry_after_s=1.0)
         if not is_open and self._options.window_closed != "send":
             # WhatsApp would accept it and never deliver it: tell the agent now instead.
             self._metrics.events.labels(event.kind, "window_closed").inc()
-            if self._options.window_closed == "template" and item is not None:
-                await self._hold(session, event, item_id, item)
+            if (
+                self._options.window_closed == "template"
+                and item is not None
+                and self._window is not None
+            ):
+                await self._window.hold(session, event, item_id, item)
                 return
-            closed_at = window_closes_at(session.last_customer_message_at)
-            await self._tell_agent(session, window_closed_note(closed_at), key=f"{item_id}#window")
+            note = window_closed_note(window_closes_at(session.last_customer_message_at))
+            await self._sends.tell_agent(session, note, key=f"{item_id}#window")
             return
         await self._deliver_content(session, event, item_id)
 
@@ -310,10 +280,10 @@ class AgentReplies:
                 parts = await self._message_parts(event)
             except MalformedInteractiveError:
                 log.warning("outbound_interactive_malformed")
-                await self._tell_agent(session, _UNREADABLE_INTERACTIVE, key=f"{item_id}#0")
+                await self._sends.tell_agent(session, _UNREADABLE_INTERACTIVE, key=f"{item_id}#0")
                 return
             for index, fields in enumerate(parts):
-                await self._send(
+                await self._sends.send(
                     session, event, f"{item_id}#{index}", functools.partial(dict, fields)
                 )
             return
@@ -338,132 +308,21 @@ class AgentReplies:
         assert templates is not None  # noqa: S101  commands are parsed only with templates
         self._metrics.events.labels(event.kind, "command").inc()
         if isinstance(command, ListTemplates):
-            await self._tell_agent(session, await templates.listing(session), key=item_id)
+            await self._sends.tell_agent(session, await templates.listing(session), key=item_id)
             return
         if isinstance(command, BadCommand):
-            await self._tell_agent(session, "⚠️ " + command.reason, key=item_id)
+            await self._sends.tell_agent(session, "⚠️ " + command.reason, key=item_id)
             return
         ready = await templates.command(session, command)
         if isinstance(ready, Refusal):
-            await self._tell_agent(session, f"⚠️ Template not sent: {ready.reason}.", key=item_id)
+            refused = f"⚠️ Template not sent: {ready.reason}."
+            await self._sends.tell_agent(session, refused, key=item_id)
             return
-        if await self._send_template(session, event, f"{item_id}#0", ready):
-            await self._tell_agent(
+        assert self._window is not None  # noqa: S101  built whenever templates are
+        if await self._window.send_template(session, event, f"{item_id}#0", ready):
+            await self._sends.tell_agent(
                 session, f"✅ Template {ready.template.name} sent: “{ready.rendered}”", key=item_id
             )
-
-    async def _send_template(
-        self, session: Session, event: MessageEvent | AttachmentEvent, key: str, ready: ReadySend
-    ) -> bool:
-        """Send a template (claimed, paced); True if WhatsApp took it (now or before)."""
-        sent = await self._send(session, event, key, functools.partial(ready.message_fields))
-        if sent and not window_open(session.last_customer_message_at, self._clock.time()):
-            # It invites the customer back: no other re-engagement for this closure.
-            await self._sessions.mark_reengaged(session, template=ready.template.name)
-        return sent
-
-    async def _hold(
-        self, session: Session, event: MessageEvent | AttachmentEvent, item_id: str, item: AgentItem
-    ) -> None:
-        closed_at = window_closes_at(session.last_customer_message_at)
-        template = session.reengage_template
-        if session.reengaged_for != session.last_customer_message_at:
-            assert self._templates is not None  # noqa: S101  the template policy needs them
-            ready = await self._templates.reengage(session, agent_name=event.display_name)
-            if isinstance(ready, Refusal):
-                note = reengage_failed_note(closed_at, ready.reason)
-                await self._tell_agent(session, note, key=f"{item_id}#window")
-                return
-            key = f"reengage#{session.initial_contact_id}#{session.last_customer_message_at}"
-            if not await self._send_template(session, event, key, ready):
-                # WhatsApp refused it (the first time, the agent also heard Meta's reason):
-                # nothing can bring the customer back, so nothing is held.
-                note = reengage_failed_note(closed_at, "WhatsApp refused it")
-                await self._tell_agent(session, note, key=f"{item_id}#window")
-                return
-            template = ready.template.name
-        held = HeldMessage(
-            key=item.key,
-            payload=item.payload,
-            attributes=dict(item.attributes),
-            held_at=int(self._clock.time()),
-        )
-        limit = self._options.held_max_messages
-        result = await self._sessions.hold(session, held, max_held=limit)
-        self._metrics.events.labels(event.kind, f"hold_{result.value}").inc()
-        if result is HoldResult.HELD or result is HoldResult.ALREADY_HELD:
-            position = len(session.held) + (1 if result is HoldResult.HELD else 0)
-            note = held_note(closed_at=closed_at, template=template, position=position, limit=limit)
-            await self._tell_agent(session, note, key=f"{item_id}#held")
-        elif result is HoldResult.FULL:
-            await self._tell_agent(session, not_held_note(limit), key=f"{item_id}#held")
-
-    async def after_customer_wrote(self, customer_key: str) -> None:
-        """The customer's burst reached a chat holding messages: their window is open again.
-
-        Best effort: the periodic sweep (and the agent's next message) release them too.
-        """
-        try:
-            await self.release_held(customer_key)
-        except Exception as exc:  # noqa: BLE001  a held message waits for the next chance
-            log.info("held_release_deferred", error=type(exc).__name__)
-
-    async def release_held(self, customer_key: str) -> bool:
-        """Deliver the session's held messages in order once the window is open again.
-
-        True when nothing is held any more. Each send is claimed under its own Connect
-        item's key, so a replay (or another worker releasing too) never sends twice; the
-        walk stops at the first that cannot go now, so none overtakes another.
-        """
-        lock = self._releasing.setdefault(customer_key, asyncio.Lock())
-        try:
-            async with lock:
-                return await self._release(customer_key)
-        finally:
-            # Kept only while in use: one lock per customer ever seen would only grow. A
-            # caller racing this removal walks concurrently, which the claims make safe.
-            if not lock.locked() and self._releasing.get(customer_key) is lock:
-                del self._releasing[customer_key]
-
-    async def _release(self, customer_key: str) -> bool:
-        session = await self._sessions.get(customer_key)
-        if session is None or not session.held:
-            return True
-        now = self._clock.time()
-        if not window_open(session.last_customer_message_at, now):
-            await self.expire_held(session)
-            return False
-        done: list[str] = []
-        try:
-            for held in session.held:
-                item = AgentItem.of(
-                    customer_key=session.customer_key,
-                    key=held.key,
-                    payload=held.payload,
-                    attributes=held.attributes,
-                )
-                event = item.event
-                if isinstance(event, MessageEvent | AttachmentEvent):
-                    await self._deliver_content(session, event, event.item_id or held.key)
-                done.append(held.key)
-        finally:
-            if done:
-                await self._sessions.unhold(session, done)
-                self._metrics.events.labels("held", "released").inc(len(done))
-                log.info("held_released", contact_id=session.contact_id, messages=len(done))
-        return len(done) == len(session.held)
-
-    async def expire_held(self, session: Session) -> None:
-        """Held messages older than the limit: the agent is told, and they are dropped."""
-        cutoff = self._clock.time() - self._options.held_ttl_s
-        expired = [held for held in session.held if held.held_at <= cutoff]
-        if not expired:
-            return
-        note = held_expired_note(len(expired), expired[0].held_at, self._options.held_ttl_s)
-        await self._tell_agent(session, note, key=f"{expired[-1].key}#expired")
-        # Held in order of time, so the expired ones are the oldest: a prefix.
-        await self._sessions.unhold(session, [held.key for held in expired])
-        self._metrics.events.labels("held", "expired").inc(len(expired))
 
     async def _message_parts(self, event: MessageEvent) -> list[dict[str, Any]]:
         if event.format is MessageFormat.INTERACTIVE:
@@ -484,7 +343,7 @@ class AgentReplies:
         media = self._media
         if media is None:
             log.warning("outbound_attachment_without_media_forwarder")
-            await self._tell_agent(session, _NO_MEDIA, key=key)
+            await self._sends.tell_agent(session, _NO_MEDIA, key=key)
             return
 
         async def fields() -> dict[str, Any]:
@@ -498,111 +357,24 @@ class AgentReplies:
             return await self._channel.call(session, build)
 
         try:
-            await self._send(session, event, key, fields)
+            await self._sends.send(session, event, key, fields)
         except MediaNotSendableError as exc:
             self._metrics.failures.labels("media_not_sendable").inc()
-            await self._tell_agent(session, NOTE_PREFIX + exc.reason, key=key)
+            await self._sends.tell_agent(session, NOTE_PREFIX + exc.reason, key=key)
             await self._claims.complete(key, whatsapp_message_id=None)
 
-    async def _tell_agent(self, session: Session, text: str, *, key: str) -> None:
-        """A note for the agent about item `key`; its token makes a retried note a no-op."""
-        await self._channel.note(session, text, client_token=f"note-{key}")
+    # ------------------------------------------------------------ held messages
 
-    async def _send(
-        self,
-        session: Session,
-        event: MessageEvent | AttachmentEvent | ChatEndedEvent,
-        key: str,
-        build: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
-    ) -> bool:
-        """Send once (claimed under `key`); True if WhatsApp has it, now or from before."""
-        claim = await self._claims.claim(key)
-        if claim.state is ClaimState.SENT:
-            self._metrics.duplicates.inc()
-            log.info("outbound_duplicate_skipped", contact_id=event.contact_id)
-            # Settled before: sent if it has a message id, refused (and told) if not.
-            return claim.whatsapp_message_id is not None
-        if claim.state is ClaimState.IN_PROGRESS:
-            raise _Retry("another worker is sending this item")
-        try:
-            result = await self._paced_send(session, build)
-        except MediaNotSendableError:
-            raise  # settled by the caller once the agent is told
-        except WhatsAppSendError as exc:
-            await self._refused(session, key, exc)
-            return False
-        except BaseException:
-            # Nothing was sent (WhatsApp answered with an error, or we never got that far):
-            # give the claim up at once, or every retry would find it "in progress" until
-            # it expires, and the item would reach the DLQ without ever being tried again.
-            await self._claims.release(key)
-            raise
-        await self._sent(session, event, key, result)
-        return True
+    async def after_customer_wrote(self, customer_key: str) -> None:
+        """The customer's burst reached a chat holding messages: release them (best effort)."""
+        if self._window is not None:
+            await self._window.after_customer_wrote(customer_key)
 
-    async def _paced_send(
-        self,
-        session: Session,
-        build: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
-    ) -> tuple[str, dict[str, Any]]:
-        built = build()
-        fields = await built if isinstance(built, Awaitable) else built
-        message = {**_recipient(session).fields(), **fields}
-        reservation = self._pacer.reserve(session.business_phone_number_id, session.customer_key)
-        if not reservation.admitted:
-            raise _Retry("paced", retry_after_s=reservation.wait_s)
-        if reservation.wait_s > 0:
-            await self._clock.sleep(reservation.wait_s)
-        wamid = await self._whatsapp.send(origination_id=session.origination_id, message=message)
-        return wamid, message
-
-    async def _sent(
-        self,
-        session: Session,
-        event: MessageEvent | AttachmentEvent | ChatEndedEvent,
-        key: str,
-        result: tuple[str, dict[str, Any]],
-    ) -> None:
-        wamid, message = result
-        await self._claims.complete(key, whatsapp_message_id=wamid)
-        if event.item_id is not None:
-            await self._claims.remember(
-                SentMessage(
-                    whatsapp_message_id=wamid,
-                    initial_contact_id=session.initial_contact_id,
-                    connect_item_id=event.item_id,
-                    customer_key=session.customer_key,
-                    message=message,
-                )
-            )
-        self._metrics.messages.labels(str(message.get("type", "unknown"))).inc()
-        sent_at = _parse_time(event.absolute_time)
-        if sent_at is not None:
-            self._metrics.latency.observe(max(0.0, self._clock.time() - sent_at))
-        log.info("outbound_message_sent", type=message.get("type"), contact_id=event.contact_id)
-
-    async def _refused(self, session: Session, key: str, exc: WhatsAppSendError) -> None:
-        code = exc.meta_code
-        self._metrics.failures.labels(str(code) if code is not None else "unknown").inc()
-        if code in RATE_LIMITS:
-            self._pacer.slow_down(
-                session.business_phone_number_id,
-                session.customer_key if code == 131056 else None,  # noqa: PLR2004  pair rate
-            )
-            await self._claims.release(key)
-            raise _Retry(f"rate limited by WhatsApp ({code})")
-        # Permanent for this message: the agent is told, then it is settled (nothing sent).
-        # In that order: a note that fails transiently is retried with the same token,
-        # which Connect absorbs, instead of finding the claim settled and saying nothing.
-        log.warning("outbound_message_refused", code=code)
-        try:
-            await self._tell_agent(session, failure_note(code, None), key=key)
-        except BaseException:
-            # Nothing was sent and the agent is not told yet: the retry starts over (a
-            # refused message is refused again, and the note's token absorbs a repeat).
-            await self._claims.release(key)
-            raise
-        await self._claims.complete(key, whatsapp_message_id=None)
+    async def release_held(self, customer_key: str) -> bool:
+        """Deliver the chat's held messages if its window is open; True when none is left."""
+        if self._window is None:
+            return True
+        return await self._window.release_held(customer_key)
 
     # ------------------------------------------------------------ lifecycle and signals
 
@@ -616,8 +388,8 @@ class AgentReplies:
             closing = _text(self._options.closing_message)
             key = f"{event.item_id or dedup_key}#closing"
             try:
-                await self._send(session, event, key, functools.partial(dict, closing))
-            except (BridgeError, _Retry) as exc:
+                await self._sends.send(session, event, key, functools.partial(dict, closing))
+            except (BridgeError, RetryLater) as exc:
                 log.warning("outbound_closing_message_failed", error=type(exc).__name__)
                 await self._claims.complete(key, whatsapp_message_id=None)
         if session.held:
@@ -639,7 +411,7 @@ class AgentReplies:
         session = await self._session(event)
         if session is None:
             return
-        read_at = _parse_time(event.absolute_time)
+        read_at = parse_time(event.absolute_time)
         last = await self._last_customer_message(session, not_after=read_at)
         if last is None:
             return
@@ -722,10 +494,6 @@ def _text(body: str) -> dict[str, Any]:
     return {"type": "text", "text": {"preview_url": False, "body": body}}
 
 
-def _recipient(session: Session) -> Recipient:
-    return Recipient(wa_id=session.wa_id, bsuid=session.bsuid)
-
-
 def _command(
     event: MessageEvent | AttachmentEvent,
 ) -> ListTemplates | SendTemplate | BadCommand | None:
@@ -740,12 +508,3 @@ def _command(
 
 def _said_by_bridge(event: MessageEvent | AttachmentEvent, session: Session) -> bool:
     return event.participant_id is not None and event.participant_id == session.bot_participant_id
-
-
-def _parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None

@@ -20,7 +20,8 @@ from service.bridge.adapters.sessions import Session
 from service.bridge.events.connect import ConnectEvent, parse_streaming_record
 from service.bridge.events.eum import parse_eum_event
 from service.bridge.events.whatsapp import InboundMessage, StatusUpdate
-from service.bridge.flows.reply import AgentReplies, OutboundMetrics, OutboundOptions
+from service.bridge.flows.reply import AgentReplies, OutboundOptions
+from service.bridge.flows.sends import OutboundMetrics
 from service.bridge.flows.templates import TemplateSends
 from service.bridge.policy.pacing import Pacer, PacingConfig
 from tests.fakes.bridge import (
