@@ -181,6 +181,42 @@ async def _with_attachment(world: Sandbox) -> list[dict[str, Any]] | None:
     return items if any(i["type"] == "ATTACHMENT" for i in items) else None
 
 
+async def test_a_png_and_amr_audio_inside_a_burst_keep_their_place(
+    sim, resources, aws_clients, world: Sandbox
+):
+    """The two types the other burst tests do not carry: a PNG as sent, AMR as WAV."""
+    wa = "5215511110011"
+    screenshot = await upload(world, wa, "screenshot.png", "image/png")
+    memo = await upload(world, wa, "voice_en.amr", "audio/amr")
+    async with RunningBridge(bridge_settings(resources)):
+        await world.send(
+            wa,
+            text("look at this"),
+            {"type": "image", "image": {"id": screenshot}},
+            text("and listen"),
+            {"type": "audio", "audio": {"id": memo}},
+            text("that is all"),
+        )
+        items = await customer_items(world, until="that is all")
+    assert shape(items) == [
+        "look at this\n[Image]",
+        "file:image.png:image/png",
+        "and listen\n[Audio]",
+        "file:audio.wav:audio/wav",
+        "that is all",
+    ]
+    png, wav = [
+        await fetch(aws_clients, resources, a["attachmentId"])
+        for item in items
+        if item["type"] == "ATTACHMENT"
+        for a in item["attachments"]
+    ]
+    assert png == fixture("screenshot.png")
+    with wave.open(io.BytesIO(wav)) as audio:
+        assert (audio.getframerate(), audio.getnchannels()) == (16_000, 1)
+        assert 3.0 < audio.getnframes() / 16_000 < 5.0
+
+
 async def test_stickers_become_png_and_voice_notes_wav(sim, resources, aws_clients, world: Sandbox):
     # Stickers are forwarded by default (the configuration the bootstrap wrote).
     wa = "5215511110003"
