@@ -270,7 +270,8 @@ async def test_over_size_and_refused_types_become_a_note_and_nothing_is_held_bac
     sim, resources, aws_clients, world: Sandbox
 ):
     wa = "5215511110004"
-    # 25 MB of a "PDF" against the default 20 MB limit.
+    # 25 MB of a "PDF" and of a JPEG against the default 20 MB limit. WhatsApp carries a
+    # photo that large only as a document (images stop at 5 MB).
     big = await world.http.post(
         f"/sandbox/customers/{wa}/media",
         content=b"%PDF-1.4\n" + b"0" * (25 * 1024 * 1024),
@@ -278,28 +279,35 @@ async def test_over_size_and_refused_types_become_a_note_and_nothing_is_held_bac
         timeout=60,
     )
     big.raise_for_status()
+    photo = fixture("photo.jpg")
+    huge_photo = await upload(
+        world, wa, "", "image/jpeg", data=photo + b"\0" * (25 * 1024 * 1024 - len(photo))
+    )
     archive = await upload(world, wa, "", "application/zip", data=b"PK\x03\x04 zip bytes")
     async with RunningBridge(bridge_settings(resources)):
         await world.send(
             wa,
-            text("two files"),
+            text("three files"),
             {
                 "type": "document",
                 "document": {"id": big.json()["mediaId"], "filename": "scan.pdf"},
             },
+            {"type": "document", "document": {"id": huge_photo, "filename": "holiday.jpg"}},
             {"type": "document", "document": {"id": archive, "filename": "photos.zip"}},
             text("after them"),
         )
         items = await customer_items(world, until="after them")
     shown = shape(items)
-    assert shown[0] == "two files\n[Document: scan.pdf]"
+    assert shown[0] == "three files\n[Document: scan.pdf]"
     assert shown[-1] == "after them"
     notes = [s for s in shown if "could not be attached" in s]
-    assert len(notes) == 2, shown
+    assert len(notes) == 3, shown
     assert "scan.pdf (application/pdf, 25.0 MB)" in notes[0]
     assert "larger than the 20.0 MB" in notes[0]
-    assert "photos.zip (application/zip" in notes[1]
-    assert "does not accept .zip" in notes[1]
+    assert "holiday.jpg (image/jpeg, 25.0 MB)" in notes[1]
+    assert "larger than the 20.0 MB" in notes[1]
+    assert "photos.zip (application/zip" in notes[2]
+    assert "does not accept .zip" in notes[2]
     assert not any(s.startswith("file:") for s in shown)
 
 

@@ -23,7 +23,13 @@ from service.local.sim.clock import Clock, iso_ms, rfc3339_ns
 from service.local.sim.config import SimConfig
 from service.local.sim.errors import SandboxError
 from service.local.sim.identity import BusinessDirectory, BusinessNumber
-from service.local.sim.media import Media, MediaStore, Speech, inbound_limit_bytes
+from service.local.sim.media import (
+    DOCUMENT_LIMIT_BYTES,
+    Media,
+    MediaStore,
+    Speech,
+    inbound_limit_bytes,
+)
 from service.local.sim.meta_messages import MEDIA_TYPES, is_bsuid
 from service.local.sim.whatsapp import Outbox, new_wamid
 from service.local.sim.window import ServiceWindows
@@ -168,10 +174,11 @@ class CustomerPhone:
             raise SandboxError(400, "the media file is empty")
         if not mime_type or mime_type.startswith("application/x-www-form-urlencoded"):
             raise SandboxError(400, "send the file with its Content-Type")
-        limit = inbound_limit_bytes(mime_type, data)
-        if limit is not None and len(data) > limit:
+        # Any file may travel as a document (up to 100 MB); the smaller limits of images,
+        # audio, video and stickers are checked when it is sent as one (`_media_part`).
+        if len(data) > DOCUMENT_LIMIT_BYTES:
             raise SandboxError(
-                413, f"WhatsApp delivers at most {limit} bytes of {mime_type}, not {len(data)}"
+                413, f"WhatsApp delivers at most {DOCUMENT_LIMIT_BYTES} bytes, not {len(data)}"
             )
         return self._media.add(data, mime_type, filename=filename, origin="customer", speech=speech)
 
@@ -267,6 +274,13 @@ class CustomerPhone:
             if "mime_type" not in part:
                 raise SandboxError(404, f"unknown media id; upload it first ({kind})")
             return filled
+        limit = None if kind == "document" else inbound_limit_bytes(media.mime_type, media.data)
+        if limit is not None and len(media.data) > limit:
+            raise SandboxError(
+                413,
+                f"WhatsApp delivers at most {limit} bytes of {media.mime_type} as {kind}, "
+                f"not {len(media.data)}; send it as a document",
+            )
         filled.setdefault("mime_type", media.mime_type)
         filled.setdefault("sha256", media.sha256)
         if kind == "document":

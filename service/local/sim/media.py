@@ -68,6 +68,10 @@ def extension_for(mime_type: str) -> str:
     return guessed.lstrip(".") if guessed else "bin"
 
 
+# What WhatsApp delivers of any file sent as a document (EUM's supported media types).
+DOCUMENT_LIMIT_BYTES: Final = 100 * MEBIBYTE
+
+
 def sendable_limit_bytes(mime_type: str) -> int | None:
     limit_mib = SENDABLE_LIMITS.get(base_mime(mime_type))
     return None if limit_mib is None else int(limit_mib * MEBIBYTE)

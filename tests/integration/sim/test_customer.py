@@ -386,17 +386,36 @@ async def test_publishing_to_a_missing_topic_is_reported(kit):
 
 
 @pytest.mark.parametrize(
-    ("mime", "data", "status"),
+    ("mime", "data", "kind", "status"),
     [
-        ("image/jpeg", b"\xff" * (5 * 1024 * 1024 + 1), 413),
-        ("image/jpeg", b"\xff" * (5 * 1024 * 1024), 200),
-        ("image/webp", b"RIFF....WEBPVP8 " + b"\x00" * 110_000, 413),  # static sticker
-        ("image/webp", b"RIFF....WEBPVP8XANIM" + b"\x00" * 110_000, 200),  # animated
-        ("audio/ogg; codecs=opus", b"\x00" * (16 * 1024 * 1024 + 1), 413),
+        ("image/jpeg", b"\xff" * (5 * 1024 * 1024 + 1), "image", 413),
+        ("image/jpeg", b"\xff" * (5 * 1024 * 1024), "image", 200),
+        ("image/jpeg", b"\xff" * (25 * 1024 * 1024), "document", 200),  # a photo as a file
+        ("image/webp", b"RIFF....WEBPVP8 " + b"\x00" * 110_000, "sticker", 413),  # static
+        ("image/webp", b"RIFF....WEBPVP8XANIM" + b"\x00" * 110_000, "sticker", 200),  # animated
+        ("audio/ogg; codecs=opus", b"\x00" * (16 * 1024 * 1024 + 1), "audio", 413),
     ],
 )
-async def test_customer_media_respects_whatsapps_size_limits(kit, mime, data, status):
+@pytest.mark.usefixtures("resources")  # the inbound topic the sends publish to
+async def test_customer_media_respects_whatsapps_size_limits(kit, mime, data, kind, status):
+    # Any file up to 100 MB uploads (it may travel as a document); the message type's
+    # own limit is checked when it is sent as that type.
     uploaded = await kit.sandbox.post(
         f"/sandbox/customers/{WA_ID}/media", content=data, headers={"Content-Type": mime}
     )
-    assert uploaded.status_code == status, uploaded.text
+    assert uploaded.status_code == 200, uploaded.text
+    media_id = uploaded.json()["mediaId"]
+    sent = await kit.sandbox.post(
+        f"/sandbox/customers/{WA_ID}/messages",
+        json={"type": kind, kind: {"id": media_id}},
+    )
+    assert sent.status_code == status, sent.text
+
+
+async def test_nothing_over_a_documents_100_mb_uploads(kit):
+    uploaded = await kit.sandbox.post(
+        f"/sandbox/customers/{WA_ID}/media",
+        content=b"\0" * (100 * 1024 * 1024 + 1),
+        headers={"Content-Type": "application/pdf"},
+    )
+    assert uploaded.status_code == 413
