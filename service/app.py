@@ -530,7 +530,11 @@ async def _build(
 
     gate = (
         TranscriptOrderGate(
-            sessions=sessions, chat=connection, transcripts=connect, stored=raw_reader
+            sessions=sessions,
+            chat=connection,
+            transcripts=connect,
+            stored=raw_reader,
+            quota_wait_s=settings.outbound_gate_quota_wait_s,
         )
         if settings.outbound_max_gap_wait_s > 0
         else None

@@ -306,6 +306,14 @@ class Settings(ResourceSettings):
         description="How long an agent's message waits for an earlier one that Connect's "
         "transcript shows and its lane has not received yet (0: the transcript is not asked).",
     )
+    outbound_gate_quota_wait_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="How long an agent's message may wait for a GetTranscript call under "
+        "the client-side quota before going on the reorder window alone (a backlog of "
+        "replies after an outage needs more calls than the quota's burst).",
+    )
     outbound_max_stuck_s: Seconds = Field(
         default=3600.0,
         description="An agent's item still failing after this long is parked and the agent "

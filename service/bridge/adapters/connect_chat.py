@@ -54,7 +54,7 @@ class CallPacer(Protocol):
 
     async def acquire(self, api: str, scope: str) -> None: ...
 
-    def try_acquire(self, api: str, scope: str) -> bool: ...
+    async def acquire_within(self, api: str, scope: str, max_wait_s: float) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,14 +406,15 @@ class ConnectChat:
         return await self._get_transcript(connection_token, max_results, next_token, start_time)
 
     async def transcript_if_quota(
-        self, *, connection_token: str, start_time: str | None = None
+        self, *, connection_token: str, start_time: str | None = None, within_s: float = 0.0
     ) -> TranscriptPage | None:
-        """One page from `start_time` on, or None if the quota has no call to spare now.
+        """One page from `start_time` on, or None if the quota has no call to spare within
+        `within_s` (counting the callers already waiting).
 
-        For checks that must never slow the caller down: GetTranscript's quota (8 rps per
+        For checks that must never hold the caller long: GetTranscript's quota (8 rps per
         instance) is far below the rate a contact centre's agents can write at.
         """
-        if not self._limits.try_acquire("GetTranscript", self._scope):
+        if not await self._limits.acquire_within("GetTranscript", self._scope, within_s):
             return None
         return await self._get_transcript(connection_token, 100, None, start_time)
 

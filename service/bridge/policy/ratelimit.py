@@ -45,19 +45,26 @@ class Limiter:
             rate_per_s=rate.per_second, burst=rate.burst, now=clock.monotonic()
         )
         self._lock = asyncio.Lock()
-
-    def try_acquire(self) -> bool:
-        """Take a token if one is there now and nobody waits for one; never waits."""
-        if self._lock.locked():
-            return False
-        now = self._clock.monotonic()
-        if self._bucket.delay(now) > 0:
-            return False
-        self._bucket.take(now)
-        return True
+        self._waiting = 0  # callers inside `acquire`, queued on the lock or sleeping
 
     async def acquire(self) -> float:
         """Take a token; returns the seconds waited for it."""
+        self._waiting += 1
+        try:
+            return await self._take()
+        finally:
+            self._waiting -= 1
+
+    async def acquire_within(self, max_wait_s: float) -> bool:
+        """Take a token if it comes within `max_wait_s`, counting the callers queued ahead;
+        False at once (nothing taken, nothing waited) when it would come later."""
+        due = self._bucket.delay(self._clock.monotonic(), ahead=self._waiting)
+        if due > max_wait_s:
+            return False
+        await self.acquire()
+        return True
+
+    async def _take(self) -> float:
         waited = 0.0
         async with self._lock:
             while True:
@@ -137,12 +144,20 @@ class ConnectRateLimits:
             self._buckets[key] = bucket
         return bucket
 
-    def try_acquire(self, api: str, scope: str) -> bool:
-        """A token now, or False: for calls that are worth making only when they cost no wait."""
-        return self.bucket(api, scope).try_acquire()
-
     async def acquire(self, api: str, scope: str) -> None:
         waited = await self.bucket(api, scope).acquire()
+        self._count(api, waited)
+
+    async def acquire_within(self, api: str, scope: str, max_wait_s: float) -> bool:
+        """A token within `max_wait_s` (waiting for it), or False at once: for calls that are
+        worth a short wait but must not queue behind a quota that cannot keep up."""
+        started = self._clock.monotonic()
+        if not await self.bucket(api, scope).acquire_within(max_wait_s):
+            return False
+        self._count(api, self._clock.monotonic() - started)
+        return True
+
+    def _count(self, api: str, waited: float) -> None:
         if waited > 0:
             self._waits.labels(api=api).inc()
             self._waited.labels(api=api).inc(waited)

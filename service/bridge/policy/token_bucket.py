@@ -39,10 +39,11 @@ class TokenBucket:
             self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
             self._at = now
 
-    def delay(self, now: float) -> float:
-        """Seconds until a token would be available (0: one is there now)."""
+    def delay(self, now: float, *, ahead: int = 0) -> float:
+        """Seconds until a token would be available (0: one is there now), after `ahead`
+        tokens promised to callers already waiting."""
         self._refill(now)
-        missing = 1.0 - self._tokens
+        missing = 1.0 + ahead - self._tokens
         return 0.0 if missing <= _TOLERANCE else missing / self._rate
 
     def take(self, now: float) -> None:

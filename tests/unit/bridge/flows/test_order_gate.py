@@ -3,7 +3,8 @@ agent message is still on its way.
 
 Fakes of the adapters' two calls: the transcript answers the items Connect holds from the
 asked start time on, as the Participant Service does, while its quota has calls to spare;
-the raw table answers which agent items the router has written, and when. The last tests
+the raw table answers which agent items the router has written, and when; where timing
+matters the quota is the real client-side `Limiter` on the fake clock. The last tests
 run the gate under a real lane (`policy.lanes.AgentLanes`) on the fake clock.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -23,6 +25,7 @@ from service.bridge.events.connect import AgentItem
 from service.bridge.events.transport import DONE, Outcome
 from service.bridge.flows.order_gate import TranscriptOrderGate
 from service.bridge.policy.lanes import AgentLanes, LaneConfig
+from service.bridge.policy.ratelimit import DEFAULT_RATES, Limiter
 from tests.fakes.bridge import FakeChat, FakeSessions
 from tests.support.clock import FakeClock
 from tests.unit.bridge.flows.conftest import CUSTOMER_KEY, Records, at
@@ -41,6 +44,8 @@ class FakeTranscripts:
     no_quota: bool = False
     # Calls the quota has left (None: as many as asked for).
     calls_left: int | None = None
+    # The client-side quota itself, when a test needs its timing.
+    limiter: Limiter | None = None
 
     def agent(self, item_id: str, seconds: float, *, kind: str = "MESSAGE") -> None:
         self.items.append(
@@ -48,10 +53,12 @@ class FakeTranscripts:
         )
 
     async def transcript_if_quota(
-        self, *, connection_token: str, start_time: str | None = None
+        self, *, connection_token: str, start_time: str | None = None, within_s: float = 0.0
     ) -> TranscriptPage | None:
         assert connection_token
         if self.no_quota or self.calls_left == 0:
+            return None
+        if self.limiter is not None and not await self.limiter.acquire_within(within_s):
             return None
         if self.calls_left is not None:
             self.calls_left -= 1
@@ -259,15 +266,9 @@ class _Ack:
         raise AssertionError(f"parked: {reason}")
 
 
-async def test_a_reply_that_overtook_a_slower_one_waits_for_it_with_the_quota_spent(
-    gate, records, transcripts, stored, clock
-):
-    """Campaign b with three workers, in small: the agent writes r1 r2 r3; r2 and r3 reach
-    the owner's lane through a quick task while r1 is still in a slow one's router, and the
-    GetTranscript quota has one call left. The lane must still send r1 first."""
-    for item_id, seconds in (("r1", 1), ("r2", 2), ("r3", 3)):
-        transcripts.agent(item_id, seconds)
-    transcripts.calls_left = 1
+@contextlib.asynccontextmanager
+async def _lanes(gate: TranscriptOrderGate, clock: FakeClock) -> AsyncIterator[_Lanes]:
+    """A real `AgentLanes` over the gate, sending into a list."""
     sent: list[str] = []
 
     async def handle(item: AgentItem) -> Outcome:
@@ -281,24 +282,89 @@ async def test_a_reply_that_overtook_a_slower_one_waits_for_it_with_the_quota_sp
         gate=gate,
         clock=clock,
     )
-    stop = asyncio.Event()
-    running = asyncio.create_task(lanes.run(stop))
+    running = asyncio.create_task(lanes.run(asyncio.Event()))
     await lanes.running.wait()
     try:
-        for key, seconds in (("r2", 2), ("r3", 3)):
-            await lanes.add(_Record(), _Ack(), _item(records, key, seconds))
-        for _ in range(6):  # three seconds: the window, then the gate's polls
-            await clock.advance(0.5)
-        assert sent == [], "r1 is still on its way: r2 must not go"
-
-        stored.written["r1"] = int(clock.time() * 1000)  # the slow router writes it
-        await lanes.add(_Record(), _Ack(), _item(records, "r1", 1))
-        for _ in range(4):
-            await clock.advance(0.5)
-
-        assert sent == ["r1", "r2", "r3"]
-        assert transcripts.calls_left == 0
+        yield _Lanes(lanes, sent)
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+
+
+@dataclass
+class _Lanes:
+    lanes: AgentLanes[AgentItem]
+    sent: list[str]
+
+    async def add(self, records: Records, key: str, seconds: float) -> None:
+        await self.lanes.add(_Record(), _Ack(), _item(records, key, seconds))
+
+
+async def _r1_arrives_late(
+    lanes: _Lanes, records: Records, stored: FakeStored, clock: FakeClock
+) -> None:
+    """r2 and r3 wait out the window and the gate's polls; then the slow router writes r1."""
+    for _ in range(6):  # three seconds: the window, then the gate's polls
+        await clock.advance(0.5)
+    assert lanes.sent == [], "r1 is still on its way: r2 must not go"
+    stored.written["r1"] = int(clock.time() * 1000)
+    await lanes.add(records, "r1", 1)
+    for _ in range(4):
+        await clock.advance(0.5)
+    assert lanes.sent == ["r1", "r2", "r3"]
+
+
+async def test_a_reply_that_overtook_a_slower_one_waits_for_it_with_the_quota_spent(
+    gate, records, transcripts, stored, clock
+):
+    """Campaign b with three workers, in small: the agent writes r1 r2 r3; r2 and r3 reach
+    the owner's lane through a quick task while r1 is still in a slow one's router, and the
+    GetTranscript quota has one call left. The lane must still send r1 first."""
+    for item_id, seconds in (("r1", 1), ("r2", 2), ("r3", 3)):
+        transcripts.agent(item_id, seconds)
+    transcripts.calls_left = 1
+    async with _lanes(gate, clock) as lanes:
+        await lanes.add(records, "r2", 2)
+        await lanes.add(records, "r3", 3)
+        await _r1_arrives_late(lanes, records, stored, clock)
+    assert transcripts.calls_left == 0
+
+
+async def test_a_backlog_after_an_outage_waits_for_the_quota_rather_than_going_unchecked(
+    gate, records, transcripts, stored, clock
+):
+    """Campaign d with three workers, in small: after a 30 s AWS outage the backlog of many
+    chats' replies reaches the owner at once and spends the GetTranscript burst; this
+    chat's r2 and r3 arrive while r1 is still in a slow router. A call comes back within
+    the gate's wait, so the gate still asks, and r1 goes first."""
+    for item_id, seconds in (("r1", 1), ("r2", 2), ("r3", 3)):
+        transcripts.agent(item_id, seconds)
+    limiter = transcripts.limiter = Limiter(DEFAULT_RATES["GetTranscript"], clock=clock)
+    async with _lanes(gate, clock) as lanes:
+        await lanes.add(records, "r2", 2)
+        await lanes.add(records, "r3", 3)
+        await clock.advance(0.45)
+        while await limiter.acquire_within(0.0):
+            pass  # the other chats' lanes spend the burst just before this one asks
+        await clock.advance(0.05)  # the reorder window ends: the gate asks
+        await _r1_arrives_late(lanes, records, stored, clock)
+    assert transcripts.starts, "the gate waited for a call and asked"
+
+
+async def test_the_gate_does_not_queue_behind_a_quota_that_cannot_keep_up(
+    gate, records, transcripts, stored, clock
+):
+    transcripts.agent("m1", 1)
+    limiter = transcripts.limiter = Limiter(DEFAULT_RATES["GetTranscript"], clock=clock)
+    while await limiter.acquire_within(0.0):
+        pass
+    # Lanes already queued for 3 s worth of calls: this one would wait past the gate's 2 s.
+    waiting = [asyncio.create_task(limiter.acquire()) for _ in range(24)]
+    await asyncio.sleep(0)
+    started = clock.monotonic()
+    assert not await gate.missing_before(_item(records, "m2", 2), [])
+    assert clock.monotonic() == started, "went on the window at once"
+    assert transcripts.starts == []
+    for task in waiting:
+        task.cancel()

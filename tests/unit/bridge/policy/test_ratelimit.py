@@ -188,14 +188,42 @@ def test_rates_must_be_positive(per_second, burst):
         Rate(per_second, burst)
 
 
-async def test_try_acquire_takes_a_token_only_when_one_is_there_and_never_waits(clock):
+async def test_acquire_within_zero_takes_a_token_only_when_one_is_there_and_never_waits(clock):
     limits = ConnectRateLimits(registry=CollectorRegistry(), clock=clock)
     burst = limits.rate("GetTranscript").burst
 
-    taken = [limits.try_acquire("GetTranscript", "instance") for _ in range(burst + 3)]
+    taken = [
+        await limits.acquire_within("GetTranscript", "instance", 0.0) for _ in range(burst + 3)
+    ]
 
     assert taken == [True] * burst + [False] * 3
     assert clock.sleeps == []
     clock.tick(1.0 / limits.rate("GetTranscript").per_second)
-    assert limits.try_acquire("GetTranscript", "instance")
-    assert not limits.try_acquire("GetTranscript", "instance")
+    assert await limits.acquire_within("GetTranscript", "instance", 0.0)
+    assert not await limits.acquire_within("GetTranscript", "instance", 0.0)
+
+
+async def test_acquire_within_waits_for_a_token_due_in_time_and_refuses_a_later_one(clock):
+    bucket = Limiter(Rate(8, 12), clock=clock)
+    await _acquire_times(bucket, clock, 12)  # the burst is spent
+
+    start = clock.monotonic()
+    assert await bucket.acquire_within(0.2)  # the next token is 0.125 s away
+    assert clock.monotonic() - start == pytest.approx(0.125)
+    assert not await bucket.acquire_within(0.1)  # the one after is 0.125 s away again
+    assert clock.monotonic() - start == pytest.approx(0.125), "a refusal waits for nothing"
+
+
+async def test_acquire_within_counts_the_callers_already_waiting():
+    clock = FakeClock()
+    bucket = Limiter(Rate(8, 12), clock=clock)
+    for _ in range(12):
+        await bucket.acquire()
+    # Eight callers wait their turn: the ninth's token is 9/8 s away, not 1/8.
+    waiting = [asyncio.create_task(bucket.acquire()) for _ in range(8)]
+    await settle()
+    assert not await bucket.acquire_within(1.0)
+    late = asyncio.create_task(bucket.acquire_within(1.2))
+    await clock.advance(1.2)
+    assert await late
+    await asyncio.gather(*waiting)
