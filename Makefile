@@ -28,7 +28,7 @@ help:
 	@echo "make check   the fast loop: lint, types, layers, unit tests (under a minute)"
 	@echo "make fmt     format and auto-fix"
 	@echo "make docs    regenerate the README settings table"
-	@echo "make bench   inbound benchmark: messages per burst, latency, CPU"
+	@echo "make bench   cost harness: CPU, AWS calls, memory and latency per message"
 	@echo "make chaos   resilience campaigns (kill, stop, throttle, outage, flood) with 2 and 3 workers"
 	@echo "make image   build the container image whatsapp-connect-bridge:local"
 	@echo "make base-image   build a local Python base from Debian packages (no Docker Hub)"
@@ -74,8 +74,10 @@ fmt: install
 docs: install
 	$(BIN)/python scripts/update_readme.py
 
+# The cost harness (bench/cost): CPU, AWS requests and memory per message, against the
+# goals; about 8 minutes. Writes bench/results/cost.json and latency.png (committed).
 bench: install
-	$(BIN)/python -m bench.inbound_bursts --json bench/results/inbound.json
+	$(BIN)/python -m bench.cost
 
 # Every campaign with 2, then 3 workers (about 20 minutes each); one line per campaign.
 # Both worker counts run even if a campaign of the first could not; the status says so.

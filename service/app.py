@@ -38,6 +38,7 @@ from service.admin.error_counts import errors_router
 from service.admin.outreach import OutreachBody, OutreachProblemError, outreach_router
 from service.admin.routes import sessions_router, worker_router
 from service.aws import AwsClientOptions, AwsClients, open_clients
+from service.aws_requests import count_requests
 from service.bridge.adapters.claims import SendClaims
 from service.bridge.adapters.connect_chat import ConnectChat
 from service.bridge.adapters.connect_config import ConnectConfigStore, ConnectConfigUnavailableError
@@ -215,6 +216,8 @@ async def run_bridge(
         clients = await open_clients(stack, aws_options(settings))
         http = await stack.enter_async_context(aiohttp.ClientSession())
         registry = new_registry(worker_id=worker_id, version=version())
+        if settings.count_aws_requests:
+            count_requests(clients, registry)
         health = Health()
         readiness = Readiness(
             timeout_s=settings.readiness_timeout_s, interval_s=settings.readiness_interval_s

@@ -401,6 +401,12 @@ class Settings(ResourceSettings):
         "...) to stdout this often (0: off; the CDK stack sets 60).",
     )
 
+    count_aws_requests: bool = Field(
+        default=False,
+        description="Count AWS requests by service and operation in /metrics "
+        "(bridge_aws_requests_total); for the cost harness, off in production.",
+    )
+
     # -- logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."

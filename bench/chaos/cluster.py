@@ -126,6 +126,16 @@ class Cluster:
     def worker_pid(self, index: int) -> int:
         return self._workers[index].process.pid
 
+    @property
+    def aws_pid(self) -> int:
+        assert self._aws is not None
+        return self._aws.process.pid
+
+    @property
+    def sim_pid(self) -> int:
+        assert self._sim is not None
+        return self._sim.process.pid
+
     # ------------------------------------------------------------ workers
 
     async def wait_ready(self, index: int, deadline: float) -> None:

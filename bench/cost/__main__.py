@@ -1,0 +1,199 @@
+"""`make bench`: what a message costs the bridge, measured, against the goals.
+
+Runs the sandbox as processes (embedded AWS, simulator, one bridge; the chaos harness's
+`Cluster`), the bridge with `BRIDGE_COUNT_AWS_REQUESTS` on and production defaults
+otherwise, and runs each scenario `--repeats` times:
+
+- idle: no traffic; the bridge's CPU share, RSS, and its background requests per minute;
+- inbound-new-chats: each customer sends one burst into a new chat (Connect's quota
+  starts 5 chats a second, so customers arrive at about that rate);
+- inbound-live-chats: the same customers burst again into their live chats; the added
+  latency after the quiet window, and the old sample's 20 s tumbling window and no
+  buffering computed on the same send times;
+- outbound: agents reply into those chats, several messages each;
+- memory-10k: a fresh bridge with a quiet window of minutes; 10,000 customers each send
+  a text that stays buffered; RSS growth.
+
+Prints the table (median [min-max] over the repetitions, against each goal) and AWS
+requests by operation; writes `bench/results/cost.json` and `bench/results/latency.png`.
+
+Usage: python -m bench.cost [--repeats 3] [--customers 250] [--memory-customers 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.chaos.cluster import Cluster
+from bench.cost import report, scenarios
+from bench.cost.scenarios import Figures
+
+BASE_ENV = {"BRIDGE_COUNT_AWS_REQUESTS": "true", "BRIDGE_LOG_LEVEL": "WARNING"}
+# Customers stay buffered for the whole memory run.
+MEMORY_ENV = {
+    "BRIDGE_BUFFER_QUIET_S": "900",
+    "BRIDGE_BUFFER_MAX_WAIT_S": "1800",
+    "BRIDGE_BUFFER_MAX_CUSTOMERS": "50000",
+    "BRIDGE_BUFFER_MAX_MESSAGES": "100000",
+}
+STARTUP_SETTLE_S = 5.0
+CHATS_PER_S = 5.0  # StartChatContact's default quota, paced by the bridge
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cost", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--customers", type=int, default=250, help="per inbound repetition")
+    parser.add_argument("--chats", type=int, default=50, help="chats agents reply into")
+    parser.add_argument("--replies", type=int, default=6, help="replies per chat")
+    parser.add_argument("--memory-customers", type=int, default=10_000)
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds per idle window")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the bridge")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/cost.json"))
+    parser.add_argument("--chart", type=Path, default=Path("bench/results/latency.png"))
+    return parser
+
+
+async def _main_cluster(
+    args: argparse.Namespace, env: dict[str, str], work: Path
+) -> dict[str, list[Figures]]:
+    results: dict[str, list[Figures]] = defaultdict(list)
+    quiet_s = float(env.get("BRIDGE_BUFFER_QUIET_S", "5"))
+    spread_s = args.customers / CHATS_PER_S
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with (
+        Cluster(workers=1, work_dir=work, worker_env=env) as cluster,
+        httpx.AsyncClient(timeout=30) as http,
+        httpx.AsyncClient(base_url=cluster.sim_url, timeout=120, limits=limits) as sim,
+    ):
+        await asyncio.sleep(STARTUP_SETTLE_S)
+        for _ in range(args.repeats):
+            results["idle"].append(await scenarios.idle(cluster, http, seconds=args.idle))
+            _progress("idle", results["idle"][-1])
+        contacts: list[dict[int, str]] = []
+        for burst_number, scenario in enumerate(("inbound-new-chats", "inbound-live-chats")):
+            for run in range(args.repeats):
+                bursts = scenarios.new_bursts(
+                    run, run * args.customers, args.customers, burst_number, seed=run
+                )
+                figures, by_customer = await scenarios.inbound(
+                    cluster,
+                    http,
+                    sim,
+                    bursts,
+                    spread_s=spread_s,
+                    quiet_s=quiet_s,
+                    rng=random.Random(1000 * burst_number + run),
+                    timeout_s=2 * spread_s + 120,
+                )
+                results[scenario].append(figures)
+                _progress(scenario, figures)
+                if burst_number:
+                    contacts.append(by_customer)
+        for run in range(args.repeats):
+            chats = list(contacts[run].values())[: args.chats]
+            figures = await scenarios.outbound(
+                cluster, http, sim, chats, run=run, per_chat=args.replies, timeout_s=120
+            )
+            results["outbound"].append(figures)
+            _progress("outbound", figures)
+    return results
+
+
+async def _memory_cluster(
+    args: argparse.Namespace, env: dict[str, str], work: Path
+) -> list[Figures]:
+    async with (
+        Cluster(workers=1, work_dir=work, worker_env=env | MEMORY_ENV) as cluster,
+        httpx.AsyncClient(timeout=30) as http,
+        httpx.AsyncClient(base_url=cluster.sim_url, timeout=120) as sim,
+    ):
+        await asyncio.sleep(STARTUP_SETTLE_S)
+        figures = await scenarios.memory(
+            cluster,
+            http,
+            sim,
+            customers=args.memory_customers,
+            first_customer=10_000_000,
+            concurrency=32,
+            timeout_s=600,
+        )
+        _progress("memory-10k", figures)
+        return [figures]
+
+
+def _progress(scenario: str, figures: Figures) -> None:
+    shown = ", ".join(f"{k} {v:g}" for k, v in figures.values.items())
+    print(f"[{scenario}] {shown}", file=sys.stderr, flush=True)
+
+
+def _commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607  git from PATH, as make finds it
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "unknown"
+
+
+async def _main(args: argparse.Namespace) -> int:
+    env = BASE_ENV | dict(pair.split("=", 1) for pair in args.env)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-cost-") as work:
+        results = await _main_cluster(args, env, Path(work) / "main")
+        if args.memory_customers > 0:
+            results["memory-10k"] = await _memory_cluster(args, env, Path(work) / "memory")
+    took = time.monotonic() - started
+
+    print(report.table(results))
+    print()
+    print(report.requests_table(results, "inbound-new-chats", "burst"))
+    print(report.requests_table(results, "inbound-live-chats", "burst"))
+    print(report.requests_table(results, "outbound", "message"))
+    print(report.requests_table(results, "idle", "minute"))
+    print(f"\n{args.repeats} repetitions, {took:.0f} s")
+
+    document: dict[str, Any] = {
+        "commit": _commit(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": _cpus(), "python": platform.python_version()},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "chart")},
+        "bridge_env": env,
+        "took_s": round(took, 1),
+        "rows": report.rows(results),
+        "scenarios": {name: [f.as_json() for f in runs] for name, runs in results.items()},
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(document, indent=1, default=str) + "\n")
+    report.chart(results, args.chart)
+    print(f"wrote {args.json} and {args.chart}")
+    return 0
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(_main(_parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

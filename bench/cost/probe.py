@@ -1,0 +1,79 @@
+"""What a run costs, read from outside the bridge: CPU and memory from /proc, AWS requests
+from its /metrics (`BRIDGE_COUNT_AWS_REQUESTS`, `service/aws_requests.py`)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.chaos.cluster import Cluster
+from bench.harness import cpu_seconds, rss_mb
+
+REQUESTS = "bridge_aws_requests"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One look at every process of the sandbox and at the bridge's counters."""
+
+    at: float
+    cpu_s: dict[str, float]
+    rss_mb: dict[str, float]
+    requests: Counter[str] = field(default_factory=Counter)  # "service.Operation" → count
+    gauges: dict[str, float] = field(default_factory=dict)
+
+    def since(self, before: Reading) -> Spent:
+        return Spent(
+            wall_s=self.at - before.at,
+            cpu_s={name: self.cpu_s[name] - before.cpu_s.get(name, 0.0) for name in self.cpu_s},
+            requests=self.requests - before.requests,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    wall_s: float
+    cpu_s: dict[str, float]
+    requests: Counter[str]
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+
+def pids(cluster: Cluster) -> dict[str, int]:
+    return {"bridge": cluster.worker_pid(0), "aws": cluster.aws_pid, "sim": cluster.sim_pid}
+
+
+def parse_metrics(text: str) -> tuple[Counter[str], dict[str, float]]:
+    """The request counter by "service.Operation", and every gauge without labels."""
+    requests: Counter[str] = Counter()
+    gauges: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if family.name == REQUESTS and sample.name.endswith("_total"):
+                key = f"{sample.labels['service']}.{sample.labels['operation']}"
+                requests[key] += int(sample.value)
+            elif family.type == "gauge" and not sample.labels:
+                gauges[sample.name] = sample.value
+    return requests, gauges
+
+
+async def read(cluster: Cluster, http: httpx.AsyncClient) -> Reading:
+    response = await http.get(f"{cluster.admin_url(0)}/metrics")
+    response.raise_for_status()
+    requests, gauges = parse_metrics(response.text)
+    if not any(key for key in requests):
+        raise SystemExit("the bridge counts no AWS requests: is BRIDGE_COUNT_AWS_REQUESTS set?")
+    processes = pids(cluster)
+    return Reading(
+        at=time.monotonic(),
+        cpu_s={name: cpu_seconds(pid) for name, pid in processes.items()},
+        rss_mb={name: rss_mb(pid) for name, pid in processes.items()},
+        requests=requests,
+        gauges=gauges,
+    )
