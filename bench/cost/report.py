@@ -28,8 +28,8 @@ NEW, LIVE, OUT, IDLE, MEMORY = (
     "idle",
     "memory-10k",
 )
+
 # The figures and their goals ("at most"). The outbound latency goal is twice
-# The table, in its order; goals are "at most". The outbound latency goal is twice
 # what the bridge measured before outbound went through the ordered path (30 / 224 ms).
 # fmt: off
 ROWS: tuple[Row, ...] = (
