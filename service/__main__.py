@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run() -> int:
+    from service import event_loop
     from service.app import run_bridge
     from service.logs import configure_logging
 
@@ -95,7 +96,7 @@ def _run() -> int:
         fmt=settings.log_format,
         salt=settings.log_hash_salt.get_secret_value().encode(),
     )
-    asyncio.run(run_bridge(settings))
+    event_loop.run(run_bridge(settings), settings.event_loop)
     return 0
 
 

@@ -102,6 +102,7 @@ from service.consumers.sqs.consumer import Outcome as SqsOutcome
 from service.consumers.sqs.message import QueueMessage
 from service.consumers.stream.config import StreamConsumerConfig
 from service.consumers.stream.consumer import StreamConsumer, make_worker_id
+from service.event_loop import loop_name
 from service.health import Health, Readiness
 from service.logs import bind_worker
 from service.metrics import new_registry
@@ -177,6 +178,7 @@ def aws_options(settings: Settings) -> AwsClientOptions:
         max_attempts=settings.aws_max_attempts,
         retry_mode=settings.aws_retry_mode,
         max_pool_connections=settings.aws_max_pool_connections,
+        validate_requests=settings.aws_validate_requests,
     )
 
 
@@ -251,6 +253,7 @@ async def run_bridge(
                 "worker_id": worker_id,
                 "stream_worker_id": parts.stream.worker_id,
                 "version": version(),
+                "event_loop": loop_name(),
                 "started_at": datetime.fromtimestamp(runtime.started_at, UTC).isoformat(),
                 "uptime_s": round(time.time() - runtime.started_at, 1),
                 "connect_config": connect,
@@ -289,7 +292,12 @@ async def run_bridge(
                 timeout_graceful_shutdown=2,
             )
         )
-        log.info("bridge_starting", admin_port=settings.admin_port, version=version())
+        log.info(
+            "bridge_starting",
+            admin_port=settings.admin_port,
+            version=version(),
+            event_loop=loop_name(),
+        )
         async with asyncio.TaskGroup() as tasks:
             serving = tasks.create_task(server.serve(), name="admin-api")
             _start_housekeeping(

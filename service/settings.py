@@ -376,6 +376,17 @@ class Settings(ResourceSettings):
     aws_max_pool_connections: int = Field(
         default=50, ge=1, le=1000, description="HTTP connections per AWS client."
     )
+    aws_validate_requests: bool = Field(
+        default=False,
+        description="Check each AWS request against botocore's service model before sending "
+        "it (on in the sandbox and the tests; in production CPU spent on requests the code "
+        "builds the same way every time).",
+    )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="The event loop: uvloop (asyncio where uvloop is not installed) or the "
+        "standard library's.",
+    )
 
     # -- process
     task_id: str | None = Field(

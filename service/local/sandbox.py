@@ -176,6 +176,7 @@ def sandbox_environment(sandbox: Sandbox, token: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": constants.DUMMY_SECRET_KEY,
         "BRIDGE_NAME_PREFIX": sandbox.options.name_prefix,
         "BRIDGE_ADMIN_TOKEN": token,
+        "BRIDGE_AWS_VALIDATE_REQUESTS": "true",
         "SANDBOX_AWS_URL": sandbox.aws_url,
         "SANDBOX_SIM_URL": sandbox.sim_url,
         "SANDBOX_ADMIN_URL": f"http://{LOOPBACK}:{admin_ports[0]}",

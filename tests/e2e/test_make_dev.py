@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -12,6 +13,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -56,6 +58,16 @@ class _Output:
                 return False
             time.sleep(0.2)
         return False
+
+
+def _admin_status(sandbox: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(  # noqa: S310  loopback http
+        f"{sandbox['SANDBOX_ADMIN_URL']}/admin/status",
+        headers={"Authorization": f"Bearer {sandbox['BRIDGE_ADMIN_TOKEN']}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310  loopback http
+        status: dict[str, Any] = json.load(answer)
+    return status
 
 
 @pytest.mark.timeout(240)
@@ -136,6 +148,7 @@ def test_make_dev_is_ready_attachable_and_stops_on_sigterm(repo_root: Path, tmp_
         readyz = f"{sandbox['SANDBOX_ADMIN_URL']}/readyz"
         with urllib.request.urlopen(readyz, timeout=5) as ready:  # noqa: S310  loopback http
             assert ready.status == 200
+        assert _admin_status(sandbox)["event_loop"] == "uvloop", "the bridge runs on uvloop"
 
         stop_started = time.monotonic()
         os.killpg(process.pid, signal.SIGTERM)
