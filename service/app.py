@@ -179,6 +179,7 @@ def aws_options(settings: Settings) -> AwsClientOptions:
         retry_mode=settings.aws_retry_mode,
         max_pool_connections=settings.aws_max_pool_connections,
         validate_requests=settings.aws_validate_requests,
+        user_agent=f"whatsapp-connect-bridge/{version()}",
     )
 
 

@@ -45,6 +45,10 @@ class AwsClientOptions:
     # wherever code is being written and tested, CPU spent for nothing on requests the
     # production code builds the same way every time.
     validate_requests: bool = True
+    # A fixed User-Agent: botocore otherwise assembles its structured one (SDK, OS,
+    # language, features, config) on every request, twice; measured at 7.6 % of the
+    # bridge's CPU under load. None: botocore's own.
+    user_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ def client_config(options: AwsClientOptions, *, read_timeout_s: float | None = N
         retries={"mode": options.retry_mode, "total_max_attempts": options.max_attempts},
         max_pool_connections=options.max_pool_connections,
         parameter_validation=options.validate_requests,
+        user_agent=options.user_agent,
     )
 
 

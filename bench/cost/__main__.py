@@ -42,7 +42,12 @@ from bench.chaos.cluster import Cluster
 from bench.cost import report, scenarios
 from bench.cost.scenarios import Figures
 
-BASE_ENV = {"BRIDGE_COUNT_AWS_REQUESTS": "true", "BRIDGE_LOG_LEVEL": "WARNING"}
+# Production settings but for the counter (the sandbox turns request validation on).
+BASE_ENV = {
+    "BRIDGE_COUNT_AWS_REQUESTS": "true",
+    "BRIDGE_AWS_VALIDATE_REQUESTS": "false",
+    "BRIDGE_LOG_LEVEL": "WARNING",
+}
 # Customers stay buffered for the whole memory run.
 MEMORY_ENV = {
     "BRIDGE_BUFFER_QUIET_S": "900",
