@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -195,3 +197,12 @@ async def test_opus_conversion_stops_at_its_bounds_and_refuses_what_is_not_audio
         await to_ogg_opus(source, tmp_path / "b.ogg", ConversionLimits(max_output_bytes=2_000))
     with pytest.raises(ConversionError):
         await to_ogg_opus(FIXTURES / "invoice.pdf", tmp_path / "c.ogg", LIMITS)
+
+
+def test_the_bridge_starts_without_loading_pyav_or_pillow():
+    """16 MB of an idle bridge's memory: loaded the first time a file is converted."""
+    probe = "import sys, service.app; print(sorted({'av', 'PIL'} & set(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
