@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import Enum
@@ -207,10 +208,16 @@ class SessionStore:
         dynamodb: DynamoDBClient,
         table: str,
         clock: Clock = SYSTEM_CLOCK,
+        max_contacts: int = 10_000,
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table
         self._clock = clock
+        # A chat's contact belongs to one customer key for its whole life (an identity
+        # change leaves an alias behind that `get` follows), so the mapping is read once:
+        # every agent item asked it up to three times (router, order gate, reply).
+        self._contacts: OrderedDict[str, str] = OrderedDict()
+        self._max_contacts = max_contacts
 
     async def get(self, customer_key: str) -> Session | None:
         """The customer's session; after an identity change, the one it moved to (a read
@@ -286,6 +293,8 @@ class SessionStore:
                     },
                 ]
             )
+        if moved.initial_contact_id in self._contacts:
+            self._remember_contact(moved.initial_contact_id, new_key)
         log.info("session_rekeyed", contact_id=moved.contact_id, version=moved.version)
         return moved
 
@@ -620,14 +629,26 @@ class SessionStore:
             await self._dynamodb.put_item(TableName=self._table, Item=item)
 
     async def find_by_initial_contact(self, initial_contact_id: str) -> Session | None:
-        item = await self._read(CONTACT_PREFIX + initial_contact_id)
-        if item is None:
-            return None
-        session = await self.get(str(dynamo.decode(item)["customer_key"]))
+        customer_key = self._contacts.get(initial_contact_id)
+        if customer_key is None:
+            item = await self._read(CONTACT_PREFIX + initial_contact_id)
+            if item is None:
+                return None  # not remembered: a young chat's mapping may be written soon
+            customer_key = str(dynamo.decode(item)["customer_key"])
+            self._remember_contact(initial_contact_id, customer_key)
+        else:
+            self._contacts.move_to_end(initial_contact_id)
+        session = await self.get(customer_key)
         # The customer may already be in a newer chat; this contact's session is gone.
         if session is None or session.initial_contact_id != initial_contact_id:
             return None
         return session
+
+    def _remember_contact(self, initial_contact_id: str, customer_key: str) -> None:
+        self._contacts[initial_contact_id] = customer_key
+        self._contacts.move_to_end(initial_contact_id)
+        while len(self._contacts) > self._max_contacts:
+            self._contacts.popitem(last=False)
 
     async def delete(self, customer_key: str, *, initial_contact_id: str | None = None) -> bool:
         """Remove the session and its contact mapping; False if there was nothing to remove.

@@ -5,8 +5,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from prometheus_client import CollectorRegistry
 
 from service.aws import AwsClients
+from service.aws_requests import count_requests
 from service.bridge.adapters.sessions import (
     HeldMessage,
     HoldResult,
@@ -186,6 +188,48 @@ async def test_find_by_initial_contact(store):
 
     assert await store.find_by_initial_contact("c-1") == created
     assert await store.find_by_initial_contact("c-unknown") is None
+
+
+async def test_a_contacts_customer_is_read_once(store, aws_clients):
+    created = await store.create(_session(contact="c-1"))
+    registry = CollectorRegistry()
+    count_requests(aws_clients, registry)
+
+    for _ in range(3):
+        assert await store.find_by_initial_contact("c-1") == created
+    assert await store.find_by_initial_contact("c-unknown") is None
+    assert await store.find_by_initial_contact("c-unknown") is None
+
+    reads = registry.get_sample_value(
+        "bridge_aws_requests_total", {"service": "dynamodb", "operation": "GetItem"}
+    )
+    # The mapping once, the session each time; an unknown contact asked each time (a
+    # young chat's mapping may be written a moment later).
+    assert reads == 1 + 3 + 2
+
+
+async def test_a_remembered_contact_still_finds_its_chat_after_another_task_moved_it(
+    store, aws_clients, resources, clock
+):
+    stored = await store.create(_session())
+    assert await store.find_by_initial_contact(stored.initial_contact_id) == stored
+    other_task = SessionStore(
+        dynamodb=aws_clients.dynamodb, table=resources.names.sessions_table, clock=clock
+    )
+
+    moved = await other_task.rekey(OLD, NEW, wa_id="5215587654321", bsuid=None)
+
+    assert moved is not None
+    assert await store.find_by_initial_contact(stored.initial_contact_id) == moved
+
+
+async def test_a_remembered_contact_finds_nothing_once_its_chat_is_gone(store):
+    first = await store.create(_session(contact="c-1"))
+    assert await store.find_by_initial_contact("c-1") == first
+    assert await store.delete(first.customer_key, initial_contact_id="c-1")
+    await store.create(_session(contact="c-2"))  # the customer's next chat
+
+    assert await store.find_by_initial_contact("c-1") is None
 
 
 async def test_delete_removes_both_items(store, aws_clients, resources):
