@@ -24,15 +24,23 @@ ENV UV_PYTHON_DOWNLOADS=never \
 RUN python3 -m venv /opt/uv \
     && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src
-# Dependencies first, in their own layer: they change far less often than the code.
-COPY pyproject.toml uv.lock README.md ./
+# Dependencies first, in layers of their own: they change far less often than the code or
+# the README (the project's metadata names it, so it comes with the code).
+COPY pyproject.toml uv.lock ./
 RUN /opt/uv/bin/uv sync --locked --no-default-groups --no-install-project --no-editable
-COPY service ./service
-RUN /opt/uv/bin/uv sync --locked --no-default-groups --no-editable
 
 # The sandbox adds moto's server (the embedded AWS) on top of the same locked set.
 FROM builder AS builder-sandbox
+RUN /opt/uv/bin/uv sync --locked --no-default-groups --no-install-project --no-editable \
+        --extra sandbox
+COPY README.md ./
+COPY service ./service
 RUN /opt/uv/bin/uv sync --locked --no-default-groups --no-editable --extra sandbox
+
+FROM builder AS builder-runtime
+COPY README.md ./
+COPY service ./service
+RUN /opt/uv/bin/uv sync --locked --no-default-groups --no-editable
 
 # ------------------------------------------------------------------ common runtime base
 FROM ${BASE_IMAGE} AS runtime-base
@@ -60,7 +68,7 @@ CMD ["--help"]
 
 # ------------------------------------------------------------------ runtime (default)
 FROM runtime-base AS runtime
-COPY --from=builder /app/.venv /app/.venv
+COPY --from=builder-runtime /app/.venv /app/.venv
 USER 10001:10001
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-m", "service", "healthcheck"]
