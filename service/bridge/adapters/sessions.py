@@ -120,6 +120,10 @@ class Session:
     origination_id: str
     last_customer_message_at: int
     expires_at: int
+    # EUM's publication time (ns) of that newest message: WhatsApp's timestamps have one
+    # second, and a message SQS brings back late may share its second with a later one
+    # the agent already has (0: not known).
+    last_customer_published_ns: int = 0
     wa_id: str | None = None
     bsuid: str | None = None
     connection_token: str | None = None
@@ -377,8 +381,11 @@ class SessionStore:
             )
         return _session_from_item(response["Attributes"])
 
-    async def touch(self, customer_key: str, last_customer_message_at: int) -> bool:
-        """Move the customer's last-message time forward; False if no session or not newer.
+    async def touch(
+        self, customer_key: str, last_customer_message_at: int, published_ns: int = 0
+    ) -> bool:
+        """Move the customer's newest message (time, then EUM's publication time within its
+        second) forward; False if no session or not newer.
 
         It does not bump `version`: it commutes with every other write, so it must not make
         them conflict.
@@ -388,13 +395,19 @@ class SessionStore:
                 await self._dynamodb.update_item(
                     TableName=self._table,
                     Key={"pk": {"S": SESSION_PREFIX + customer_key}},
-                    UpdateExpression="SET last_customer_message_at = :at, updated_at = :now",
+                    UpdateExpression=(
+                        "SET last_customer_message_at = :at, last_customer_published_ns = :ns,"
+                        " updated_at = :now"
+                    ),
                     ConditionExpression=(
                         "attribute_exists(pk) AND (attribute_not_exists(last_customer_message_at)"
-                        " OR last_customer_message_at < :at)"
+                        " OR last_customer_message_at < :at OR (last_customer_message_at = :at"
+                        " AND (attribute_not_exists(last_customer_published_ns)"
+                        " OR last_customer_published_ns < :ns)))"
                     ),
                     ExpressionAttributeValues={
                         ":at": {"N": str(last_customer_message_at)},
+                        ":ns": {"N": str(published_ns)},
                         ":now": {"N": str(int(self._clock.time()))},
                     },
                 )

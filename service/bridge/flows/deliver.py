@@ -71,7 +71,9 @@ class _Customer:
     bsuid: str | None
     business_phone_number_id: str
     origination_id: str
+    # The burst's newest message: its WhatsApp time and EUM's publication time (ns).
     last_message_at: int
+    last_published_ns: int
 
 
 class InboundDelivery:
@@ -134,7 +136,9 @@ class InboundDelivery:
             text_limit=self._options.text_limit,
             byte_limit=self._options.byte_limit,
             known_texts=_known_texts(fresh),
-            late_before=None if session is None else session.last_customer_message_at,
+            late_before=None
+            if session is None
+            else (session.last_customer_message_at, session.last_customer_published_ns),
             media_as_attachments=self._attacher is not None,
         )
         recorded = _recordable(parts)
@@ -165,7 +169,11 @@ class InboundDelivery:
             index += 1
             delivery = await self._ledger.advance(delivery, index, contact_id=contact_id)
         await self._ledger.complete(delivery)
-        await self._sessions.touch(customer.key, last_customer_message_at=customer.last_message_at)
+        await self._sessions.touch(
+            customer.key,
+            last_customer_message_at=customer.last_message_at,
+            published_ns=customer.last_published_ns,
+        )
         if holding and self._on_window_reopened is not None:
             await self._on_window_reopened(customer.key)
         log.info(
@@ -295,6 +303,7 @@ class InboundDelivery:
                 business_phone_number_id=customer.business_phone_number_id,
                 origination_id=customer.origination_id,
                 last_customer_message_at=customer.last_message_at,
+                last_customer_published_ns=customer.last_published_ns,
                 streaming_id=streaming_id,
                 chat_ends_at=chat_ends_at,
                 expires_at=session_expiry(now, config.chat_duration_minutes),
@@ -367,6 +376,7 @@ class ConcurrentClaimError(RetryableError):
 def _customer_of(burst: Sequence[InboundMessage]) -> _Customer:
     last = burst[-1]
     names = [m.customer.profile_name for m in burst if m.customer.profile_name]
+    newest_at, newest_ns = max(m.order_key for m in burst)
     return _Customer(
         key=last.customer_key,
         display_name=(names[-1] if names else None) or "WhatsApp customer",
@@ -374,7 +384,8 @@ def _customer_of(burst: Sequence[InboundMessage]) -> _Customer:
         bsuid=last.customer.bsuid,
         business_phone_number_id=last.business.phone_number_id,
         origination_id=last.business.origination_id,
-        last_message_at=max(m.timestamp for m in burst),
+        last_message_at=newest_at,
+        last_published_ns=newest_ns,
     )
 
 

@@ -285,15 +285,17 @@ def render_burst(
     byte_limit: int | None = None,
     media_as_attachments: bool = False,
     known_texts: Mapping[str, str] | None = None,
-    late_before: int | None = None,
+    late_before: tuple[int, int] | None = None,
 ) -> list[RenderedPart]:
     """Render a burst, in the order given, into Connect-sized parts.
 
     `known_texts` maps WhatsApp message ids to their text, so reactions and replies can
     quote the message they refer to. Messages skipped by configuration appear in no part.
-    A message sent before `late_before` (epoch seconds: the customer's newest message the
-    agent already has) arrived after later ones reached the agent (SQS brought it back
-    late): it says so, with the time the customer sent it.
+    A message sent before `late_before` (the order key of the customer's newest message the
+    agent already has: WhatsApp's time in seconds, then EUM's publication time in ns, so a
+    message sharing its second with a later one is still told apart) arrived after later
+    ones reached the agent (SQS brought it back late): it says so, with the time the
+    customer sent it.
     """
     renderer = _Renderer(known_texts or {})
     parts: list[RenderedPart] = []
@@ -308,7 +310,7 @@ def render_burst(
         if _skipped(message, ignore_stickers=ignore_stickers, ignore_reactions=ignore_reactions):
             continue
         prefix = renderer.context_prefix(message.context, message.referral)
-        if late_before is not None and message.timestamp < late_before:
+        if late_before is not None and message.order_key < late_before:
             prefix = late_prefix(message.timestamp) + prefix
         payload = message.payload
         if (

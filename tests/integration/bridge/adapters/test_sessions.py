@@ -176,6 +176,16 @@ async def test_touch_only_moves_forward_and_never_creates(store):
     assert await store.touch(key, NOW + 100) is True
     assert await store.touch(key, NOW + 50) is False
     assert await store.touch(f"{BUSINESS}#5215500000000", NOW) is False
+    # Within one second, EUM's publication time decides.
+    assert await store.touch(key, NOW + 100, published_ns=2_000) is True
+    assert await store.touch(key, NOW + 100, published_ns=1_000) is False
+    assert await store.touch(key, NOW + 100, published_ns=2_000) is False
+    stored = await store.get(key)
+    assert stored is not None
+    assert (stored.last_customer_message_at, stored.last_customer_published_ns) == (
+        NOW + 100,
+        2_000,
+    )
 
     current = await store.get(key)
     assert current.last_customer_message_at == NOW + 100

@@ -283,3 +283,26 @@ async def test_a_message_brought_back_after_its_burst_says_it_arrived_late(
         "second",
         "⏱ sent 10:13:20 UTC, arrived late:\nfirst, sent early",
     ]
+
+
+async def test_a_late_message_of_the_same_second_as_the_agents_newest_says_so(
+    connect_chat, parts, sandbox
+):
+    """WhatsApp's time has one second; EUM's publication time orders within it (found by
+    chaos campaign a with 3 workers: n20 reached the agent after n21, both sent at :45)."""
+    bridge = delivery(connect_chat, parts)
+    n19, n20, n21 = (text(body, id=wamid()) for body in ("n19", "n20", "n21"))
+    published = 1772360045_000_000_000
+    messages = []
+    for offset_ns, wire in ((100, n19), (500, n20), (900, n21)):
+        wire["timestamp"] = 1772360045
+        [message] = parse_eum_event(eum_event(wire)).messages
+        messages.append(message.model_copy(update={"published_at_ns": published + offset_ns}))
+    first, late, newest = messages
+    await bridge.deliver([first, newest])  # SQS brought n20 back only now
+    await bridge.deliver([late])
+    [contact] = await contacts(sandbox)
+    assert [i["content"] for i in customer_items(contact)] == [
+        "n19\nn21",
+        "⏱ sent 10:14:05 UTC, arrived late:\nn20",
+    ]

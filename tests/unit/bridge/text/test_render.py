@@ -274,8 +274,32 @@ def test_a_message_sent_before_what_the_agent_has_says_it_arrived_late(eum):
     on_time = eum.text("thanks", id_="wamid.NOW", timestamp="1772360130")
     messages = list(parse_eum_event(eum.sns_message(late, on_time)).messages)
     [part] = render_burst(
-        messages, ignore_stickers=False, ignore_reactions=False, late_before=1772360100
+        messages, ignore_stickers=False, ignore_reactions=False, late_before=(1772360100, 0)
     )
     assert part.text == (  # type: ignore[union-attr]
         "⏱ sent 10:13:20 UTC, arrived late:\nmy order is P12345\nthanks"
     )
+
+
+def test_a_late_message_sharing_its_second_with_what_the_agent_has_still_says_so(eum):
+    """WhatsApp's time has one second: chaos campaign a (3 workers) delivered n20 after n21,
+    both sent at :45, unmarked. EUM's publication time tells them apart."""
+    from service.bridge.events.eum import parse_eum_event  # noqa: PLC0415
+    from service.bridge.text.render import render_burst  # noqa: PLC0415
+
+    event = eum.sns_message(eum.text("P12345", id_="wamid.N20", timestamp="1772360045"))
+    [message] = parse_eum_event(event).messages
+    second, published_ns = message.order_key
+    assert published_ns > 0
+
+    def rendered(late_before: tuple[int, int]) -> str:
+        [part] = render_burst(
+            [message], ignore_stickers=False, ignore_reactions=False, late_before=late_before
+        )
+        return part.text  # type: ignore[union-attr]
+
+    # The agent has n21: the same second, published a moment later.
+    assert rendered((second, published_ns + 1_000_000)).startswith("⏱ sent")
+    # The agent's newest is n19, published before it: n20 is on time.
+    assert rendered((second, published_ns - 1_000_000)) == "P12345"
+    assert rendered((second - 1, 0)) == "P12345"
