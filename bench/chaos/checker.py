@@ -9,6 +9,9 @@ Pure functions over plain records, so they are unit-tested with hand-made inputs
   same stream (one customer inbound, one chat outbound). Only each marker's first
   arrival counts for order; repeats are already counted as doubled. Sent 1 2 3,
   arrived 2 3 1: one out of order (1). Arrived 3 1 2: two (1 and 2 each came after 3).
+- late, said so: such a message whose arrival says it came late (the bridge's "⏱ sent …,
+  arrived late" line before it, DESIGN §5.4: a message SQS brings back after its burst
+  was delivered). Counted apart, not as out of order; an unmarked one is out of order.
 - unexpected: a marker that arrived but was never sent (a checker or harness bug if > 0).
 
 A send whose outcome is unknown (the sandbox API call failed or timed out, so the message
@@ -42,6 +45,8 @@ class Arrival:
     at: float
     # Sorts arrivals at the destination in the order the recipient saw them.
     position: tuple[float, ...]
+    # The arrival says it came late (inbound: the bridge's late line right before it).
+    marked_late: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,7 @@ class Tally:
     doubled: tuple[str, ...]
     out_of_order: tuple[str, ...]
     unexpected: tuple[str, ...]
+    late_marked: tuple[str, ...] = ()
 
 
 def first_arrivals(arrivals: Iterable[Arrival]) -> dict[str, Arrival]:
@@ -63,7 +69,7 @@ def first_arrivals(arrivals: Iterable[Arrival]) -> dict[str, Arrival]:
     return first
 
 
-def _out_of_order(sent: Sequence[Sent], first: dict[str, Arrival]) -> list[str]:
+def _behind(sent: Sequence[Sent], first: dict[str, Arrival]) -> list[str]:
     streams: dict[str, list[tuple[tuple[float, ...], int, str]]] = defaultdict(list)
     for message in sent:
         arrival = first.get(message.marker)
@@ -83,10 +89,12 @@ def check(sent: Sequence[Sent], arrivals: Sequence[Arrival]) -> Tally:
     counts = Counter(arrival.marker for arrival in arrivals)
     known = {message.marker for message in sent}
     first = first_arrivals(arrivals)
+    behind = _behind(sent, first)
     return Tally(
         sent=sum(1 for message in sent if message.certain),
         lost=tuple(m.marker for m in sent if m.certain and counts[m.marker] == 0),
         doubled=tuple(m.marker for m in sent if counts[m.marker] > 1),
-        out_of_order=tuple(_out_of_order(sent, first)),
+        out_of_order=tuple(m for m in behind if not first[m].marked_late),
         unexpected=tuple(sorted(marker for marker in counts if marker not in known)),
+        late_marked=tuple(m for m in behind if first[m].marked_late),
     )

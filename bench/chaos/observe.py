@@ -9,6 +9,7 @@ agent's own transcript item, is therefore never mistaken for a delivery.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,11 @@ import httpx
 
 from bench.chaos.checker import Arrival
 from bench.chaos.markers import customer_of, direction, find_markers
+
+# How the bridge says an inbound message arrived after later ones (text/render.py), written
+# out again here: a shared constant would make the harness agree with a wrong bridge.
+LATE_LINE_START = "⏱ sent "
+LATE_LINE_END = ", arrived late:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +64,23 @@ def inbound_arrivals(contacts: Sequence[Mapping[str, Any]]) -> list[Arrival]:
     for chat_index, contact in enumerate(contacts):
         for item_index, item in _customer_texts(contact):
             at = _epoch(item["time"])
+            late = _said_late(item["content"])
             for place, marker in enumerate(find_markers(item["content"])):
                 if direction(marker) == "in":
                     position = (at, float(chat_index), float(item_index), float(place))
-                    arrivals.append(Arrival(marker, at, position))
+                    arrivals.append(Arrival(marker, at, position, marked_late=marker in late))
     return arrivals
+
+
+def _said_late(content: str) -> set[str]:
+    """Markers on a line right after the bridge's "⏱ sent …, arrived late:" line."""
+    lines = content.split("\n")
+    return {
+        marker
+        for before, line in itertools.pairwise(lines)
+        if before.startswith(LATE_LINE_START) and before.endswith(LATE_LINE_END)
+        for marker in find_markers(line)
+    }
 
 
 def _text_body(entry: Mapping[str, Any]) -> str | None:

@@ -1,7 +1,8 @@
 """A campaign's result: one line for humans, a JSON object for tools.
 
 The line, in this order: campaign, workers, sent (in/out), lost (in/out), doubled
-(in/out), out of order (in/out), recovery time, DLQ count with and without the bridge's
+(in/out), out of order (in/out), late messages that said so (in/out, only when there
+are any), recovery time, DLQ count with and without the bridge's
 reason; then anything that makes the numbers less than the whole truth (sends with an
 unknown outcome, a run that never went quiet, a process that crashed, markers nobody
 sent), then the fault's own facts. A campaign that could not run or finish says so and
@@ -104,6 +105,11 @@ def line(result: CampaignResult) -> str:
         f"lost {_pair(len(i.lost), len(o.lost))}",
         f"doubled {_pair(len(i.doubled), len(o.doubled))}",
         f"out of order {_pair(len(i.out_of_order), len(o.out_of_order))}",
+        *(
+            [f"late, said so {_pair(len(i.late_marked), len(o.late_marked))}"]
+            if i.late_marked or o.late_marked
+            else []
+        ),
         recovered,
         _dlq(result.dlq),
     ]
@@ -140,10 +146,12 @@ def _tally(tally: Tally | None) -> dict[str, Any] | None:
         "doubled": len(tally.doubled),
         "out_of_order": len(tally.out_of_order),
         "unexpected": len(tally.unexpected),
+        "late_marked": len(tally.late_marked),
         "lost_markers": list(tally.lost[:_LIST_LIMIT]),
         "doubled_markers": list(tally.doubled[:_LIST_LIMIT]),
         "out_of_order_markers": list(tally.out_of_order[:_LIST_LIMIT]),
         "unexpected_markers": list(tally.unexpected[:_LIST_LIMIT]),
+        "late_marked_markers": list(tally.late_marked[:_LIST_LIMIT]),
     }
 
 

@@ -76,3 +76,18 @@ def test_positions_not_list_order_decide_arrival_order():
     arrivals = [Arrival("m2", 5.0, (2.0,)), Arrival("m1", 4.0, (1.0,))]
     assert check(sent("c1", "m1", "m2"), arrivals).out_of_order == ()
     assert first_arrivals([*arrivals, Arrival("m1", 9.0, (0.5,))])["m1"].at == 9.0
+
+
+def test_a_message_behind_a_later_one_that_says_it_came_late_is_counted_apart():
+    # DESIGN §5.4: after its burst was delivered, a late message is marked, not reordered.
+    arrivals = arrived("m2", "m3", "m1")
+    arrivals[2] = Arrival("m1", arrivals[2].at, arrivals[2].position, marked_late=True)
+    tally = check(sent("c1", "m1", "m2", "m3"), arrivals)
+    assert tally.out_of_order == ()
+    assert tally.late_marked == ("m1",)
+
+
+def test_a_late_mark_on_a_message_that_is_not_behind_anything_counts_nowhere():
+    arrivals = [Arrival(m, 100.0 + i, (float(i),), marked_late=True) for i, m in enumerate("ab")]
+    tally = check(sent("c1", "a", "b"), arrivals)
+    assert tally.out_of_order == tally.late_marked == ()

@@ -82,3 +82,28 @@ def test_a_chat_is_answerable_only_once_its_streaming_is_on():
     assert live_chats([started]) == {}
     started["streaming"] = [{"active": True}]
     assert live_chats([started]) == {5: "k5"}
+
+
+def test_a_message_under_the_bridges_late_line_is_marked_late_and_only_it():
+    m0, m1, m2 = (inbound_marker(4, n) for n in range(3))
+    contacts = [
+        contact(
+            "k1",
+            item("CUSTOMER", f"{m0} hi\n{m2} there", "2026-01-01T00:00:01.000Z"),
+            item(
+                "CUSTOMER",
+                f"⏱ sent 10:14:05 UTC, arrived late:\n{m1} P12345\n{m2} again?",
+                "2026-01-01T00:00:05.000Z",
+            ),
+        )
+    ]
+    arrivals = inbound_arrivals(contacts)
+    assert [(a.marker, a.marked_late) for a in arrivals] == [
+        (m0, False),
+        (m2, False),
+        (m1, True),
+        (m2, False),
+    ]
+    tally = check([Sent(m, "in:4", n, 0.0) for n, m in enumerate((m0, m1, m2))], arrivals)
+    assert tally.out_of_order == ()
+    assert tally.late_marked == (m1,)
