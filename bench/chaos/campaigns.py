@@ -124,6 +124,26 @@ def _save_evidence(run_dir: Path, seen: Snapshot, ledger: Ledger) -> None:
     (run_dir / "evidence.json").write_text(json.dumps(evidence))
 
 
+async def _prepare(
+    sim: httpx.AsyncClient,
+    clients: AwsClients,
+    queues: _Queues,
+    profile: Profile,
+    result: CampaignResult,
+) -> None:
+    # WhatsApp reports `sent` for every message, as the real one does: the bridge settles
+    # from it a send whose task was killed before it could record it.
+    answer = await sim.post("/sandbox/config", json={"whatsapp_sent_statuses": True})
+    answer.raise_for_status()
+    if profile.visibility_timeout_s is not None:
+        for url in (queues.inbound, queues.outbound):
+            await clients.sqs.set_queue_attributes(
+                QueueUrl=url,
+                Attributes={"VisibilityTimeout": str(profile.visibility_timeout_s)},
+            )
+        result.notes.append(f"queue visibility {profile.visibility_timeout_s}s (short)")
+
+
 def _split(sent: list[Sent]) -> tuple[list[Sent], list[Sent]]:
     inbound = [m for m in sent if m.stream.startswith("in:")]
     outbound = [m for m in sent if m.stream.startswith("out:")]
@@ -165,13 +185,7 @@ async def _run(
             )
         )
         queues = await _queues(clients, names)
-        if profile.visibility_timeout_s is not None:
-            for url in (queues.inbound, queues.outbound):
-                await clients.sqs.set_queue_attributes(
-                    QueueUrl=url,
-                    Attributes={"VisibilityTimeout": str(profile.visibility_timeout_s)},
-                )
-            result.notes.append(f"queue visibility {profile.visibility_timeout_s}s (short)")
+        await _prepare(sim, clients, queues, profile, result)
         longest_visibility = max(
             await visibility_timeout_s(clients.sqs, queues.inbound),
             await visibility_timeout_s(clients.sqs, queues.outbound),

@@ -326,12 +326,22 @@ class FakeSendClaims:
         if record is not None and record.status == self.INPROGRESS:
             del self._records[key]
 
+    async def settle(self, key: str, *, whatsapp_message_id: str) -> bool:
+        self.operations.append(("settle", key))
+        self._script.check("settle")
+        record = self._records.get(key)
+        if record is None or record.status != self.INPROGRESS:
+            return False
+        self._records[key] = _ClaimRecord(self.COMPLETE, whatsapp_message_id=whatsapp_message_id)
+        return True
+
     async def remember(self, sent: SentMessage) -> None:
         self.operations.append(("remember", sent.whatsapp_message_id))
         self._script.check("remember")
         self._sent[sent.whatsapp_message_id] = sent
 
     async def sent(self, whatsapp_message_id: str) -> SentMessage | None:
+        self.operations.append(("sent", whatsapp_message_id))
         self._script.check("sent")
         return self._sent.get(whatsapp_message_id)
 

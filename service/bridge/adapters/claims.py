@@ -12,6 +12,13 @@ than once; so each send is guarded by a Powertools-style claim in the idempotenc
 Each sent message also gets its own item, `out#wamid#<wamid>`: what WhatsApp statuses
 for it must be reported against (the Connect item, the chat) and the message itself, so a
 send WhatsApp later rejects for rate reasons can be repeated.
+
+A task killed between WhatsApp's answer and the COMPLETE write leaves an INPROGRESS claim
+for a message that did go out; once it expires, the next owner would send it again. So
+every claimed send carries its claim key in `biz_opaque_callback_data`, which WhatsApp
+echoes in each status of that message: a status for a message the bridge never recorded
+`settle`s its claim (INPROGRESS → COMPLETE), and the next owner skips it. WhatsApp reports
+`sent` within a second or two; the claim stays INPROGRESS for a minute.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ if TYPE_CHECKING:
 
 PREFIX: Final = "out#"
 _WAMID_PREFIX: Final = PREFIX + "wamid#"
+# Marks the callback data of the bridge's claimed sends (Meta allows 512 characters).
+_CALLBACK_PREFIX: Final = "bridge-claim:"
+CALLBACK_MAX: Final = 512
 _INPROGRESS: Final = "INPROGRESS"
 _COMPLETE: Final = "COMPLETE"
 _SERVICE: Final = "dynamodb"
@@ -59,6 +69,19 @@ class SentMessage:
     connect_item_id: str
     customer_key: str
     message: Mapping[str, Any]
+
+
+def callback_data(key: str) -> str | None:
+    """What a claimed send carries in `biz_opaque_callback_data` (None: a key too long)."""
+    data = _CALLBACK_PREFIX + key
+    return data if len(data) <= CALLBACK_MAX else None
+
+
+def claim_key_of(callback_data: str | None) -> str | None:
+    """The claim key a status's callback data names, if it is one of the bridge's."""
+    if callback_data is None or not callback_data.startswith(_CALLBACK_PREFIX):
+        return None
+    return callback_data.removeprefix(_CALLBACK_PREFIX) or None
 
 
 class SendClaims:
@@ -130,6 +153,30 @@ class SendClaims:
         )
         with translated(_SERVICE, "PutItem"):
             await self._dynamodb.put_item(TableName=self._table, Item=item)
+
+    async def settle(self, key: str, *, whatsapp_message_id: str) -> bool:
+        """Complete a claim still INPROGRESS whose message WhatsApp reports it has (its
+        sender died before completing it); False if it was not INPROGRESS."""
+        item = dynamo.encode(
+            {
+                "id": PREFIX + key,
+                "status": _COMPLETE,
+                "wamid": whatsapp_message_id,
+                TTL_ATTRIBUTE: int(self._clock.time()) + self._retention_s,
+            }
+        )
+        try:
+            with translated(_SERVICE, "PutItem"):
+                await self._dynamodb.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="#status = :inprogress",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues=dynamo.encode({":inprogress": _INPROGRESS}),
+                )
+        except ConditionFailedError:
+            return False
+        return True
 
     async def release(self, key: str) -> None:
         """Give up a claim whose send certainly did not happen, so a retry may send."""

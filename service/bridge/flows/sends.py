@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from service.bridge.adapters.claims import ClaimState, SentMessage
+from service.bridge.adapters.claims import ClaimState, SentMessage, callback_data
 from service.bridge.adapters.media import MediaNotSendableError
 from service.bridge.adapters.whatsapp import Recipient
 from service.bridge.events.connect import AttachmentEvent, ChatEndedEvent, MessageEvent
@@ -119,7 +119,7 @@ class AgentSends:
         if claim.state is ClaimState.IN_PROGRESS:
             raise RetryLater("another worker is sending this item")
         try:
-            result = await self._paced_send(session, build)
+            result = await self._paced_send(session, build, key)
         except MediaNotSendableError:
             raise  # settled by the caller once the agent is told
         except WhatsAppSendError as exc:
@@ -138,16 +138,22 @@ class AgentSends:
         self,
         session: Session,
         build: Build,
+        key: str,
     ) -> tuple[str, dict[str, Any]]:
         built = build()
         fields = await built if isinstance(built, Awaitable) else built
         message = {**recipient(session).fields(), **fields}
+        # WhatsApp echoes it in this message's statuses: a claim its sender could not
+        # complete (killed after the send) is settled from them (`claims.settle`). The
+        # message remembered for a resend goes without it (a resend has its own claim).
+        tag = callback_data(key)
+        tagged = message if tag is None else {**message, "biz_opaque_callback_data": tag}
         reservation = self._pacer.reserve(session.business_phone_number_id, session.customer_key)
         if not reservation.admitted:
             raise RetryLater("paced", retry_after_s=reservation.wait_s)
         if reservation.wait_s > 0:
             await self._clock.sleep(reservation.wait_s)
-        wamid = await self._whatsapp.send(origination_id=session.origination_id, message=message)
+        wamid = await self._whatsapp.send(origination_id=session.origination_id, message=tagged)
         return wamid, message
 
     async def _sent(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
-from service.bridge.adapters.claims import ClaimState, SentMessage
+from service.bridge.adapters.claims import ClaimState, SentMessage, claim_key_of
 from service.bridge.flows.ports import Chat, PacerPort, SendClaimsPort, Sessions, WhatsAppSender
 from service.clock import SYSTEM_CLOCK, Clock
 from service.errors import (
@@ -75,6 +75,11 @@ class FeedbackMetrics:
             ["code", "action"],
             registry=registry,
         )
+        self.settled = Counter(
+            "bridge_whatsapp_sends_settled_from_status",
+            "Claims of sends whose task died before completing them, settled from a status",
+            registry=registry,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,9 @@ class StatusFeedback:
 
     async def __call__(self, statuses: Sequence[StatusUpdate]) -> None:
         for update in statuses:
+            if update.status == "sent":
+                await self._settle_if_unrecorded(update)
+                continue
             if update.status not in {"delivered", "read", "failed"}:
                 continue
             context = await self._context(update)
@@ -120,10 +128,29 @@ class StatusFeedback:
             elif self._forward[update.status]:
                 await self._receipt(update, context)
 
+    async def _settle_if_unrecorded(self, update: StatusUpdate) -> None:
+        """`sent` tells the agent nothing; it only settles a claim whose sender died."""
+        if claim_key_of(update.biz_opaque_callback_data) is None:
+            return  # not a claimed send of ours
+        if await self._claims.sent(update.message_id) is None:
+            await self._settle(update)
+
+    async def _settle(self, update: StatusUpdate) -> None:
+        # A message WhatsApp has that the bridge never recorded: if its claim is still
+        # INPROGRESS, the task that sent it was killed before completing it.
+        key = claim_key_of(update.biz_opaque_callback_data)
+        if key is not None and await self._claims.settle(
+            key, whatsapp_message_id=update.message_id
+        ):
+            self._metrics.settled.inc()
+            log.info("whatsapp_send_settled_from_status", status=update.status)
+
     async def _context(self, update: StatusUpdate) -> _Context | None:
         sent = await self._claims.sent(update.message_id)
         if sent is None:
-            # A read receipt or reaction of ours, or a record past its TTL.
+            # A read receipt or reaction of ours, a record past its TTL, or a claimed send
+            # whose task was killed before it recorded it.
+            await self._settle(update)
             return None
         session = await self._sessions.find_by_initial_contact(sent.initial_contact_id)
         if session is None:

@@ -36,6 +36,9 @@ class SimConfig:
     transcribe_job_min_s: float = 0.0
     # Concurrent transcription jobs before LimitExceededException (or QUEUED when deferred).
     transcribe_max_concurrent_jobs: int = 250
+    # WhatsApp reports `sent` for every message it accepted, a moment after the answer;
+    # off by default so tests see only the statuses they ask for (/sandbox/whatsapp/statuses).
+    whatsapp_sent_statuses: bool = False
 
     @classmethod
     def from_settings(cls, settings: SimSettings) -> SimConfig:

@@ -307,6 +307,9 @@ class CustomerPhone:
             raise SandboxError(404, "no message with that id in the outbox")
         now = self._clock.now()
         item: dict[str, Any] = {"id": message_id, "status": status, "timestamp": str(int(now))}
+        callback = entry.message.get("biz_opaque_callback_data")
+        if isinstance(callback, str):
+            item["biz_opaque_callback_data"] = callback  # Meta echoes it in every status
         if entry.recipient is not None and is_bsuid(entry.recipient):
             item["recipient_user_id"] = entry.recipient
         elif entry.recipient is not None:

@@ -280,4 +280,6 @@ def check_message(message: object, *, known_media: Callable[[str], bool]) -> Met
         if not isinstance(context, Mapping):
             raise MetaError(_INVALID, "context must be an object")
         _text(context, "message_id", "context.", max_len=256)
+    # Echoed in the message's statuses (Meta: at most 512 characters).
+    _text(message, "biz_opaque_callback_data", "", max_len=512, required=False)
     return MetaSend(str(kind), recipient, message)

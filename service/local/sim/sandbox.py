@@ -76,6 +76,7 @@ class ConfigBody(_Camel):
     flow_ends_new_chats: bool | None = None
     transcribe_job_min_s: float | None = Field(default=None, ge=0)
     transcribe_max_concurrent_jobs: int | None = Field(default=None, ge=1)
+    whatsapp_sent_statuses: bool | None = None
     add_business_numbers: list[BusinessNumberBody] = Field(default_factory=list)
 
 

@@ -112,6 +112,8 @@ class SocialApi:
         self._templates = templates
         self._windows = windows
         self.undeliverable = undeliverable
+        # Called for every accepted message, a moment after the answer (`sent` statuses).
+        self.accepted: Callable[[str], Awaitable[object]] | None = None
         self._reports: set[asyncio.Task[None]] = set()
 
     def _business(self, origination: str) -> BusinessNumber:
@@ -168,20 +170,22 @@ class SocialApi:
             failure = (RE_ENGAGEMENT, None)
         if failure is not None:
             # Accepted, then reported failed, as Meta does: never refused up front.
-            self._report_later(entry.message_id, *failure)
+            undeliverable = self.undeliverable
+            if undeliverable is not None:
+                message_id, (code, details) = entry.message_id, failure
+                self._report_later(lambda: undeliverable(message_id, code, details))
+        elif self.accepted is not None:
+            accepted, message_id = self.accepted, entry.message_id
+            self._report_later(lambda: accepted(message_id))
         return {"messageId": entry.message_id}
 
-    def _report_later(self, message_id: str, code: int, details: str | None) -> None:
-        report = self.undeliverable
-        if report is None:
-            return
-
+    def _report_later(self, report: Callable[[], Awaitable[object]]) -> None:
         async def run() -> None:
             await asyncio.sleep(_STATUS_DELAY_S)  # after the send's answer, like Meta's webhook
             try:
-                await report(message_id, code, details)
+                await report()
             except Exception:  # noqa: BLE001  a status the sandbox cannot publish is only logged
-                _log.warning("sim_status_report_failed", code=code)
+                _log.warning("sim_status_report_failed")
 
         task = asyncio.create_task(run())
         self._reports.add(task)

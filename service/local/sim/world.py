@@ -133,6 +133,13 @@ class Simulator:
             )
 
         self.social.undeliverable = undeliverable
+
+        async def accepted(message_id: str) -> object:
+            if not self.config.whatsapp_sent_statuses:
+                return None
+            return await self.customer.report_status(message_id, "sent")
+
+        self.social.accepted = accepted
         self.transcribe = TranscribeApi(
             transcriber=Transcriber(s3=s3, media=self.media, account_id=settings.account_id),
             clock=self.clock,

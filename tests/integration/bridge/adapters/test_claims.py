@@ -3,7 +3,14 @@
 import pytest
 
 from service.aws import AwsClients
-from service.bridge.adapters.claims import Claim, ClaimState, SendClaims, SentMessage
+from service.bridge.adapters.claims import (
+    Claim,
+    ClaimState,
+    SendClaims,
+    SentMessage,
+    callback_data,
+    claim_key_of,
+)
 from tests.support.clock import FakeClock
 
 NOW = 1_772_360_000.0
@@ -66,3 +73,28 @@ async def test_sent_messages_are_found_by_whatsapp_id(claims: SendClaims):
     await claims.remember(sent)
     assert await claims.sent("wamid.B") == sent
     assert await claims.sent("wamid.unknown") is None
+
+
+async def test_a_claim_left_in_progress_is_settled_once_from_a_status(
+    claims: SendClaims, clock: FakeClock
+):
+    await claims.claim("item-9#0")  # then the task was killed after WhatsApp took it
+    assert await claims.settle("item-9#0", whatsapp_message_id="wamid.S") is True
+    assert await claims.settle("item-9#0", whatsapp_message_id="wamid.S") is False
+    clock.tick(120)  # long past the in-progress expiry: still not sent again
+    assert await claims.claim("item-9#0") == Claim(ClaimState.SENT, "wamid.S")
+    # A status can neither invent a claim nor overwrite a completed one.
+    assert await claims.settle("never-claimed", whatsapp_message_id="wamid.X") is False
+    await claims.claim("item-9#1")
+    await claims.complete("item-9#1", whatsapp_message_id="wamid.OWN")
+    assert await claims.settle("item-9#1", whatsapp_message_id="wamid.X") is False
+    assert await claims.claim("item-9#1") == Claim(ClaimState.SENT, "wamid.OWN")
+
+
+def test_callback_data_names_the_claim_and_only_the_bridges_is_read_back():
+    data = callback_data("item-9#0")
+    assert data is not None
+    assert claim_key_of(data) == "item-9#0"
+    assert claim_key_of("someone else's data") is None
+    assert claim_key_of(None) is None
+    assert callback_data("k" * 600) is None  # over Meta's 512 characters: sent without

@@ -153,7 +153,13 @@ class Inbound:
         return self._eum.message(type_, id_=id_, timestamp=str(epoch(seconds)), **fields)
 
     def status(
-        self, wamid: str, status: str, *, code: int | None = None, title: str | None = None
+        self,
+        wamid: str,
+        status: str,
+        *,
+        code: int | None = None,
+        title: str | None = None,
+        callback: str | None = None,
     ) -> StatusUpdate:
         wire: dict[str, Any] = {
             "id": wamid,
@@ -161,6 +167,8 @@ class Inbound:
             "timestamp": str(epoch(10)),
             "recipient_id": WA_ID,
         }
+        if callback is not None:
+            wire["biz_opaque_callback_data"] = callback
         if code is not None:
             error: dict[str, Any] = {"code": code}
             if title is not None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.bridge.adapters.claims import SentMessage
+from service.bridge.adapters.claims import SentMessage, callback_data
 from service.bridge.events.transport import DONE, Outcome, Settle
 from service.bridge.flows.status import NOTE_PREFIX
 from service.bridge.policy.pacing import PacingConfig
@@ -31,6 +31,12 @@ TO_CUSTOMER = {"recipient_type": "individual", "to": WA_ID}
 
 def _text(body: str) -> dict[str, object]:
     return {**TO_CUSTOMER, "type": "text", "text": {"preview_url": False, "body": body}}
+
+
+def _claimed(message: dict[str, object], key: str) -> dict[str, object]:
+    """What WhatsApp gets for a send claimed under `key`: the claim rides along, echoed in
+    the message's statuses (`claims.callback_data`)."""
+    return {**message, "biz_opaque_callback_data": callback_data(key)}
 
 
 def _events(registry, kind: str, action: str) -> float:
@@ -53,7 +59,7 @@ async def test_agent_text_becomes_a_whatsapp_text_to_the_customer(
     assert outcome == DONE
     [sent] = whatsapp.sent
     assert sent.origination_id == ORIGINATION_ID
-    assert sent.message == _text("Hi, I am Luis")
+    assert sent.message == _claimed(_text("Hi, I am Luis"), "item-1#0")
     assert claims.state("item-1#0") == claims.COMPLETE
     assert claims.whatsapp_message_id("item-1#0") == sent.whatsapp_message_id
     assert claims.remembered() == [
@@ -462,11 +468,14 @@ async def test_an_approved_attachment_is_sent_through_the_media_port(
     ]
     assert chat.tokens == ["conn-token-1"], "fetched through the chat's connection"
     [sent] = whatsapp.sent
-    assert sent.message == {
-        **TO_CUSTOMER,
-        "type": "document",
-        "document": {"id": "media-att-1", "filename": "invoice.pdf"},
-    }
+    assert sent.message == _claimed(
+        {
+            **TO_CUSTOMER,
+            "type": "document",
+            "document": {"id": "media-att-1", "filename": "invoice.pdf"},
+        },
+        "item-7#att-1",
+    )
     assert claims.state("item-7#att-1") == claims.COMPLETE
     assert claims.state("item-7#att-2") is None
 
@@ -624,7 +633,7 @@ async def test_chat_ended_sends_the_closing_message_and_deletes_the_session(
     assert await make_replies(closing_message=CLOSING).handle(ended, "dedup") == DONE
 
     [sent] = whatsapp.sent
-    assert sent.message == _text(CLOSING)
+    assert sent.message == _claimed(_text(CLOSING), "end-1#closing")
     assert claims.whatsapp_message_id("end-1#closing") == sent.whatsapp_message_id
     assert sessions.deleted == [(session.customer_key, session.initial_contact_id)]
     assert session.customer_key not in sessions.by_customer

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from prometheus_client import CollectorRegistry
 
-from service.bridge.adapters.claims import SentMessage
+from service.bridge.adapters.claims import ClaimState, SentMessage, callback_data
 from service.bridge.flows.status import NOTE_PREFIX, FeedbackMetrics, StatusFeedback
 from service.bridge.policy.pacing import PacingConfig
 from service.errors import (
@@ -313,3 +313,53 @@ async def test_a_resend_whatsapp_refuses_for_good_is_reported_to_the_agent(
     await feedback([inbound.status("wamid.OUT-A", "failed", code=131056)])
 
     assert chat.notes
+
+
+# ------------------------------------------------ a send whose task died before completing
+
+
+async def test_a_status_for_a_send_never_recorded_settles_its_claim(
+    feedback, inbound, claims, chat, feedback_registry
+):
+    """The task claimed item-C, WhatsApp took it (wamid.C), and the task was killed before
+    it completed the claim: WhatsApp's `sent`, echoing the claim, settles it, so the next
+    owner finds it SENT instead of sending it again when the claim expires."""
+    assert (await claims.claim("item-C#0")).state is ClaimState.CLAIMED
+
+    await feedback([inbound.status("wamid.C", "sent", callback=callback_data("item-C#0"))])
+
+    claim = await claims.claim("item-C#0")
+    assert (claim.state, claim.whatsapp_message_id) == (ClaimState.SENT, "wamid.C")
+    assert chat.receipts == []
+    assert (
+        feedback_registry.get_sample_value("bridge_whatsapp_sends_settled_from_status_total") == 1
+    )
+
+
+async def test_a_delivered_status_settles_it_too_when_sent_never_came(feedback, inbound, claims):
+    await claims.claim("item-D#0")
+    await feedback([inbound.status("wamid.D", "delivered", callback=callback_data("item-D#0"))])
+    assert (await claims.claim("item-D#0")).state is ClaimState.SENT
+
+
+@pytest.mark.usefixtures("known")
+async def test_statuses_of_recorded_sends_settle_nothing(feedback, inbound, claims):
+    await claims.claim("item-A#0")  # a retry claimed it again meanwhile, say
+    await feedback(
+        [
+            inbound.status("wamid.OUT-A", "sent", callback=callback_data("item-A#0")),
+            inbound.status("wamid.OUT-A", "delivered", callback=callback_data("item-A#0")),
+        ]
+    )
+    assert ("settle", "item-A#0") not in claims.operations
+    assert (await claims.claim("item-A#0")).state is ClaimState.IN_PROGRESS
+
+
+async def test_a_sent_status_without_the_bridges_callback_costs_nothing(feedback, inbound, claims):
+    await feedback(
+        [
+            inbound.status("wamid.E", "sent"),
+            inbound.status("wamid.F", "sent", callback="someone else's data"),
+        ]
+    )
+    assert claims.operations == []
