@@ -91,6 +91,10 @@ async def _main_cluster(
         httpx.AsyncClient(timeout=30) as http,
         httpx.AsyncClient(base_url=cluster.sim_url, timeout=120, limits=limits) as sim,
     ):
+        # Every repetition opens new chats and none ends: above Connect's default 500
+        # concurrent chats (a quota AWS raises on request) StartChatContact would refuse.
+        answer = await sim.post("/sandbox/config", json={"max_active_chats": 100_000})
+        answer.raise_for_status()
         await asyncio.sleep(STARTUP_SETTLE_S)
         for _ in range(args.repeats):
             results["idle"].append(await scenarios.idle(cluster, http, seconds=args.idle))
