@@ -98,15 +98,17 @@ async def main() -> None:
     parser.add_argument("--real-pacing", action="store_true")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the workers")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--work-dir", type=Path, help="keep the workers' logs here")
     args = parser.parse_args()
 
     env = {"BRIDGE_BUFFER_QUIET_S": "1", "BRIDGE_LOG_LEVEL": "WARNING"}
     if not args.real_pacing:
         env["BRIDGE_PACING_PAIR_BURST"] = "100000"
     env |= dict(pair.split("=", 1) for pair in args.env)
-    with tempfile.TemporaryDirectory(prefix="outbound-latency-") as work:
+    with tempfile.TemporaryDirectory(prefix="outbound-latency-") as temporary:
+        work = args.work_dir or Path(temporary)
         async with (
-            Cluster(workers=args.workers, work_dir=Path(work), worker_env=env) as cluster,
+            Cluster(workers=args.workers, work_dir=work, worker_env=env) as cluster,
             httpx.AsyncClient(base_url=cluster.sim_url, timeout=30) as sim,
         ):
             chats = await _open_chats(sim, args.chats, timeout_s=60)

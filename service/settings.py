@@ -296,8 +296,9 @@ class Settings(ResourceSettings):
         default=0.5,
         ge=0,
         le=10,
-        description="How long an agent's item waits in its customer's lane for an earlier "
-        "one that another task wrote a moment later (the agent's order is kept within it).",
+        description="How long an agent's item the order gate could not check (typing, "
+        "receipts, no GetTranscript call to spare) waits in its customer's lane for an "
+        "earlier one that another task wrote a moment later; a checked message goes at once.",
     )
     outbound_max_gap_wait_s: float = Field(
         default=20.0,

@@ -7,7 +7,9 @@ workers, an item's path ran 13 s behind the next one's, and a chat's first reply
 the router while the chat's session is not stored yet, so its successor overtakes it.
 No window worth waiting on every message covers that.
 
-Before an agent message goes, the gate asks two stores a question each:
+Before an agent message goes, as soon as it heads its lane, the gate asks two stores a
+question each and answers `MISSING` (wait), `CLEAR` (checked: go at once, without the
+reorder window) or `UNCHECKED` (the window alone orders it):
 
 1. Connect's transcript (the agent's own order): which agent messages and attachments were
    written in the `horizon_s` before this one that the lane neither holds nor has handled?
@@ -51,6 +53,7 @@ import structlog
 from service.bridge.adapters.connect_chat import TranscriptPage
 from service.bridge.events.connect import AgentItem, AttachmentEvent, MessageEvent
 from service.bridge.flows.ports import Chat, Sessions
+from service.bridge.policy.lanes import GateAnswer
 from service.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
@@ -150,19 +153,19 @@ class TranscriptOrderGate:
         self._seen.pop(customer_key, None)
         self._pages.pop(customer_key, None)
 
-    async def missing_before(self, item: AgentItem, pending: Sequence[AgentItem]) -> bool:
+    async def check(self, item: AgentItem, pending: Sequence[AgentItem]) -> GateAnswer:
         event = item.event
         if not isinstance(event, MessageEvent | AttachmentEvent) or not event.initial_contact_id:
-            return False
+            return GateAnswer.UNCHECKED
         if item.order_key == float("inf"):
-            return False  # no time of its own: nothing to be earlier than
+            return GateAnswer.UNCHECKED  # no time of its own: nothing to be earlier than
         page = self._pages.get(item.customer_key)
         if page is None or item.key not in page.shown:
             # A page asked for a later item may start a little after this one's horizon;
             # what it leaves out is that old, and no reorder window is about it.
             page = await self._ask(item, event.initial_contact_id)
             if page is None:
-                return False
+                return GateAnswer.UNCHECKED
         known = {other.key for other in pending} | {item.key}
         known.update(self._seen.get(item.customer_key, ()))
         unseen = [
@@ -171,8 +174,10 @@ class TranscriptOrderGate:
             if key not in known and item.order_key - self._horizon_s <= written < item.order_key
         ]
         if not unseen:
-            return False
-        return await self._on_its_way(item, unseen)
+            return GateAnswer.CLEAR
+        if await self._on_its_way(item, unseen):
+            return GateAnswer.MISSING
+        return GateAnswer.CLEAR
 
     async def _ask(self, item: AgentItem, initial_contact_id: str) -> _Page | None:
         """The transcript from `item`'s horizon on, kept for the customer; None: not asked."""

@@ -24,7 +24,7 @@ from service.bridge.adapters.connect_chat import TranscriptPage
 from service.bridge.events.connect import AgentItem
 from service.bridge.events.transport import DONE, Outcome
 from service.bridge.flows.order_gate import TranscriptOrderGate
-from service.bridge.policy.lanes import AgentLanes, LaneConfig
+from service.bridge.policy.lanes import AgentLanes, GateAnswer, LaneConfig
 from service.bridge.policy.ratelimit import DEFAULT_RATES, Limiter
 from tests.fakes.bridge import FakeChat, FakeSessions
 from tests.support.clock import FakeClock
@@ -128,13 +128,13 @@ async def test_an_earlier_message_the_router_has_not_written_is_on_its_way(
     for item_id, seconds in (("m1", 1), ("m2", 2)):
         transcripts.agent(item_id, seconds)
 
-    assert await gate.missing_before(_item(records, "m2", 2), [])
+    assert await gate.check(_item(records, "m2", 2), []) is GateAnswer.MISSING
     assert stored.asked == [["m1"]]
     [start] = transcripts.starts
     assert start is not None
     assert datetime.fromisoformat(start) == datetime.fromisoformat(at(2 - HORIZON_S))
     # Once it reached the lane, nothing is missing.
-    assert not await gate.missing_before(_item(records, "m2", 2), [_item(records, "m1", 1)])
+    assert await gate.check(_item(records, "m2", 2), [_item(records, "m1", 1)]) is GateAnswer.CLEAR
 
 
 async def test_one_written_long_ago_reached_the_lane_before_and_is_remembered(
@@ -143,8 +143,8 @@ async def test_one_written_long_ago_reached_the_lane_before_and_is_remembered(
     transcripts.agent("m1", 1)  # handled by the shard's previous owner
     stored.written["m1"] = _ms(clock, 30)
 
-    assert not await gate.missing_before(_item(records, "m2", 2), [])
-    assert not await gate.missing_before(_item(records, "m3", 3), [])
+    assert await gate.check(_item(records, "m2", 2), []) is GateAnswer.CLEAR
+    assert await gate.check(_item(records, "m3", 3), []) is GateAnswer.CLEAR
     assert stored.asked == [["m1"]], "remembered: not looked up again"
 
 
@@ -153,13 +153,13 @@ async def test_one_written_a_moment_ago_may_be_right_behind_in_the_stream(
 ):
     transcripts.agent("m1", 1)
     stored.written["m1"] = _ms(clock, 0.5)
-    assert await gate.missing_before(_item(records, "m2", 2), [])
+    assert await gate.check(_item(records, "m2", 2), []) is GateAnswer.MISSING
 
 
 async def test_what_this_worker_handled_is_never_looked_up(gate, records, transcripts, stored):
     transcripts.agent("m1", 1)
     gate.settled(_item(records, "m1", 1))
-    assert not await gate.missing_before(_item(records, "m2", 2), [])
+    assert await gate.check(_item(records, "m2", 2), []) is GateAnswer.CLEAR
     assert stored.asked == []
 
 
@@ -168,28 +168,28 @@ async def test_only_the_agents_messages_and_attachments_count(gate, records, tra
     transcripts.items.append(
         {"Id": "c1", "AbsoluteTime": at(2), "Type": "MESSAGE", "ParticipantRole": "CUSTOMER"}
     )
-    assert not await gate.missing_before(_item(records, "m3", 3), [])
+    assert await gate.check(_item(records, "m3", 3), []) is GateAnswer.CLEAR
     transcripts.agent("file", 2, kind="ATTACHMENT")
-    assert await gate.missing_before(_item(records, "m3", 3), [])
+    assert await gate.check(_item(records, "m3", 3), []) is GateAnswer.MISSING
 
 
 async def test_later_messages_and_those_beyond_the_horizon_do_not_count(gate, records, transcripts):
     transcripts.agent("old", 3 - HORIZON_S - 1)
     transcripts.agent("later", 4)
-    assert not await gate.missing_before(_item(records, "m3", 3), [])
+    assert await gate.check(_item(records, "m3", 3), []) is GateAnswer.CLEAR
 
 
 async def test_a_handoff_forgets_what_this_worker_knew(gate, records, transcripts, stored):
     transcripts.agent("m1", 1)
     gate.settled(_item(records, "m1", 1))
     gate.forget(CUSTOMER_KEY)
-    assert await gate.missing_before(_item(records, "m2", 2), [])
+    assert await gate.check(_item(records, "m2", 2), []) is GateAnswer.MISSING
 
 
 async def test_a_failing_transcript_raises_for_the_lane_to_decide(gate, records, transcripts):
     transcripts.error = ConnectionError("participant service unreachable")
     with pytest.raises(ConnectionError):
-        await gate.missing_before(_item(records, "m3", 3), [])
+        await gate.check(_item(records, "m3", 3), [])
 
 
 async def test_without_a_transcript_call_to_spare_the_message_goes_on_the_window(
@@ -197,7 +197,7 @@ async def test_without_a_transcript_call_to_spare_the_message_goes_on_the_window
 ):
     transcripts.agent("m1", 1)
     transcripts.no_quota = True
-    assert not await gate.missing_before(_item(records, "m2", 2), [])
+    assert await gate.check(_item(records, "m2", 2), []) is GateAnswer.UNCHECKED
     assert stored.asked == []
 
 
@@ -209,7 +209,7 @@ async def test_one_page_answers_for_every_item_it_shows(gate, records, transcrip
     burst = [_item(records, key, seconds) for key, seconds in (("m1", 1), ("m2", 2), ("m3", 3))]
 
     for position, item in enumerate(burst):
-        assert not await gate.missing_before(item, burst[position + 1 :])
+        assert await gate.check(item, burst[position + 1 :]) is GateAnswer.CLEAR
         gate.settled(item)
 
     assert len(transcripts.starts) == 1
@@ -224,26 +224,26 @@ async def test_a_held_head_stays_held_while_the_quota_is_spent(gate, records, tr
     transcripts.calls_left = 1
     head, later = _item(records, "m2", 2), _item(records, "m3", 3)
 
-    assert await gate.missing_before(head, [later])
+    assert await gate.check(head, [later]) is GateAnswer.MISSING
     assert transcripts.calls_left == 0
-    assert await gate.missing_before(head, [later]), "m1 is still on its way"
+    assert await gate.check(head, [later]) is GateAnswer.MISSING, "m1 is still on its way"
 
 
 async def test_an_item_the_page_does_not_show_is_asked_about_anew(gate, records, transcripts):
     transcripts.agent("m1", 1)
-    assert not await gate.missing_before(_item(records, "m1", 1), [])
+    assert await gate.check(_item(records, "m1", 1), []) is GateAnswer.CLEAR
     transcripts.agent("m2", 2)  # written after that page was read
     transcripts.agent("m3", 3)
 
-    assert await gate.missing_before(_item(records, "m3", 3), [])
+    assert await gate.check(_item(records, "m3", 3), []) is GateAnswer.MISSING
     assert len(transcripts.starts) == 2
 
 
 async def test_a_handoff_forgets_the_page_too(gate, records, transcripts):
     transcripts.agent("m1", 1)
-    assert not await gate.missing_before(_item(records, "m1", 1), [])
+    assert await gate.check(_item(records, "m1", 1), []) is GateAnswer.CLEAR
     gate.forget(CUSTOMER_KEY)
-    assert not await gate.missing_before(_item(records, "m1", 1), [])
+    assert await gate.check(_item(records, "m1", 1), []) is GateAnswer.CLEAR
     assert len(transcripts.starts) == 2
 
 
@@ -304,7 +304,7 @@ class _Lanes:
 async def _r1_arrives_late(
     lanes: _Lanes, records: Records, stored: FakeStored, clock: FakeClock
 ) -> None:
-    """r2 and r3 wait out the window and the gate's polls; then the slow router writes r1."""
+    """r2 and r3 wait through the gate's polls; then the slow router writes r1."""
     for _ in range(6):  # three seconds: the window, then the gate's polls
         await clock.advance(0.5)
     assert lanes.sent == [], "r1 is still on its way: r2 must not go"
@@ -342,12 +342,10 @@ async def test_a_backlog_after_an_outage_waits_for_the_quota_rather_than_going_u
         transcripts.agent(item_id, seconds)
     limiter = transcripts.limiter = Limiter(DEFAULT_RATES["GetTranscript"], clock=clock)
     async with _lanes(gate, clock) as lanes:
+        while await limiter.acquire_within(0.0):
+            pass  # the other chats' lanes spend the burst just before this one's arrive
         await lanes.add(records, "r2", 2)
         await lanes.add(records, "r3", 3)
-        await clock.advance(0.45)
-        while await limiter.acquire_within(0.0):
-            pass  # the other chats' lanes spend the burst just before this one asks
-        await clock.advance(0.05)  # the reorder window ends: the gate asks
         await _r1_arrives_late(lanes, records, stored, clock)
     assert transcripts.starts, "the gate waited for a call and asked"
 
@@ -363,7 +361,7 @@ async def test_the_gate_does_not_queue_behind_a_quota_that_cannot_keep_up(
     waiting = [asyncio.create_task(limiter.acquire()) for _ in range(24)]
     await asyncio.sleep(0)
     started = clock.monotonic()
-    assert not await gate.missing_before(_item(records, "m2", 2), [])
+    assert await gate.check(_item(records, "m2", 2), []) is GateAnswer.UNCHECKED
     assert clock.monotonic() == started, "went on the window at once"
     assert transcripts.starts == []
     for task in waiting:

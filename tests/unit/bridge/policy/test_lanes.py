@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from service.bridge.events.transport import DONE, Outcome, park, retry
-from service.bridge.policy.lanes import AgentLanes, LaneConfig, LanesNotRunningError
+from service.bridge.policy.lanes import AgentLanes, GateAnswer, LaneConfig, LanesNotRunningError
 from tests.support.clock import FakeClock, settle
 
 WINDOW = 0.5  # LaneConfig's default reorder window
@@ -584,21 +584,25 @@ async def test_add_before_run_is_refused():
 
 @dataclass
 class FakeGate:
-    """Says an item is missing before `waiting_for` until an item of that name is pending."""
+    """Says an item is missing before `waiting_for` until an item of that name is pending
+    or settled, then CLEAR; an item without a rule gets `otherwise`."""
 
     waiting_for: dict[str, str] = field(default_factory=dict)
+    otherwise: GateAnswer = GateAnswer.UNCHECKED
     fail: bool = False
     asked: list[str] = field(default_factory=list)
     settled_names: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
 
-    async def missing_before(self, item: Item, pending: Any) -> bool:
+    async def check(self, item: Item, pending: Any) -> GateAnswer:
         self.asked.append(item.name)
         if self.fail:
             raise ConnectionError("transcript unreachable")
         wanted = self.waiting_for.get(item.name)
+        if wanted is None:
+            return self.otherwise
         known = {p.name for p in pending} | set(self.settled_names)
-        return wanted is not None and wanted not in known
+        return GateAnswer.CLEAR if wanted in known else GateAnswer.MISSING
 
     def settled(self, item: Item) -> None:
         self.settled_names.append(item.name)
@@ -615,9 +619,10 @@ async def test_a_head_waits_for_the_earlier_item_its_gate_says_is_on_its_way(mak
     assert h.handle.calls == [], "held past the window: the gate knows of an earlier item"
 
     await h.add("A", "second", 2.0)  # seconds late, as a slow path brings it
-    await h.clock.advance(WINDOW)
+    await h.clock.advance(WINDOW)  # "second" is unchecked: it waits the window
 
     assert h.handle.calls == ["second", "third"]
+    assert h.handle.times[1][1] == h.handle.times[0][1], "then the cleared head goes at once"
     assert gate.settled_names == ["second", "third"]
     assert h.registry.get_sample_value("bridge_lane_gap_waits_total") >= 1
 
@@ -626,13 +631,49 @@ async def test_a_gap_that_never_fills_holds_the_head_at_most_max_gap_wait(make):
     gate = FakeGate(waiting_for={"third": "never"})
     h = await make(gate=gate, max_gap_wait_s=5.0)
     await h.add("A", "third", 3.0)
-    await h.clock.advance(WINDOW)  # the window passes; the gate is asked from now on
-    await h.clock.advance(4.9)
+    await settle()  # the gate is asked from its arrival on
+    for _ in range(9):  # asked again every gap_poll_s
+        await h.clock.advance(0.5)
+    await h.clock.advance(0.4)
     assert h.handle.calls == []
     await h.clock.advance(0.2)
 
     assert h.handle.calls == ["third"]
     assert h.registry.get_sample_value("bridge_lane_gap_timeouts_total") == 1
+
+
+async def test_a_message_the_gate_checked_goes_at_once_without_the_reorder_window(make):
+    gate = FakeGate(otherwise=GateAnswer.CLEAR)
+    h = await make(gate=gate, reorder_window_s=30.0)
+    await h.add("A", "a1", 1.0)
+    await h.add("A", "a2", 2.0)
+    await settle()
+
+    assert h.handle.calls == ["a1", "a2"]
+    assert h.handle.times == [("a1", 1_000.0), ("a2", 1_000.0)]
+    assert gate.asked == ["a1", "a2"]
+
+
+async def test_what_the_gate_could_not_check_still_waits_the_reorder_window(make):
+    gate = FakeGate()
+    h = await make(gate=gate)
+    await h.add("A", "typing", 1.0)
+    await h.clock.advance(WINDOW / 2)
+    assert h.handle.calls == []
+    assert gate.asked == ["typing"]
+    await h.clock.advance(WINDOW / 2)
+    assert h.handle.calls == ["typing"]
+
+
+async def test_an_earlier_item_arriving_during_the_window_is_asked_about_first(make):
+    gate = FakeGate()
+    h = await make(gate=gate)
+    await h.add("A", "a2", 2.0)
+    await h.clock.advance(WINDOW / 2)
+    await h.add("A", "a1", 1.0)
+    await h.clock.advance(WINDOW)
+    assert h.handle.calls == ["a1", "a2"]
+    assert gate.asked == ["a2", "a1"]
 
 
 async def test_a_gate_that_fails_never_holds_the_lane(make):
@@ -648,7 +689,7 @@ async def test_a_flush_does_not_ask_the_gate_and_a_drop_makes_it_forget(make):
     await h.add("A", "a1", 1.0)
     await without_time_passing(h.lanes.flush_all())
     assert h.handle.calls == ["a1"]
-    assert gate.asked == []
+    assert gate.asked == ["a1"], "asked once on arrival; the flush did not ask again"
 
     h2 = await make(gate=gate)
     await h2.add("B", "b1", 1.0)
