@@ -38,6 +38,7 @@ from service.admin.error_counts import errors_router
 from service.admin.outreach import OutreachBody, OutreachProblemError, outreach_router
 from service.admin.routes import sessions_router, worker_router
 from service.aws import AwsClientOptions, AwsClients, open_clients
+from service.aws_models import BRIDGE_OPERATIONS
 from service.aws_requests import count_requests
 from service.bridge.adapters.claims import SendClaims
 from service.bridge.adapters.connect_chat import ConnectChat
@@ -180,6 +181,7 @@ def aws_options(settings: Settings) -> AwsClientOptions:
         max_pool_connections=settings.aws_max_pool_connections,
         validate_requests=settings.aws_validate_requests,
         user_agent=f"whatsapp-connect-bridge/{version()}",
+        operations=BRIDGE_OPERATIONS,
     )
 
 
@@ -463,7 +465,12 @@ async def _build(
         on_window_reopened=lambda customer_key: replies.after_customer_wrote(customer_key),  # noqa: PLW0108
     )
 
-    raw_writer = RawMessageWriter(dynamodb=clients.dynamodb, table=names.raw_table)
+    raw_writer = RawMessageWriter(
+        dynamodb=clients.dynamodb,
+        table=names.raw_table,
+        # `stream` is built below; its readers resting on idle shards look at once.
+        on_written=lambda: stream.records_written(),  # noqa: PLW0108
+    )
 
     def decode(record: StreamItem) -> InboundMessage | AgentItem:
         return decode_image(record.new_image)
@@ -479,9 +486,11 @@ async def _build(
     identities = IdentityChanges(sessions=sessions)
 
     async def deliver_burst(burst: Sequence[InboundMessage]) -> None:
-        await identities.before_delivery(burst)
-        await amendments.deliver(burst)
-        await identities.after_delivery(burst)
+        # One read of the customer's session serves the whole delivery (three before).
+        with sessions.reads_shared():
+            await identities.before_delivery(burst)
+            await amendments.deliver(burst)
+            await identities.after_delivery(burst)
 
     buffer = CustomerBuffer[InboundMessage](
         decode=decode_customer_message,
@@ -570,6 +579,7 @@ async def _build(
             scan_interval_s=settings.stream_scan_interval_s,
             scan_jitter_s=settings.stream_scan_interval_s * 0.2,
             idle_poll_interval_s=settings.stream_poll_interval_s,
+            idle_backoff_max_s=settings.stream_idle_backoff_max_s,
             drain_deadline_s=settings.drain_timeout_s,
         ),
         stream_arn=stream_arn,

@@ -9,12 +9,15 @@ at moto and the simulator.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
+
+from service.aws_models import PrunedLoader
 
 if TYPE_CHECKING:
     from types_aiobotocore_connect import ConnectClient
@@ -49,6 +52,9 @@ class AwsClientOptions:
     # language, features, config) on every request, twice; measured at 7.6 % of the
     # bridge's CPU under load. None: botocore's own.
     user_agent: str | None = None
+    # Per service, the only operations the clients may call: their models are cut down to
+    # those (`aws_models`). None: botocore's whole models (tools, the sandbox, tests).
+    operations: Mapping[str, frozenset[str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +89,10 @@ async def open_clients(
     session: AioSession | None = None,
 ) -> AwsClients:
     """Create every client the bridge uses, each closed when `stack` unwinds."""
-    session = session or get_session()
+    if session is None:
+        session = get_session()
+        if options.operations is not None:
+            session.register_component("data_loader", PrunedLoader(options.operations))
     config = client_config(options)
     sqs_config = client_config(options, read_timeout_s=options.read_timeout_s + SQS_MAX_WAIT_S)
     region = options.region

@@ -102,13 +102,15 @@ class Readiness:
         self,
         *,
         timeout_s: float = 3.0,
-        interval_s: float = 5.0,
+        interval_s: float = 15.0,
+        retry_s: float = 1.0,
         stale_after_s: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._checks: dict[str, Check] = {}
         self._timeout_s = timeout_s
         self._interval_s = interval_s
+        self._retry_s = retry_s
         self._stale_after_s = stale_after_s or 3 * (interval_s + timeout_s)
         self._clock = clock
         self._latest: tuple[float, ReadinessResult] | None = None
@@ -118,14 +120,15 @@ class Readiness:
         self._checks[name] = check
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Probe every `interval_s` until `stop` is set."""
+        """Probe every `interval_s` until `stop` is set; every `retry_s` while not ready.
+
+        Each probe is a handful of paid AWS calls, so a ready task asks seldom; a task that
+        is not ready asks often, so it is back in service soon after its dependencies are.
+        """
         while not stop.is_set():
-            await self.probe()
-            try:
-                async with asyncio.timeout(self._interval_s):
-                    await stop.wait()
-            except TimeoutError:
-                pass
+            result = await self.probe()
+            pause = self._interval_s if result.ready else min(self._interval_s, self._retry_s)
+            await self._clock.wait(stop, self._clock.monotonic() + pause)
 
     def current(self) -> ReadinessResult:
         names = sorted(self._checks)

@@ -351,7 +351,16 @@ class Settings(ResourceSettings):
         default=0.25,
         gt=0,
         le=0.25,
-        description="Idle GetRecords interval per shard (bounds the latency of this hop).",
+        description="GetRecords interval per shard after a short page (bounds the latency "
+        "of this hop while records flow).",
+    )
+    stream_idle_backoff_max_s: float = Field(
+        default=1.0,
+        ge=0.25,  # never below stream_poll_interval_s
+        le=2.0,
+        description="A shard that keeps answering empty is asked less often, up to this "
+        "interval (idle CPU and GetRecords calls). Records this task writes wake its readers "
+        "at once; only a record another task writes onto a quiet shard waits up to this.",
     )
     stream_scan_interval_s: Seconds = Field(
         default=5.0, description="How often shards and leases are re-examined."
@@ -402,9 +411,10 @@ class Settings(ResourceSettings):
         default=2.0, description="Per-dependency timeout of the readiness probe."
     )
     readiness_interval_s: Seconds = Field(
-        default=5.0,
-        description="How often the dependencies are probed; /readyz answers from the latest "
-        "probe at once.",
+        default=15.0,
+        description="How often the dependencies are probed while ready (each probe is five "
+        "AWS calls); every second while not ready. /readyz answers from the latest probe at "
+        "once.",
     )
     cloudwatch_metrics_interval_s: float = Field(
         default=0.0,

@@ -26,6 +26,7 @@ FAST = StreamConsumerConfig(
     scan_interval_s=0.2,
     scan_jitter_s=0.05,
     idle_poll_interval_s=0.02,
+    idle_backoff_max_s=0.1,  # these tests write from outside the workers: no wake
     checkpoint_debounce_s=0.05,
     handoff_deadline_s=2.0,
     handoff_flush_deadline_s=1.0,

@@ -2,9 +2,10 @@
 
 It satisfies `service.clock.Clock`. By default time stands still until `advance()`, and
 `sleep`/`wait` end when the advanced time passes their deadline, so a test runs a 5 s
-quiet window or a lease expiry in microseconds. With `auto_advance=True`, a `sleep` moves
-time forward by itself (for code under test that sleeps and expects time to pass, such as
-a rate limiter or a backoff loop); every sleep is recorded in `sleeps`.
+quiet window or a lease expiry in microseconds. With `auto_advance=True`, a `sleep` (or a
+`wait` whose event is not set) moves time forward by itself (for code under test that
+sleeps and expects time to pass, such as a rate limiter or a backoff loop); every sleep is
+recorded in `sleeps`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ class FakeClock:
             return True
         if deadline <= self._now:
             return False
+        if self._auto:
+            # Time moves by itself: the wait lasts until its deadline unless the event is
+            # set by what runs in between (recorded like a sleep).
+            self.sleeps.append(deadline - self._now)
+            self._now = deadline
+            await asyncio.sleep(0)
+            return event.is_set()
         timer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (deadline, timer)
         self._timers.append(entry)

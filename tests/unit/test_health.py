@@ -4,7 +4,7 @@ import asyncio
 import time
 
 from service.health import Readiness
-from tests.support.clock import FakeClock
+from tests.support.clock import FakeClock, settle
 
 
 async def _fine() -> None:
@@ -67,3 +67,34 @@ async def test_recovery_is_seen_at_the_next_probe():
     healthy.set()
     await readiness.probe()
     assert readiness.current().ready is True
+
+
+async def test_a_ready_task_probes_seldom_and_one_not_ready_probes_every_retry():
+    clock = FakeClock()
+    calls: list[float] = []
+    healthy = False
+
+    async def sqs() -> None:
+        calls.append(clock.monotonic())
+        if not healthy:
+            raise ConnectionError("refused")
+
+    readiness = Readiness(timeout_s=1, interval_s=15, retry_s=1, clock=clock)
+    readiness.add("sqs", sqs)
+    stop = asyncio.Event()
+    probing = asyncio.create_task(readiness.run(stop))
+    try:
+        await settle()
+        for _ in range(3):
+            await clock.advance(1.0)
+        assert [t - 1_000.0 for t in calls] == [0.0, 1.0, 2.0, 3.0]
+        healthy = True
+        await clock.advance(1.0)
+        assert readiness.current().ready is True
+        await clock.advance(14.0)
+        assert len(calls) == 5  # ready: the next probe waits the whole interval
+        await clock.advance(1.0)
+        assert len(calls) == 6
+    finally:
+        stop.set()
+        await probing

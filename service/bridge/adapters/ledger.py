@@ -187,15 +187,23 @@ class DeliveryLedger:
         return delivery
 
     async def advance(
-        self, delivery: Delivery, progress: int, *, contact_id: str | None
+        self, delivery: Delivery, progress: int, *, contact_id: str | None, complete: bool = False
     ) -> Delivery:
-        """Record that parts before `progress` are with Connect (in `contact_id`)."""
+        """Record that parts before `progress` are with Connect (in `contact_id`); with
+        `complete`, that the delivery is complete too, in the same write (the last part's
+        progress and the completion were two writes with nothing between them)."""
         names = {"#p": "progress"}
         values: dict[str, Any] = {":p": progress}
         update = "SET #p = :p"
         if contact_id is not None:
             update += ", contact_id = :c"
             values[":c"] = contact_id
+        if complete:
+            if progress != len(delivery.parts):
+                raise ValueError("only a delivery whose every part went can be complete")
+            update += ", #s = :done"
+            names["#s"] = "status"
+            values[":done"] = "COMPLETE"
         with translated(_SERVICE, "UpdateItem"):
             await self._dynamodb.update_item(
                 TableName=self._table,
@@ -204,7 +212,12 @@ class DeliveryLedger:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=dynamo.encode(values),
             )
-        return replace(delivery, progress=progress, contact_id=contact_id or delivery.contact_id)
+        return replace(
+            delivery,
+            progress=progress,
+            contact_id=contact_id or delivery.contact_id,
+            complete=delivery.complete or complete,
+        )
 
     async def complete(self, delivery: Delivery) -> Delivery:
         with translated(_SERVICE, "UpdateItem"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -157,10 +157,14 @@ class RawMessageWriter:
         max_attempts: int = 6,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
+        on_written: Callable[[], None] | None = None,
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table
         self._max_attempts = max_attempts
+        # Told after items reached the table: the stream readers of this process need not
+        # wait out an idle shard's back-off to see them.
+        self._on_written = on_written
         self._clock = clock
         self._rng = rng or random.Random()
 
@@ -193,6 +197,9 @@ class RawMessageWriter:
                 report.rejected[key] = problem
         for start in range(0, len(items), _BATCH_LIMIT):
             await self._write_chunk(items[start : start + _BATCH_LIMIT], report)
+        if self._on_written is not None and items:
+            # Also when some were refused: a spurious wake costs one early GetRecords.
+            self._on_written()
         return report
 
     async def _write_chunk(self, items: list[dict[str, Any]], report: WriteReport) -> None:

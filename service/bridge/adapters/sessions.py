@@ -25,8 +25,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final
 
@@ -205,6 +207,19 @@ def session_expiry(
     return int(started_at) + minutes * 60 + margin_s
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    item: Mapping[str, AttributeValueTypeDef] | None
+    at: float
+    writes: int  # the store's write count when the read began
+
+
+@dataclass(slots=True)
+class _Shared:
+    max_age_s: float
+    reads: dict[str, _Read] = field(default_factory=dict)
+
+
 class SessionStore:
     def __init__(
         self,
@@ -222,6 +237,38 @@ class SessionStore:
         # every agent item asked it up to three times (router, order gate, reply).
         self._contacts: OrderedDict[str, str] = OrderedDict()
         self._max_contacts = max_contacts
+        # Reads shared within one unit of work (`reads_shared`): what it read, when, and
+        # how many writes this store had made by then.
+        self._writes = 0
+        self._shared: ContextVar[_Shared | None] = ContextVar(
+            f"session_reads_{id(self)}", default=None
+        )
+
+    @contextmanager
+    def reads_shared(self, *, max_age_s: float = 1.0) -> Iterator[None]:
+        """Inside the block (this task, and tasks it starts there), a record read once is not
+        read again unless this store wrote to the table since, or the read is older than
+        `max_age_s`.
+
+        A burst's delivery asked for the same session three times within milliseconds
+        (the identity check, the render, the send); each answer is what the next step acts
+        on, just as the first was, so sharing it changes nothing but the bill: any write
+        of this process (a chat started, ended, moved, touched) makes the next read real,
+        and a write by another process is missed for no longer than it already was
+        between a read and the call that used it.
+        """
+        token = self._shared.set(_Shared(max_age_s))
+        try:
+            yield
+        finally:
+            self._shared.reset(token)
+
+    @contextmanager
+    def _writing(self, operation: str) -> Iterator[None]:
+        # Counted before the call: a read that overlaps the write is not shared after it.
+        self._writes += 1
+        with translated(_SERVICE, operation):
+            yield
 
     async def get(self, customer_key: str) -> Session | None:
         """The customer's session; after an identity change, the one it moved to (a read
@@ -268,7 +315,7 @@ class SessionStore:
                 TTL_ATTRIBUTE: moved.expires_at,
             }
         )
-        with translated(_SERVICE, "TransactWriteItems"):
+        with self._writing("TransactWriteItems"):
             await self._dynamodb.transact_write_items(
                 TransactItems=[
                     {
@@ -303,12 +350,26 @@ class SessionStore:
         return moved
 
     async def _read(self, pk: str) -> Mapping[str, AttributeValueTypeDef] | None:
+        shared = self._shared.get()
+        now = self._clock.monotonic()
+        if shared is not None:
+            earlier = shared.reads.get(pk)
+            if (
+                earlier is not None
+                and earlier.writes == self._writes
+                and now - earlier.at <= shared.max_age_s
+            ):
+                return earlier.item
+        writes = self._writes
         # Always strongly consistent: the outbound path must see a session just written.
         with translated(_SERVICE, "GetItem"):
             response = await self._dynamodb.get_item(
                 TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True
             )
-        return response.get("Item")
+        item = response.get("Item")
+        if shared is not None:
+            shared.reads[pk] = _Read(item, now, writes)
+        return item
 
     async def create(self, session: Session, *, replacing: Session | None = None) -> Session:
         """Store a new chat's session and its contact mapping; returns what was stored.
@@ -343,7 +404,7 @@ class SessionStore:
         ]
         if replacing is not None and replacing.initial_contact_id != stored.initial_contact_id:
             items.append({"Delete": {"TableName": self._table, "Key": _contact_key(replacing)}})
-        with translated(_SERVICE, "TransactWriteItems"):
+        with self._writing("TransactWriteItems"):
             await self._dynamodb.transact_write_items(TransactItems=items)
         log.info(
             "session_stored",
@@ -361,7 +422,7 @@ class SessionStore:
         connection_expires_at: int,
         expected_version: int,
     ) -> Session:
-        with translated(_SERVICE, "UpdateItem"):
+        with self._writing("UpdateItem"):
             response = await self._dynamodb.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": SESSION_PREFIX + customer_key}},
@@ -391,7 +452,7 @@ class SessionStore:
         them conflict.
         """
         try:
-            with translated(_SERVICE, "UpdateItem"):
+            with self._writing("UpdateItem"):
                 await self._dynamodb.update_item(
                     TableName=self._table,
                     Key={"pk": {"S": SESSION_PREFIX + customer_key}},
@@ -439,7 +500,7 @@ class SessionStore:
             values["bot_connection_token"] = connection_token
             values["bot_connection_expires_at"] = connection_expires_at
         names = sorted(values)
-        with translated(_SERVICE, "UpdateItem"):
+        with self._writing("UpdateItem"):
             response = await self._dynamodb.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": SESSION_PREFIX + session.customer_key}},
@@ -467,7 +528,7 @@ class SessionStore:
         `create`) fails and re-reads instead of dropping what was held.
         """
         try:
-            with translated(_SERVICE, "UpdateItem"):
+            with self._writing("UpdateItem"):
                 await self._dynamodb.update_item(
                     TableName=self._table,
                     Key={"pk": {"S": SESSION_PREFIX + session.customer_key}},
@@ -512,7 +573,7 @@ class SessionStore:
         removed = ", ".join(f"held[{i}], held_ids[{i}]" for i in range(len(keys)))
         condition = " AND ".join(f"held_ids[{i}] = :k{i}" for i in range(len(keys)))
         try:
-            with translated(_SERVICE, "UpdateItem"):
+            with self._writing("UpdateItem"):
                 await self._dynamodb.update_item(
                     TableName=self._table,
                     Key={"pk": {"S": SESSION_PREFIX + session.customer_key}},
@@ -534,7 +595,7 @@ class SessionStore:
     async def mark_reengaged(self, session: Session, *, template: str) -> None:
         """Record that a template was sent for the closure after the customer's last message."""
         try:
-            with translated(_SERVICE, "UpdateItem"):
+            with self._writing("UpdateItem"):
                 await self._dynamodb.update_item(
                     TableName=self._table,
                     Key={"pk": {"S": SESSION_PREFIX + session.customer_key}},
@@ -594,7 +655,7 @@ class SessionStore:
                 TTL_ATTRIBUTE: expires_at,
             }
         )
-        with translated(_SERVICE, "PutItem"):
+        with self._writing("PutItem"):
             await self._dynamodb.put_item(TableName=self._table, Item=item)
 
     async def outreach_for(self, customer_key: str) -> Outreach | None:
@@ -611,7 +672,7 @@ class SessionStore:
     async def consume_outreach(self, outreach: Outreach) -> None:
         """The reply's chat carries it now; only that outreach is removed (not a newer one)."""
         try:
-            with translated(_SERVICE, "DeleteItem"):
+            with self._writing("DeleteItem"):
                 await self._dynamodb.delete_item(
                     TableName=self._table,
                     Key={"pk": {"S": OUTREACH_PREFIX + outreach.customer_key}},
@@ -638,7 +699,7 @@ class SessionStore:
                 TTL_ATTRIBUTE: expires_at,
             }
         )
-        with translated(_SERVICE, "PutItem"):
+        with self._writing("PutItem"):
             await self._dynamodb.put_item(TableName=self._table, Item=item)
 
     async def find_by_initial_contact(self, initial_contact_id: str) -> Session | None:
@@ -677,7 +738,7 @@ class SessionStore:
             initial_contact_id = current.initial_contact_id
         contact_key = dynamo.encode({"pk": CONTACT_PREFIX + initial_contact_id})
         try:
-            with translated(_SERVICE, "TransactWriteItems"):
+            with self._writing("TransactWriteItems"):
                 await self._dynamodb.transact_write_items(
                     TransactItems=[
                         {
@@ -694,7 +755,7 @@ class SessionStore:
                     ]
                 )
         except ConditionFailedError:
-            with translated(_SERVICE, "DeleteItem"):
+            with self._writing("DeleteItem"):
                 await self._dynamodb.delete_item(TableName=self._table, Key=contact_key)
             return False
         log.info("session_deleted", initial_contact_id=initial_contact_id)

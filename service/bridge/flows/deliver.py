@@ -167,8 +167,11 @@ class InboundDelivery:
             else:
                 continue  # the chat had ended: the same part starts a new one
             index += 1
-            delivery = await self._ledger.advance(delivery, index, contact_id=contact_id)
-        await self._ledger.complete(delivery)
+            delivery = await self._ledger.advance(
+                delivery, index, contact_id=contact_id, complete=index == len(delivery.parts)
+            )
+        if not delivery.complete:  # resumed with every part already sent
+            await self._ledger.complete(delivery)
         await self._sessions.touch(
             customer.key,
             last_customer_message_at=customer.last_message_at,

@@ -6,6 +6,12 @@ from typing import Literal
 # AWS documents no per-shard GetRecords rate for DynamoDB Streams; Lambda polls 4 times
 # a second. The idle interval is the latency this hop adds to a quiet shard, so it is capped.
 MAX_IDLE_POLL_INTERVAL_S = 0.25
+# A shard that keeps answering empty is asked less and less often, up to this: at 4 polls a
+# second an idle worker spends most of its CPU (and its GetRecords calls) on empty pages.
+# 1 s is the DynamoDB Streams Kinesis adapter v2's idle time between reads; records this
+# process writes wake its readers at once, so the longer wait only meets a record written
+# by another task onto a quiet shard this one reads.
+MAX_IDLE_BACKOFF_S = 2.0
 # Records live 24 h; a shard created longer ago than this (plus its own lifetime) has none.
 STREAM_RETENTION_S = 24 * 3600.0
 # API maxima: GetRecords returns at most 1000 records, DescribeStream at most 100 shards.
@@ -31,6 +37,7 @@ class StreamConsumerConfig:
     drain_deadline_s: float = 20.0
     # Reading.
     idle_poll_interval_s: float = MAX_IDLE_POLL_INTERVAL_S
+    idle_backoff_max_s: float = 1.0
     batch_limit: int = 1000
     describe_page_limit: int = 100
     # Iterators expire after 15 min; one held longer than this is rebuilt before use.
@@ -53,6 +60,10 @@ class StreamConsumerConfig:
         problems: list[str] = []
         if not 0 < self.idle_poll_interval_s <= MAX_IDLE_POLL_INTERVAL_S:
             problems.append(f"idle_poll_interval_s must be in (0, {MAX_IDLE_POLL_INTERVAL_S}]")
+        if not self.idle_poll_interval_s <= self.idle_backoff_max_s <= MAX_IDLE_BACKOFF_S:
+            problems.append(
+                f"idle_backoff_max_s must be in [idle_poll_interval_s, {MAX_IDLE_BACKOFF_S}]"
+            )
         if self.fencing_safety_s <= 0 or self.fencing_safety_s >= self.lease_duration_s:
             problems.append("fencing_safety_s must be in (0, lease_duration_s)")
         if not 0 < self.renew_interval_s < self.lease_duration_s - self.fencing_safety_s:

@@ -35,6 +35,7 @@ from service.consumers.stream.leases import (
     stream_label,
 )
 from service.consumers.stream.metrics import StreamMetrics
+from service.consumers.stream.reader import WakeSignal
 from service.consumers.stream.shard_session import (
     SessionOutcome,
     SessionResult,
@@ -131,6 +132,7 @@ class StreamConsumer:
         self._pending_handoff: _PendingHandoff | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        self._records_written = WakeSignal()
         self._stopping = False
         self._disabled_alarmed = False
         self._task_group: asyncio.TaskGroup | None = None
@@ -145,6 +147,10 @@ class StreamConsumer:
 
     def held_shards(self) -> list[str]:
         return sorted(held.lease.shard_id for held in self._held.values())
+
+    def records_written(self) -> None:
+        """This process just wrote to the table: readers resting on idle shards ask now."""
+        self._records_written.fire()
 
     def request_stop(self) -> None:
         """Begin the graceful shutdown (SIGTERM): `run` returns once it is complete."""
@@ -463,6 +469,7 @@ class StreamConsumer:
             metrics=self._metrics,
             clock=self._clock,
             rng=self._rng,
+            wake=self._records_written,
         )
         self._sessions[held.key] = session
         self._preferred.discard(held.lease.shard_id)

@@ -32,6 +32,26 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+class WakeSignal:
+    """Wakes every reader resting on an idle shard: "a record was just written".
+
+    Fired by the process's own writes to the table (through the composition root); a reader
+    that is not resting does not notice, so firing costs nothing under load.
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        # Set the event the current sleepers hold, then give the next ones a fresh one.
+        self._event.set()
+        self._event = asyncio.Event()
+
+    @property
+    def event(self) -> asyncio.Event:
+        return self._event
+
+
 class ShardReader:
     def __init__(
         self,
@@ -49,6 +69,7 @@ class ShardReader:
         metrics: StreamMetrics,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
+        wake: WakeSignal | None = None,
     ) -> None:
         self._streams = streams
         self._arn = stream_arn
@@ -71,6 +92,8 @@ class ShardReader:
         self._start_sentinel = start if start in SENTINELS else None
         self._from_trim_horizon = False
         self._iterator_issued_at = 0.0
+        self._wake = wake
+        self._rest_s = config.idle_poll_interval_s
 
     @property
     def last_read(self) -> str | None:
@@ -105,7 +128,29 @@ class ShardReader:
             iterator = following
             self._iterator_issued_at = issued_at
             if len(records) < self._config.batch_limit:
-                await self._clock.sleep(self._config.idle_poll_interval_s)
+                await self._rest(empty=not records)
+
+    async def _rest(self, *, empty: bool) -> None:
+        """Wait before asking a shard that had no more to give again.
+
+        After a page with records the wait is the short interval; each empty page doubles
+        it up to `idle_backoff_max_s`, so a quiet worker asks ~1/s instead of 4/s per shard.
+        A wake (this process wrote a record) ends a long wait and restarts from the short
+        interval: the record may take a moment to reach the stream, so the next few asks
+        come quickly.
+        """
+        base = self._config.idle_poll_interval_s
+        if not empty:
+            self._rest_s = base
+        delay = self._rest_s
+        if empty:
+            self._rest_s = min(self._rest_s * 2, self._config.idle_backoff_max_s)
+        if self._wake is None or delay <= base:
+            await self._clock.sleep(delay)
+            return
+        woken = await self._clock.wait(self._wake.event, self._clock.monotonic() + delay)
+        if woken:
+            self._rest_s = base
 
     async def _get_records(self, iterator: str) -> tuple[Mapping[str, Any] | None, bool]:
         """The response, or None and whether the iterator must be rebuilt before a retry."""

@@ -17,7 +17,7 @@ from service.consumers.stream.errors import (
     StreamUnavailableError,
 )
 from service.consumers.stream.leases import SENTINELS
-from service.consumers.stream.reader import ShardReader
+from service.consumers.stream.reader import ShardReader, WakeSignal
 from service.consumers.stream.records import AckOutcome
 from service.consumers.stream.tracker import RecordTracker
 
@@ -73,6 +73,7 @@ class ShardSession:
         metrics: StreamMetrics,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
+        wake: WakeSignal | None = None,
     ) -> None:
         self._held = held
         self._discovery = discovery
@@ -99,6 +100,7 @@ class ShardSession:
             metrics=metrics,
             clock=clock,
             rng=rng,
+            wake=wake,
         )
         self._stop_requested = asyncio.Event()
         self._stop: _StopRequest | None = None

@@ -42,6 +42,16 @@ async def test_progress_and_completion_are_visible_to_a_later_reader(ledger):
     assert done.progress == 3
 
 
+async def test_the_last_parts_progress_and_the_completion_are_one_write(ledger):
+    opened = await ledger.open(CUSTOMER, ["m1"], ["a", "b"])
+    returned = await ledger.advance(opened, 2, contact_id="contact-1", complete=True)
+    assert returned.complete is True
+    [done] = (await ledger.recorded(CUSTOMER, ["m1"])).values()
+    assert (done.complete, done.progress, done.contact_id) == (True, 2, "contact-1")
+    with pytest.raises(ValueError, match="every part"):
+        await ledger.advance(opened, 1, contact_id=None, complete=True)
+
+
 async def test_a_message_can_be_claimed_only_once(ledger):
     await ledger.open(CUSTOMER, ["m1", "m2"], ["x"])
     with pytest.raises(ConditionFailedError):

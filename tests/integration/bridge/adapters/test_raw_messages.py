@@ -48,3 +48,18 @@ async def test_stored_agent_items_reads_beyond_one_batch(aws_clients: AwsClients
     await writer.write_agent_items([_agent_item(k) for k in keys])
 
     assert set(await reader.stored_agent_items(CUSTOMER, keys)) == set(keys)
+
+
+async def test_a_write_tells_the_stream_readers_once_and_nothing_written_tells_nobody(
+    aws_clients: AwsClients, resources
+):
+    told: list[None] = []
+    writer = RawMessageWriter(
+        dynamodb=aws_clients.dynamodb,
+        table=resources.names.raw_table,
+        on_written=lambda: told.append(None),
+    )
+    await writer.write_agent_items([_agent_item("w1"), _agent_item("w2")])
+    assert len(told) == 1  # one wake per write, however many items
+    await writer.write_agent_items([])
+    assert len(told) == 1

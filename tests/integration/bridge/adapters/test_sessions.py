@@ -1,5 +1,6 @@
 """`SessionStore` against the sessions table of the embedded AWS (moto)."""
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -458,3 +459,65 @@ async def test_an_outreach_waits_for_its_reply_until_it_expires(store, clock):
     await store.consume_outreach(newer)
     page = await store.list(limit=10)
     assert page.sessions == []
+
+
+def _get_items(registry: CollectorRegistry) -> float:
+    value = registry.get_sample_value(
+        "bridge_aws_requests_total", {"service": "dynamodb", "operation": "GetItem"}
+    )
+    return value or 0.0
+
+
+async def test_inside_reads_shared_a_session_is_read_once_until_this_store_writes(
+    store, aws_clients, clock
+):
+    created = await store.create(_session())
+    key = created.customer_key
+    registry = CollectorRegistry()
+    count_requests(aws_clients, registry)
+
+    with store.reads_shared():
+        assert await store.get(key) == created
+        assert await store.get(key) == created
+        assert _get_items(registry) == 1
+        # Any write of this store makes the next read a real one.
+        await store.touch(key, last_customer_message_at=NOW, published_ns=1)
+        touched = await store.get(key)
+        assert touched is not None
+        assert touched.last_customer_message_at == NOW
+        assert _get_items(registry) == 2
+        # So does age: a shared read is at most a second old.
+        clock.tick(1.5)
+        await store.get(key)
+        assert _get_items(registry) == 3
+    # Outside the block every call reads.
+    await store.get(key)
+    await store.get(key)
+    assert _get_items(registry) == 5
+
+
+async def test_a_missing_session_is_shared_too_and_creating_it_is_seen(store, aws_clients):
+    key = f"{BUSINESS}#5215500001111"
+    registry = CollectorRegistry()
+    count_requests(aws_clients, registry)
+    with store.reads_shared():
+        assert await store.get(key) is None  # the session, then the alias: two reads
+        assert await store.get(key) is None
+        assert _get_items(registry) == 2
+        created = await store.create(_session(wa_id="5215500001111"))
+        assert await store.get(key) == created
+
+
+async def test_reads_are_not_shared_with_another_task(store, aws_clients):
+    created = await store.create(_session())
+    registry = CollectorRegistry()
+    count_requests(aws_clients, registry)
+
+    async def other_task() -> None:
+        await store.get(created.customer_key)
+
+    with store.reads_shared():
+        await store.get(created.customer_key)
+    # A task started outside the block has its own context: it reads for itself.
+    await asyncio.create_task(other_task())
+    assert _get_items(registry) == 2

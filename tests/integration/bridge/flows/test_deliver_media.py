@@ -29,11 +29,13 @@ class CrashAfterAttachment(DeliveryLedger):
 
     armed = True
 
-    async def advance(self, delivery: Delivery, progress: int, *, contact_id: str | None) -> Any:
+    async def advance(
+        self, delivery: Delivery, progress: int, *, contact_id: str | None, complete: bool = False
+    ) -> Any:
         if self.armed and not isinstance(delivery.parts[progress - 1], str):
             self.armed = False
             raise _CrashError
-        return await super().advance(delivery, progress, contact_id=contact_id)
+        return await super().advance(delivery, progress, contact_id=contact_id, complete=complete)
 
 
 async def upload(sandbox, name: str, mime: str) -> str:

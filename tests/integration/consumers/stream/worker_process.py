@@ -29,6 +29,7 @@ CONFIG = StreamConsumerConfig(
     scan_interval_s=0.3,
     scan_jitter_s=0.05,
     idle_poll_interval_s=0.05,
+    idle_backoff_max_s=0.2,  # records come from the test process: no wake
     checkpoint_debounce_s=0.1,
     handoff_deadline_s=3.0,
     handoff_flush_deadline_s=1.0,

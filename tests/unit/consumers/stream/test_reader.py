@@ -7,16 +7,20 @@ from structlog.testing import capture_logs
 
 from service.consumers.stream.config import StreamConsumerConfig
 from service.consumers.stream.metrics import StreamMetrics
-from service.consumers.stream.reader import ShardReader
+from service.consumers.stream.reader import ShardReader, WakeSignal
 from service.consumers.stream.records import AckOutcome
 from service.consumers.stream.tracker import RecordTracker
 from tests.fakes.stream_handler import ListDeadLetters, ScriptedHandler, message_id
 from tests.fakes.streams import FakeStreams
-from tests.support.clock import FakeClock
+from tests.support.clock import FakeClock, settle
 from tests.support.waiting import eventually
 
 CONFIG = StreamConsumerConfig(
-    idle_poll_interval_s=0.01, batch_limit=3, backoff_base_s=0.001, backoff_max_s=0.01
+    idle_poll_interval_s=0.01,
+    idle_backoff_max_s=0.08,
+    batch_limit=3,
+    backoff_base_s=0.001,
+    backoff_max_s=0.01,
 )
 
 
@@ -29,6 +33,7 @@ class Harness:
         start: str = "TRIM_HORIZON",
         mode: str = "now",
         clock: FakeClock | None = None,
+        wake: WakeSignal | None = None,
     ):
         self.streams = streams
         self.registry = CollectorRegistry()
@@ -53,6 +58,7 @@ class Harness:
             metrics=self.metrics,
             rng=random.Random(3),
             clock=self.clock,
+            wake=wake,
         )
 
     def on_ack(self, sequence: str, _outcome: AckOutcome) -> None:
@@ -99,8 +105,54 @@ async def test_full_batches_are_followed_at_once_and_short_ones_wait_the_idle_in
         await task
     # Pages of 3, 3 and 1: only the short page (and the empty ones after it) waits.
     assert streams.calls["GetRecords"] >= 3
-    assert set(h.sleeps) == {CONFIG.idle_poll_interval_s}
+    assert h.sleeps[0] == CONFIG.idle_poll_interval_s
     assert len(h.sleeps) == streams.calls["GetRecords"] - 2
+
+
+async def test_an_idle_shard_is_asked_less_and_less_often_and_records_reset_the_pace():
+    streams = FakeStreams()
+    shard = streams.add_shard()
+    h = Harness(streams, shard)
+    task = asyncio.create_task(h.reader.run())
+    await eventually(lambda: len(h.sleeps) >= 6)
+    # Each empty page doubles the wait, up to the cap.
+    assert h.sleeps[:6] == [0.01, 0.02, 0.04, 0.08, 0.08, 0.08]
+    streams.put(shard, customer="c1", message_id="m1")
+    await eventually(lambda: h.delivered() == ["m1"])
+    seen = len(h.sleeps)
+    await eventually(lambda: len(h.sleeps) >= seen + 3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The page with the record waits the short interval again (so does the first empty
+    # page after it), and the waits grow from there.
+    after = h.sleeps[6:]
+    reset = after.index(0.01)
+    assert set(after[:reset]) == {0.08}
+    assert after[reset : reset + 4] == [0.01, 0.01, 0.02, 0.04]
+
+
+async def test_a_wake_ends_a_long_rest_at_once():
+    streams = FakeStreams()
+    shard = streams.add_shard()
+    clock = FakeClock()  # time moves only when the test says so
+    wake = WakeSignal()
+    h = Harness(streams, shard, clock=clock, wake=wake)
+    task = asyncio.create_task(h.reader.run())
+    for _ in range(5):  # empty pages: 0.01, 0.02, 0.04, 0.08 ...
+        await clock.advance(0.08)
+    asked = streams.calls["GetRecords"]
+    now = clock.monotonic()
+    streams.put(shard, customer="c1", message_id="m1")
+    await settle()
+    assert h.delivered() == []  # resting: without a wake it would wait up to 0.08 s more
+    wake.fire()
+    await eventually(lambda: h.delivered() == ["m1"])
+    assert clock.monotonic() == now  # no time passed: the wake did it
+    assert streams.calls["GetRecords"] == asked + 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 async def test_an_empty_open_shard_keeps_polling_and_never_ends():
