@@ -254,8 +254,9 @@ class SessionStore:
         (the identity check, the render, the send); each answer is what the next step acts
         on, just as the first was, so sharing it changes nothing but the bill: any write
         of this process (a chat started, ended, moved, touched) makes the next read real,
-        and a write by another process is missed for no longer than it already was
-        between a read and the call that used it.
+        and a write by another process is missed for at most `max_age_s` longer than it
+        already was between a read and the call that used it. (The process has one
+        store: `app.py` builds it once.)
         """
         token = self._shared.set(_Shared(max_age_s))
         try:

@@ -111,6 +111,9 @@ class ShardReader:
                 if iterator is None:
                     self._tracker.mark_fully_read()
                     return
+            # Taken before the call: a write that lands while it is in flight (too late for
+            # this page) must still cut the rest after it short.
+            written = None if self._wake is None else self._wake.event
             response, rebuild = await self._get_records(iterator)
             if response is None:
                 iterator = None if rebuild else iterator
@@ -128,9 +131,9 @@ class ShardReader:
             iterator = following
             self._iterator_issued_at = issued_at
             if len(records) < self._config.batch_limit:
-                await self._rest(empty=not records)
+                await self._rest(empty=not records, written=written)
 
-    async def _rest(self, *, empty: bool) -> None:
+    async def _rest(self, *, empty: bool, written: asyncio.Event | None) -> None:
         """Wait before asking a shard that had no more to give again.
 
         After a page with records the wait is the short interval; each empty page doubles
@@ -145,10 +148,10 @@ class ShardReader:
         delay = self._rest_s
         if empty:
             self._rest_s = min(self._rest_s * 2, self._config.idle_backoff_max_s)
-        if self._wake is None or delay <= base:
+        if written is None or delay <= base:
             await self._clock.sleep(delay)
             return
-        woken = await self._clock.wait(self._wake.event, self._clock.monotonic() + delay)
+        woken = await self._clock.wait(written, self._clock.monotonic() + delay)
         if woken:
             self._rest_s = base
 

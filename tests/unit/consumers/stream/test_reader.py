@@ -304,3 +304,34 @@ async def test_cancelled_while_blocked_in_submit_leaves_nothing_pending():
         await task
     assert h.tracker.pending == 0  # a graceful stop need not wait for it
     assert h.tracker.checkpoint is None
+
+
+async def test_a_write_during_the_call_that_missed_it_still_ends_the_rest_after_it():
+    wake = WakeSignal()
+
+    class WriteDuringCall(FakeStreams):
+        armed = False
+
+        async def get_records(self, **kwargs):
+            response = await super().get_records(**kwargs)
+            if self.armed:  # the page is taken: the write lands too late for it
+                self.armed = False
+                self.put(shard, customer="c1", message_id="m1")
+                wake.fire()
+            return response
+
+    streams = WriteDuringCall()
+    shard = streams.add_shard()
+    clock = FakeClock()
+    h = Harness(streams, shard, clock=clock, wake=wake)
+    task = asyncio.create_task(h.reader.run())
+    for _ in range(5):  # into the long rests
+        await clock.advance(0.08)
+    streams.armed = True
+    await clock.advance(0.08)  # the next call runs, and the write lands during it
+    now = clock.monotonic()
+    await eventually(lambda: h.delivered() == ["m1"])
+    assert clock.monotonic() == now  # read without waiting out the rest
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
