@@ -608,6 +608,7 @@ async def _build(
             config=SqsConsumerConfig(
                 wait_time_s=settings.sqs_wait_time_s,
                 max_in_flight_batches=settings.sqs_max_in_flight_batches,
+                batch_window_s=settings.sqs_batch_window_s,
                 visibility_timeout_s=visibility_s,
                 heartbeat_interval_s=visibility_s / 3,
                 drain_timeout_s=settings.drain_timeout_s,

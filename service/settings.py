@@ -337,6 +337,14 @@ class Settings(ResourceSettings):
     sqs_max_in_flight_batches: int = Field(
         default=4, ge=1, le=64, description="Received SQS batches handled at once, per queue."
     )
+    sqs_batch_window_s: float = Field(
+        default=0.2,
+        ge=0,
+        le=1.0,
+        description="After a receive that brought fewer than ten messages, wait this long "
+        "before the next one, so it brings what arrived meanwhile: fewer SQS, DynamoDB and "
+        "handler calls per message, for at most this much latency.",
+    )
     sqs_wait_time_s: int = Field(
         default=20,
         ge=1,

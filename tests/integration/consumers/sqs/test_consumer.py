@@ -486,3 +486,29 @@ async def test_a_poll_in_flight_at_stop_may_return_and_its_messages_are_handed_b
     assert handler.seen == []
     again = await aws_clients.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
     assert [m["Body"] for m in again.get("Messages", [])] == ["arrived during shutdown"]
+
+
+async def test_after_a_short_batch_the_next_receive_waits_the_window_and_brings_the_rest(
+    aws_clients, queues
+):
+    url, _ = queues
+    sizes: list[int] = []
+
+    async def handler(batch: Sequence[QueueMessage]) -> Mapping[str, Verdict]:
+        sizes.append(len(batch))
+        return dict.fromkeys((m.message_id for m in batch), DONE)
+
+    consumer = _consumer(aws_clients, queues, handler, batch_window_s=1.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await _send(aws_clients.sqs, url, "first")
+        await eventually(lambda: sizes == [1])
+        # Sent one by one while the consumer waits its window: one receive brings them all.
+        await _send(aws_clients.sqs, url, *(f"m{i}" for i in range(5)))
+        await eventually(lambda: sum(sizes) == 6)
+        assert sizes == [1, 5]
+    finally:
+        stop.set()
+        async with asyncio.timeout(10):
+            await task
