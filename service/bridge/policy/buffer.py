@@ -6,12 +6,19 @@ or a flush is forced, then hands the whole burst to `deliver`. Records are ackno
 only once their burst was delivered or parked, so the shard checkpoint never passes a
 message that has not reached the agent.
 
-One task per buffered customer does all of that customer's work, which is what keeps a
-single delivery in flight per customer: the task delivers inline, and messages arriving
-meanwhile start the next burst without being handed over.
+A buffered customer costs little while they wait (a 10,000-customer queue of people
+waiting for an agent is normal): no task and no events of their own. One timer heap, served
+by one task, holds when each waiting customer's burst is next due; only a customer whose
+burst is being delivered has a task. That task is what keeps a single delivery in flight
+per customer: it delivers inline, and messages arriving meanwhile start the next burst
+without being handed over. Entries keep the stream record (its image is held until the
+record is acknowledged anyway: parking writes it to the dead-letter queue), not the decoded
+message: the burst is decoded again when it leaves, ~11 us a message against ~4 KB of
+parsed model kept per waiting message.
 """
 
 import asyncio
+import heapq
 import itertools
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -155,35 +162,38 @@ class _Waiter:
 
 
 @dataclass(slots=True, eq=False)
-class _Entry(Generic[M]):
+class _Entry:
     record: StreamItem
     ack: Acknowledgement
-    message: M
-    arrival: int
+    # (message order key, arrival here): the order of the burst handed to `deliver`.
+    order: tuple[int, int, int]
     arrived_at: float
     dropped: bool = False  # its shard went to another worker while it was in flight
     released: bool = False
     waiters: list[_Waiter] | None = None  # flushes waiting for it; rare, so no list each
 
     @property
-    def order(self) -> tuple[int, int, int]:
-        return (*self.message.order_key, self.arrival)
+    def arrival(self) -> int:
+        return self.order[2]
 
 
 @dataclass(slots=True, eq=False)
-class _Customer(Generic[M]):
+class _Customer:
     key: str
-    pending: list[_Entry[M]] = field(default_factory=list)  # arrival order
-    in_flight: list[_Entry[M]] = field(default_factory=list)
+    pending: list[_Entry] = field(default_factory=list)  # arrival order
+    in_flight: list[_Entry] = field(default_factory=list)
     attempts: int = 0
     # Pending entries that arrived at or before this mark are due now (a forced flush).
     force_mark: int = -1
     force_reason: FlushReason = FlushReason.FORCED
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    hurry: asyncio.Event = field(default_factory=asyncio.Event)  # cuts a retry backoff short
+    # Only while a burst of theirs is being delivered: the task doing it, and the event
+    # that cuts a retry backoff short.
     task: asyncio.Task[None] | None = None
+    hurry: asyncio.Event | None = None
+    # When the timer heap looks at this customer next; None while not in the heap.
+    timer_at: float | None = None
 
-    def held(self) -> Iterable[_Entry[M]]:
+    def held(self) -> Iterable[_Entry]:
         return itertools.chain(self.in_flight, self.pending)
 
 
@@ -211,7 +221,13 @@ class CustomerBuffer(Generic[M]):
         self._backoff = Backoff(base_s=self._config.retry_base_s, max_s=self._config.retry_max_s)
         self._rng = rng or random.Random()
         self._metrics = BufferMetrics(registry)
-        self._customers: dict[str, _Customer[M]] = {}
+        self._customers: dict[str, _Customer] = {}
+        # (when, tie-break, customer): when each waiting customer's burst may be due. An
+        # entry whose time is not the customer's `timer_at` is stale and skipped.
+        self._timers: list[tuple[float, int, _Customer]] = []
+        self._timer_numbers = itertools.count()
+        self._timers_changed = asyncio.Event()
+        self._timer_task: asyncio.Task[None] | None = None
         self._held = 0
         self._arrivals = 0  # numbers entries in the order they reached the buffer
         self._room = asyncio.Event()  # set whenever space may have freed up
@@ -236,7 +252,9 @@ class CustomerBuffer(Generic[M]):
                 )
 
         await self._life.run(
-            stop, lambda: [c.task for c in self._customers.values()], closing=closing
+            stop,
+            lambda: [self._timer_task, *(c.task for c in self._customers.values())],
+            closing=closing,
         )
 
     # ------------------------------------------------------------------ StreamRecordHandler
@@ -274,17 +292,16 @@ class CustomerBuffer(Generic[M]):
         entry = _Entry(
             record=record,
             ack=ack,
-            message=message,
-            arrival=self._arrivals,
+            order=(*message.order_key, self._arrivals),
             arrived_at=self._clock.monotonic(),
         )
         customer.pending.append(entry)
         self._held += 1
         self._update_gauges()
-        customer.wake.set()
+        self._schedule(customer)
 
     async def flush_shard(self, shard_key: str) -> None:
-        entries: list[_Entry[M]] = []
+        entries: list[_Entry] = []
         for customer in list(self._customers.values()):
             mine = [e for e in customer.held() if e.record.shard_key == shard_key]
             if mine:
@@ -302,19 +319,19 @@ class CustomerBuffer(Generic[M]):
                         self._release(entry)
                 dropped += len(customer.pending) - len(keep)
                 customer.pending = keep
-                customer.wake.set()  # its timers changed, or it has nothing left to wait for
+                self._schedule(customer)  # its timers changed, or nothing is left to wait for
             for entry in customer.in_flight:
                 if entry.record.shard_key == shard_key:
                     entry.dropped = True
             if customer.in_flight and all(e.dropped for e in customer.in_flight):
-                customer.hurry.set()  # stop retrying a burst nobody here owns any more
+                self._hurry(customer)  # stop retrying a burst nobody here owns any more
         if dropped:
             log.info("buffer_shard_dropped", shard_key=shard_key, messages=dropped)
         self._update_gauges()
 
     async def flush_all(self) -> None:
         try:
-            entries: list[_Entry[M]] = []
+            entries: list[_Entry] = []
             for customer in list(self._customers.values()):
                 entries.extend(customer.held())
                 self._force(customer, FlushReason.SHUTDOWN)
@@ -358,38 +375,84 @@ class CustomerBuffer(Generic[M]):
             )
         return rows
 
-    # ------------------------------------------------------------------ per-customer task
+    # ------------------------------------------------------------------ timers and deliveries
 
-    def _start_customer(self, key: str) -> _Customer[M]:
-        customer: _Customer[M] = _Customer(key=key)
-        customer.task = self._life.start(self._serve(customer), name="buffer-customer")
+    def _start_customer(self, key: str) -> _Customer:
+        customer = _Customer(key=key)
         self._customers[key] = customer
         return customer
 
-    async def _serve(self, customer: _Customer[M]) -> None:
+    def _schedule(self, customer: _Customer) -> None:
+        """After any change to a customer's buffer: deliver now if a burst is due, else
+        have the timer heap look at them when one may be."""
+        if customer.task is not None:
+            return  # their delivery task looks at what is pending once it is done
+        due = self._due(customer, self._clock.monotonic())
+        if due is None:
+            self._forget(customer)
+            return
+        reason, at = due
+        if reason is not None:
+            customer.timer_at = None
+            customer.task = self._life.start(self._serve(customer), name="buffer-customer")
+            return
+        # Due times only move later as messages arrive (the quiet window restarts), so an
+        # earlier heap entry is kept and looked at again when it comes up: one entry per
+        # customer, not one per message.
+        if customer.timer_at is None or at < customer.timer_at:
+            customer.timer_at = at
+            heapq.heappush(self._timers, (at, next(self._timer_numbers), customer))
+            if self._timers[0][2] is customer:
+                self._timers_changed.set()
+            if self._timer_task is None:
+                self._timer_task = self._life.start(self._run_timers(), name="buffer-timers")
+
+    async def _run_timers(self) -> None:
+        timers = self._timers
+        while True:
+            self._timers_changed.clear()
+            now = self._clock.monotonic()
+            while timers and timers[0][0] <= now:
+                at, _, customer = heapq.heappop(timers)
+                if customer.timer_at != at or self._customers.get(customer.key) is not customer:
+                    continue  # stale: rescheduled, delivering, or forgotten since
+                customer.timer_at = None
+                try:
+                    self._schedule(customer)
+                except BufferNotRunningError:
+                    return  # closing: what is left stays unacknowledged
+            if timers:
+                await self._clock.wait(self._timers_changed, timers[0][0])
+            else:
+                await self._timers_changed.wait()
+
+    async def _serve(self, customer: _Customer) -> None:
+        """Deliver the customer's due bursts, one at a time, then hand them back to the
+        timers (or forget them when nothing is left)."""
         try:
-            await self._serve_until_empty(customer)
+            while (due := self._due(customer, self._clock.monotonic())) is not None:
+                reason = due[0]
+                if reason is None:
+                    break
+                await self._deliver_burst(customer, self._take_burst(customer), reason)
         except Exception:
             # A bug here must not end the TaskGroup (and every other customer): forget this
             # customer's records unacknowledged, so they are re-read after a restart.
             log.exception("buffer_customer_failed", customer=customer.key)
-        finally:
+            customer.task = None
+            self._forget(customer)
+            return
+        except BaseException:
+            customer.task = None
+            self._forget(customer)
+            raise
+        customer.task = None
+        try:
+            self._schedule(customer)
+        except BufferNotRunningError:
             self._forget(customer)
 
-    async def _serve_until_empty(self, customer: _Customer[M]) -> None:
-        while customer.pending:
-            now = self._clock.monotonic()
-            due = self._due(customer, now)
-            if due is None:  # pragma: no cover - pending is not empty
-                return
-            reason, due_at = due
-            if reason is None:
-                customer.wake.clear()
-                await self._clock.wait(customer.wake, due_at)
-                continue
-            await self._deliver_burst(customer, self._take_burst(customer), reason)
-
-    def _due(self, customer: _Customer[M], now: float) -> tuple[FlushReason | None, float] | None:
+    def _due(self, customer: _Customer, now: float) -> tuple[FlushReason | None, float] | None:
         """Why the pending burst is due now (and since when), or when it will be."""
         pending = customer.pending
         if not pending:
@@ -407,7 +470,7 @@ class CustomerBuffer(Generic[M]):
             return FlushReason.QUIET, quiet_at
         return None, min(max_wait_at, quiet_at)
 
-    def _take_burst(self, customer: _Customer[M]) -> list[_Entry[M]]:
+    def _take_burst(self, customer: _Customer) -> list[_Entry]:
         ordered = sorted(customer.pending, key=lambda e: e.order)
         burst = ordered[: self._config.max_burst_messages]
         rest = ordered[self._config.max_burst_messages :]
@@ -415,15 +478,19 @@ class CustomerBuffer(Generic[M]):
         return burst
 
     async def _deliver_burst(
-        self, customer: _Customer[M], entries: list[_Entry[M]], reason: FlushReason
+        self, customer: _Customer, entries: list[_Entry], reason: FlushReason
     ) -> None:
         self._metrics.flushes.labels(reason.value).inc()
         customer.in_flight = entries
         customer.attempts = 0
-        customer.hurry.clear()
-        burst = tuple(e.message for e in entries)
+        hurry = customer.hurry = asyncio.Event()
         started = self._clock.monotonic()
         try:
+            try:
+                burst = tuple(self._decode(e.record) for e in entries)
+            except Exception as exc:  # noqa: BLE001  it decoded when it arrived: a bug
+                await self._park_burst(customer, entries, exc, ())
+                return
             while not all(e.dropped for e in entries):
                 customer.attempts += 1
                 try:
@@ -431,11 +498,11 @@ class CustomerBuffer(Generic[M]):
                 except Exception as exc:  # noqa: BLE001  retried or parked, never lost
                     delay = self._retry_delay(exc, attempts=customer.attempts, started=started)
                     if delay is None:
-                        await self._park_burst(customer, entries, exc)
+                        await self._park_burst(customer, entries, exc, burst)
                         return
                     self._log_retry(customer, exc, delay)
-                    await self._clock.wait(customer.hurry, self._clock.monotonic() + delay)
-                    customer.hurry.clear()
+                    await self._clock.wait(hurry, self._clock.monotonic() + delay)
+                    hurry.clear()
                     continue
                 self._delivered(customer, entries, reason)
                 return
@@ -446,6 +513,7 @@ class CustomerBuffer(Generic[M]):
                 self._release(entry)
             customer.in_flight = []
             customer.attempts = 0
+            customer.hurry = None
             self._update_gauges()
 
     def _retry_delay(self, exc: Exception, *, attempts: int, started: float) -> float | None:
@@ -459,7 +527,7 @@ class CustomerBuffer(Generic[M]):
             delay = max(delay, exc.retry_after_s)
         return min(delay, remaining)
 
-    def _log_retry(self, customer: _Customer[M], exc: Exception, delay: float) -> None:
+    def _log_retry(self, customer: _Customer, exc: Exception, delay: float) -> None:
         self._metrics.retries.inc()
         fields = {
             "customer": customer.key,
@@ -474,9 +542,7 @@ class CustomerBuffer(Generic[M]):
             # whose traceback is the only clue.
             log.error("burst_retry", exc_info=exc, **fields)
 
-    def _delivered(
-        self, customer: _Customer[M], entries: list[_Entry[M]], reason: FlushReason
-    ) -> None:
+    def _delivered(self, customer: _Customer, entries: list[_Entry], reason: FlushReason) -> None:
         for entry in entries:
             entry.ack.delivered()
         latency = max(0.0, self._clock.monotonic() - max(e.arrived_at for e in entries))
@@ -493,7 +559,7 @@ class CustomerBuffer(Generic[M]):
         )
 
     async def _park_burst(
-        self, customer: _Customer[M], entries: list[_Entry[M]], exc: Exception
+        self, customer: _Customer, entries: list[_Entry], exc: Exception, burst: Sequence[M]
     ) -> None:
         permanent = not is_retryable(exc)
         reason = (
@@ -510,9 +576,9 @@ class CustomerBuffer(Generic[M]):
             error=type(exc).__name__,
         )
         await self._park([(e.record, e.ack) for e in entries], reason=reason)
-        if self._on_parked is not None:
+        if self._on_parked is not None and burst:
             try:
-                await self._on_parked([e.message for e in entries])
+                await self._on_parked(burst)
             except Exception:
                 log.exception("buffer_on_parked_failed", customer=customer.key)
 
@@ -545,13 +611,18 @@ class CustomerBuffer(Generic[M]):
             return False
         return key in self._customers or len(self._customers) < self._config.max_customers
 
-    def _force(self, customer: _Customer[M], reason: FlushReason) -> None:
+    def _force(self, customer: _Customer, reason: FlushReason) -> None:
         customer.force_reason = reason
         customer.force_mark = self._arrivals
-        customer.wake.set()
-        customer.hurry.set()
+        self._hurry(customer)
+        self._schedule(customer)
 
-    async def _wait_released(self, entries: list[_Entry[M]]) -> None:
+    @staticmethod
+    def _hurry(customer: _Customer) -> None:
+        if customer.hurry is not None:
+            customer.hurry.set()
+
+    async def _wait_released(self, entries: list[_Entry]) -> None:
         pending = [e for e in entries if not e.released]
         waiter = _Waiter(len(pending))
         for entry in pending:
@@ -560,7 +631,7 @@ class CustomerBuffer(Generic[M]):
             entry.waiters.append(waiter)
         await waiter.done.wait()
 
-    def _release(self, entry: _Entry[M]) -> None:
+    def _release(self, entry: _Entry) -> None:
         if entry.released:
             return
         entry.released = True
@@ -570,11 +641,12 @@ class CustomerBuffer(Generic[M]):
         entry.waiters = None
         self._room.set()
 
-    def _forget(self, customer: _Customer[M]) -> None:
+    def _forget(self, customer: _Customer) -> None:
         for entry in list(customer.held()):
             self._release(entry)
         customer.pending = []
         customer.in_flight = []
+        customer.timer_at = None
         if self._customers.get(customer.key) is customer:
             del self._customers[customer.key]
         self._room.set()

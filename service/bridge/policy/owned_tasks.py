@@ -1,6 +1,7 @@
-"""The lifecycle the buffer and the lanes share: one task per customer, in one TaskGroup.
+"""The lifecycle the buffer and the lanes share: their tasks, in one TaskGroup.
 
-Both hold per-customer work that a customer's own task serves. They run once; they accept
+Both hold per-customer work that a task serves while there is work to do (a customer's
+delivery, a lane's items, the buffer's timer heap). They run once; they accept
 work only between `run` starting and closing; they close only after the stream consumer's
 shutdown flush (`flushed`), so what it did not wait for stays unacknowledged for the
 shard's next owner; then the customers' tasks are cancelled. `on_close` wakes whoever waits

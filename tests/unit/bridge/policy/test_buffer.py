@@ -2,7 +2,10 @@
 
 import asyncio
 import contextlib
+import gc
 import random
+import tracemalloc
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -524,6 +527,70 @@ async def test_submit_blocks_a_new_customer_beyond_max_customers(make: Make) -> 
     await eventually(newcomer.done, timeout_s=2.0, interval_s=0.001)
     await newcomer
     assert h.deliver.delivered == [["a1", "a2"]]
+
+
+# ---------------------------------------------------------------- what a waiting customer costs
+
+
+async def test_waiting_customers_have_no_task_of_their_own(make: Make) -> None:
+    h = await make()
+    await h.submit("cust-0", "m0", ts=1)
+    await settle()
+    tasks = len(asyncio.all_tasks())  # the buffer, the timer heap's one task, the test
+
+    for index in range(1, 200):
+        await h.submit(f"cust-{index}", f"m{index}", ts=1)
+    await settle()
+
+    assert len(asyncio.all_tasks()) == tasks
+    await h.clock.advance(5.0)
+    assert sorted(ids[0] for ids in h.deliver.delivered) == sorted(f"m{i}" for i in range(200))
+
+
+async def test_a_waiting_message_is_kept_as_its_record_not_its_decoded_model(
+    make: Make,
+) -> None:
+    decoded: list[weakref.ref[Msg]] = []
+
+    def decoder(record: StreamItem) -> Msg:
+        message = decode(record)
+        decoded.append(weakref.ref(message))
+        return message
+
+    h = await make(decoder=decoder)
+    await h.submit("cust-a", "m1", ts=1)
+    gc.collect()
+    assert [ref() for ref in decoded] == [None]
+
+    await h.clock.advance(5.0)  # decoded again, from the record, as the burst leaves
+    assert h.deliver.delivered == [["m1"]]
+    assert len(decoded) == 2
+
+
+async def test_a_waiting_customer_costs_the_buffer_under_a_kilobyte(make: Make) -> None:
+    # Issue 14: 10,000 people waiting for an agent must not cost the task its memory. The
+    # records are made first: they are the stream reader's, held until acknowledged.
+    h = await make(max_customers=5_000)
+    customers = 2_000
+    records = [h.record(f"cust-{i:05d}", f"m{i}", ts=1, shard="s1") for i in range(customers)]
+    acks = [h.ack(record) for record in records]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for record, ack in zip(records, acks, strict=True):
+            await h.buffer.submit(record, ack)
+        await settle()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+    # Measured: ~580 bytes each (entry, customer, heap entry, key); a task and two
+    # events per customer and the decoded model kept made it ~6,500.
+    print(f"{grown / customers:.0f} bytes a waiting customer")
+    assert grown / customers < 1_024
+    assert h.metric("bridge_buffer_customers") == customers
 
 
 # ---------------------------------------------------------------- flushes and drops
