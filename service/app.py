@@ -598,6 +598,7 @@ async def _build(
         handle=reply,
         on_given_up=gave_up,
         gate=gate,
+        scope=sessions.reads_shared,
         registry=registry,
         config=LaneConfig(
             reorder_window_s=settings.outbound_reorder_window_s,

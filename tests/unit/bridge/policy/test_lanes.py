@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import random
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
@@ -25,6 +26,7 @@ from structlog.testing import capture_logs
 from service.bridge.events.transport import DONE, Outcome, park, retry
 from service.bridge.policy.lanes import AgentLanes, GateAnswer, LaneConfig, LanesNotRunningError
 from tests.support.clock import FakeClock, settle
+from tests.support.waiting import eventually
 
 WINDOW = 0.5  # LaneConfig's default reorder window
 
@@ -695,3 +697,56 @@ async def test_a_flush_does_not_ask_the_gate_and_a_drop_makes_it_forget(make):
     await h2.add("B", "b1", 1.0)
     await h2.lanes.drop_shard("s1")
     assert "B" in gate.forgotten
+
+
+# ---------------------------------------------------------------- the lane's scope
+
+_SCOPE: contextvars.ContextVar[object | None] = contextvars.ContextVar("scope", default=None)
+
+
+async def test_a_lanes_gate_checks_and_handling_run_inside_one_scope() -> None:
+    # app.py passes the session store's shared reads: an agent item's gate check and its
+    # handling then read the customer's session once, not two or three times.
+    entered: list[object] = []
+
+    @contextlib.contextmanager
+    def scope() -> Iterator[None]:
+        marker = object()
+        entered.append(marker)
+        token = _SCOPE.set(marker)
+        try:
+            yield
+        finally:
+            _SCOPE.reset(token)
+
+    seen: list[tuple[str, object | None]] = []
+
+    class Gate(FakeGate):
+        async def check(self, item: Item, pending: Any) -> GateAnswer:  # noqa: ARG002
+            seen.append(("gate " + item.name, _SCOPE.get()))
+            return GateAnswer.CLEAR
+
+    async def handle(item: Item) -> Outcome:
+        seen.append(("handle " + item.name, _SCOPE.get()))
+        return DONE
+
+    stop = asyncio.Event()
+    lanes = AgentLanes[Item](handle=handle, registry=CollectorRegistry(), gate=Gate(), scope=scope)
+    running = asyncio.create_task(lanes.run(stop))
+    await lanes.running.wait()
+    for order, name in enumerate(("a1", "a2")):
+        record = Record(
+            shard_key="s1",
+            shard_id="shardId-s1",
+            sequence_number=f"{order:021d}",
+            new_image={"customer": {"S": "A"}, "message_id": {"S": f"agent#{name}"}},
+        )
+        await lanes.add(record, FakeAck(name, [], {}), Item("A", name, float(order)))
+    await eventually(lambda: len(seen) == 4, timeout_s=2.0, interval_s=0.001)
+
+    assert [what for what, _ in seen] == ["gate a1", "handle a1", "gate a2", "handle a2"]
+    assert len(entered) == 1
+    assert {marker for _, marker in seen} == {entered[0]}
+    await lanes.flush_all()
+    stop.set()
+    await running
