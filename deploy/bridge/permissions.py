@@ -94,8 +94,9 @@ def _dynamodb(tables: Tables) -> list[iam.PolicyStatement]:
             "Scan",
             "DescribeTable",
         ),
-        # bridge/idempotency.py (send claims) and bridge/ledger.py (delivery ledger, whose
-        # transactions put items).
+        # bridge/adapters/claims.py (send claims; a completed send and its remembered
+        # message are one batch write) and bridge/adapters/ledger.py (delivery ledger,
+        # whose transactions put items).
         on(
             tables.idempotency.table_arn,
             "IdempotencyTable",
@@ -104,6 +105,7 @@ def _dynamodb(tables: Tables) -> list[iam.PolicyStatement]:
             "UpdateItem",
             "DeleteItem",
             "BatchGetItem",
+            "BatchWriteItem",
         ),
     ]
 

@@ -314,10 +314,14 @@ class FakeSendClaims:
             return Claim(ClaimState.SENT, record.whatsapp_message_id)
         return Claim(ClaimState.IN_PROGRESS)
 
-    async def complete(self, key: str, *, whatsapp_message_id: str | None) -> None:
+    async def complete(
+        self, key: str, *, whatsapp_message_id: str | None, sent: SentMessage | None = None
+    ) -> None:
         self.operations.append(("complete", key))
         self._script.check("complete")
         self._records[key] = _ClaimRecord(self.COMPLETE, whatsapp_message_id=whatsapp_message_id)
+        if sent is not None:  # one request in SendClaims: recorded as both, in this order
+            await self.remember(sent)
 
     async def release(self, key: str) -> None:
         self.operations.append(("release", key))

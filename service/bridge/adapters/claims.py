@@ -24,6 +24,7 @@ echoes in each status of that message: a status for a message the bridge never r
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from service import dynamo
 from service.aws_errors import translated
+from service.bridge.adapters.batch_writes import put_batch
 from service.clock import SYSTEM_CLOCK, Clock
-from service.errors import ConditionFailedError
+from service.errors import ConditionFailedError, ThrottledError
 from service.resources import TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -92,13 +94,17 @@ class SendClaims:
         table: str,
         in_progress_s: float = 60.0,
         retention_s: int = 3 * 24 * 3600,
+        max_attempts: int = 4,
         clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table
         self._in_progress_s = in_progress_s
         self._retention_s = retention_s
+        self._max_attempts = max_attempts
         self._clock = clock
+        self._rng = rng or random.Random()
 
     async def claim(self, key: str) -> Claim:
         now = self._clock.time()
@@ -141,8 +147,12 @@ class SendClaims:
             return Claim(ClaimState.SENT, item.get("wamid"))
         return Claim(ClaimState.IN_PROGRESS)
 
-    async def complete(self, key: str, *, whatsapp_message_id: str | None) -> None:
-        """Mark the claim's effect done; `None` when it ended without a WhatsApp message."""
+    async def complete(
+        self, key: str, *, whatsapp_message_id: str | None, sent: SentMessage | None = None
+    ) -> None:
+        """Mark the claim's effect done; `None` when it ended without a WhatsApp message.
+        With `sent`, also remember that message (`remember`), in the same request: the two
+        puts were two calls an agent message."""
         item = dynamo.encode(
             {
                 "id": PREFIX + key,
@@ -151,8 +161,24 @@ class SendClaims:
                 TTL_ATTRIBUTE: int(self._clock.time()) + self._retention_s,
             }
         )
-        with translated(_SERVICE, "PutItem"):
-            await self._dynamodb.put_item(TableName=self._table, Item=item)
+        if sent is None:
+            with translated(_SERVICE, "PutItem"):
+                await self._dynamodb.put_item(TableName=self._table, Item=item)
+            return
+        # Both unconditional, so a batch does what the two puts did (a transaction would
+        # cost twice the write units): order between them never mattered, a crash between
+        # them was already possible, and a retried completion rewrites the same two items.
+        with translated(_SERVICE, "BatchWriteItem"):
+            left = await put_batch(
+                self._dynamodb,
+                table=self._table,
+                items=[item, self._sent_item(sent)],
+                max_attempts=self._max_attempts,
+                clock=self._clock,
+                rng=self._rng,
+            )
+        if left:
+            raise ThrottledError(f"claim completion unprocessed after {self._max_attempts} tries")
 
     async def settle(self, key: str, *, whatsapp_message_id: str) -> bool:
         """Complete a claim still INPROGRESS whose message WhatsApp reports it has (its
@@ -194,19 +220,19 @@ class SendClaims:
 
     async def remember(self, sent: SentMessage) -> None:
         with translated(_SERVICE, "PutItem"):
-            await self._dynamodb.put_item(
-                TableName=self._table,
-                Item=dynamo.encode(
-                    {
-                        "id": _WAMID_PREFIX + sent.whatsapp_message_id,
-                        "initial_contact_id": sent.initial_contact_id,
-                        "connect_item_id": sent.connect_item_id,
-                        "customer_key": sent.customer_key,
-                        "message": json.dumps(sent.message, ensure_ascii=False),
-                        TTL_ATTRIBUTE: int(self._clock.time()) + self._retention_s,
-                    }
-                ),
-            )
+            await self._dynamodb.put_item(TableName=self._table, Item=self._sent_item(sent))
+
+    def _sent_item(self, sent: SentMessage) -> dict[str, Any]:
+        return dynamo.encode(
+            {
+                "id": _WAMID_PREFIX + sent.whatsapp_message_id,
+                "initial_contact_id": sent.initial_contact_id,
+                "connect_item_id": sent.connect_item_id,
+                "customer_key": sent.customer_key,
+                "message": json.dumps(sent.message, ensure_ascii=False),
+                TTL_ATTRIBUTE: int(self._clock.time()) + self._retention_s,
+            }
+        )
 
     async def sent(self, whatsapp_message_id: str) -> SentMessage | None:
         with translated(_SERVICE, "GetItem"):

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from service import dynamo
 from service.aws_errors import ErrorKind, classify, translated
 from service.backoff import Attempts, Backoff
+from service.bridge.adapters.batch_writes import BATCH_LIMIT, put_batch
 from service.bridge.events.codec import from_compact, to_compact
 from service.bridge.events.connect import AgentItem
 from service.bridge.events.whatsapp import InboundMessage
@@ -36,9 +37,6 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
 log = structlog.get_logger(__name__)
-
-_BATCH_LIMIT = 25
-_BACKOFF = Backoff(base_s=0.05, max_s=2.0)
 
 
 # DynamoDB's own limits (reference limits.md §3): a write naming an item beyond them is
@@ -195,8 +193,8 @@ class RawMessageWriter:
                 items.append(item)
             else:
                 report.rejected[key] = problem
-        for start in range(0, len(items), _BATCH_LIMIT):
-            await self._write_chunk(items[start : start + _BATCH_LIMIT], report)
+        for start in range(0, len(items), BATCH_LIMIT):
+            await self._write_chunk(items[start : start + BATCH_LIMIT], report)
         if self._on_written is not None and items:
             # Also when some were refused: a spurious wake costs one early GetRecords.
             self._on_written()
@@ -219,19 +217,17 @@ class RawMessageWriter:
         report.unwritten.update(dict.fromkeys(map(_key, left), "raw write throttled"))
 
     async def _batch_write(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        pending = items
-        for attempt in range(1, self._max_attempts + 1):
-            response = await self._dynamodb.batch_write_item(
-                RequestItems={self._table: [{"PutRequest": {"Item": item}} for item in pending]}
-            )
-            unprocessed: list[Any] = list(response.get("UnprocessedItems", {}).get(self._table, []))
-            pending = [request["PutRequest"]["Item"] for request in unprocessed]
-            if not pending:
-                return []
-            # Unprocessed items mean throttling: back off before resubmitting them.
-            await self._clock.sleep(_BACKOFF.delay(attempt, self._rng))
-        log.warning("raw_write_unprocessed", items=len(pending))
-        return pending
+        left = await put_batch(
+            self._dynamodb,
+            table=self._table,
+            items=items,
+            max_attempts=self._max_attempts,
+            clock=self._clock,
+            rng=self._rng,
+        )
+        if left:
+            log.warning("raw_write_unprocessed", items=len(left))
+        return left
 
 
 class RawMessageReader:

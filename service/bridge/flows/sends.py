@@ -164,17 +164,18 @@ class AgentSends:
         result: tuple[str, dict[str, Any]],
     ) -> None:
         wamid, message = result
-        await self._claims.complete(key, whatsapp_message_id=wamid)
-        if event.item_id is not None:
-            await self._claims.remember(
-                SentMessage(
-                    whatsapp_message_id=wamid,
-                    initial_contact_id=session.initial_contact_id,
-                    connect_item_id=event.item_id,
-                    customer_key=session.customer_key,
-                    message=message,
-                )
+        sent = (
+            None
+            if event.item_id is None
+            else SentMessage(
+                whatsapp_message_id=wamid,
+                initial_contact_id=session.initial_contact_id,
+                connect_item_id=event.item_id,
+                customer_key=session.customer_key,
+                message=message,
             )
+        )
+        await self._claims.complete(key, whatsapp_message_id=wamid, sent=sent)
         self._metrics.messages.labels(str(message.get("type", "unknown"))).inc()
         sent_at = parse_time(event.absolute_time)
         if sent_at is not None:

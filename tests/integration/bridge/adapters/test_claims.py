@@ -1,8 +1,10 @@
 """`SendClaims` against the idempotency table of the embedded AWS (moto)."""
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from service.aws import AwsClients
+from service.aws_requests import count_requests
 from service.bridge.adapters.claims import (
     Claim,
     ClaimState,
@@ -62,17 +64,40 @@ async def test_a_released_claim_can_be_claimed_again_but_a_complete_one_stays(
     assert await claims.claim("a") == Claim(ClaimState.SENT, None)
 
 
-async def test_sent_messages_are_found_by_whatsapp_id(claims: SendClaims):
-    sent = SentMessage(
-        whatsapp_message_id="wamid.B",
+def _sent(wamid: str, item_id: str, text: str) -> SentMessage:
+    return SentMessage(
+        whatsapp_message_id=wamid,
         initial_contact_id="ic-1",
-        connect_item_id="item-9",
+        connect_item_id=item_id,
         customer_key="biz#cust",
-        message={"type": "text", "text": {"body": "hola ñ"}},
+        message={"type": "text", "text": {"body": text}},
     )
+
+
+async def test_sent_messages_are_found_by_whatsapp_id(claims: SendClaims):
+    sent = _sent("wamid.B", "item-9", "hola ñ")
     await claims.remember(sent)
     assert await claims.sent("wamid.B") == sent
     assert await claims.sent("wamid.unknown") is None
+
+
+async def test_completing_a_send_and_remembering_its_message_is_one_request(
+    claims: SendClaims, aws_clients: AwsClients
+):
+    sent = _sent("wamid.C", "item-10", "on its way")
+    assert await claims.claim("item-10#0") == Claim(ClaimState.CLAIMED)
+    registry = CollectorRegistry()
+    count_requests(aws_clients, registry)
+
+    await claims.complete("item-10#0", whatsapp_message_id="wamid.C", sent=sent)
+
+    def requests(operation: str) -> float:
+        labels = {"service": "dynamodb", "operation": operation}
+        return registry.get_sample_value("bridge_aws_requests_total", labels) or 0.0
+
+    assert (requests("BatchWriteItem"), requests("PutItem")) == (1.0, 0.0)
+    assert await claims.claim("item-10#0") == Claim(ClaimState.SENT, "wamid.C")
+    assert await claims.sent("wamid.C") == sent
 
 
 async def test_a_claim_left_in_progress_is_settled_once_from_a_status(
