@@ -110,7 +110,7 @@ class SqsConsumerConfig:
     # On shutdown, how long a long poll in flight may take to return (its wait time plus
     # a margin lets it end on its own; the composition root caps it by the drain budget).
     stop_grace_s: float = 25.0
-    # After a receive that brought fewer than `batch_size`, wait this long before the next:
+    # After a receive that brought fewer than it asked for, wait this long before the next:
     # SQS answers a receive as soon as one message is there, so at tens of messages a
     # second every receive (and its delete, and the handler's write) carried one or two.
     # Waiting lets the next receive bring what arrived meanwhile: fewer, fuller calls,
@@ -202,6 +202,7 @@ class SqsConsumer:
         self._handler = handler
         self._metrics = metrics
         self._config = config or SqsConsumerConfig()
+        self._receive_max = min(self._config.batch_size, _BATCH_LIMIT)
         self._heartbeat = heartbeat
         self._clock = clock
         self._rng = rng or random.Random()
@@ -272,7 +273,9 @@ class SqsConsumer:
             task = tasks.create_task(self._handle(batch), name=f"{self.name}-batch")
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
-            if self._config.batch_window_s > 0 and len(raw) < self._config.batch_size:
+            # Short of what one receive can bring (SQS returns at most ten however large
+            # the batch size): a full one is followed at once.
+            if self._config.batch_window_s > 0 and len(raw) < self._receive_max:
                 await _until_stopped(self._clock.sleep(self._config.batch_window_s), stop)
 
     async def _wait_for_room(self, stop: asyncio.Event) -> _Stopped | None:
@@ -312,7 +315,7 @@ class SqsConsumer:
     async def _receive(self) -> list[Any]:
         response = await self._sqs.receive_message(
             QueueUrl=self._queue_url,
-            MaxNumberOfMessages=min(self._config.batch_size, _BATCH_LIMIT),
+            MaxNumberOfMessages=self._receive_max,
             WaitTimeSeconds=self._config.wait_time_s,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
             MessageAttributeNames=["All"],

@@ -512,3 +512,28 @@ async def test_after_a_short_batch_the_next_receive_waits_the_window_and_brings_
         stop.set()
         async with asyncio.timeout(10):
             await task
+
+
+async def test_a_full_receive_is_followed_at_once_even_with_a_batch_size_above_ten(
+    aws_clients, queues
+):
+    # A receive brings at most ten messages however large the batch size: ten is full, and
+    # waiting the window after it would slow a backlog to ten messages a window.
+    url, _ = queues
+    sizes: list[int] = []
+
+    async def handler(batch: Sequence[QueueMessage]) -> Mapping[str, Verdict]:
+        sizes.append(len(batch))
+        return dict.fromkeys((m.message_id for m in batch), DONE)
+
+    await _send(aws_clients.sqs, url, *(f"m{i}" for i in range(25)))
+    consumer = _consumer(aws_clients, queues, handler, batch_size=20, batch_window_s=5.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await eventually(lambda: sum(sizes) == 25, timeout_s=4.0)
+        assert sizes == [10, 10, 5]
+    finally:
+        stop.set()
+        async with asyncio.timeout(10):
+            await task
