@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from service.consumers.sqs.consumer import (
     DONE,
+    BatchHandler,
     Outcome,
     SqsConsumer,
     SqsConsumerConfig,
@@ -488,15 +489,22 @@ async def test_a_poll_in_flight_at_stop_may_return_and_its_messages_are_handed_b
     assert [m["Body"] for m in again.get("Messages", [])] == ["arrived during shutdown"]
 
 
-async def test_after_a_short_batch_the_next_receive_waits_the_window_and_brings_the_rest(
-    aws_clients, queues
-):
-    url, _ = queues
+def _batch_sizes() -> tuple[list[int], BatchHandler]:
+    """A handler that takes every message and notes how many each batch held."""
     sizes: list[int] = []
 
     async def handler(batch: Sequence[QueueMessage]) -> Mapping[str, Verdict]:
         sizes.append(len(batch))
         return dict.fromkeys((m.message_id for m in batch), DONE)
+
+    return sizes, handler
+
+
+async def test_after_a_short_batch_the_next_receive_waits_the_window_and_brings_the_rest(
+    aws_clients, queues
+):
+    url, _ = queues
+    sizes, handler = _batch_sizes()
 
     consumer = _consumer(aws_clients, queues, handler, batch_window_s=1.0)
     stop = asyncio.Event()
@@ -520,11 +528,7 @@ async def test_a_full_receive_is_followed_at_once_even_with_a_batch_size_above_t
     # A receive brings at most ten messages however large the batch size: ten is full, and
     # waiting the window after it would slow a backlog to ten messages a window.
     url, _ = queues
-    sizes: list[int] = []
-
-    async def handler(batch: Sequence[QueueMessage]) -> Mapping[str, Verdict]:
-        sizes.append(len(batch))
-        return dict.fromkeys((m.message_id for m in batch), DONE)
+    sizes, handler = _batch_sizes()
 
     await _send(aws_clients.sqs, url, *(f"m{i}" for i in range(25)))
     consumer = _consumer(aws_clients, queues, handler, batch_size=20, batch_window_s=5.0)
