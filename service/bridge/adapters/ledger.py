@@ -8,7 +8,9 @@ a token derived from the ids, plus one *claim* per message id pointing at it —
 DynamoDB transaction. Parts are then sent with tokens derived from the delivery token and
 the part's position, and progress is recorded after each part.
 
-On a replay, each message id is looked up first:
+A burst is first recorded as a new delivery (`open`): its conditions refuse it when any
+message id is claimed already, which is how a replay is recognised; then each message id
+is looked up (`recorded`):
 - claimed by a COMPLETE delivery: already with the agent, skipped;
 - claimed by an unfinished delivery: that delivery is resumed exactly as recorded (same
   parts, same tokens, so Connect absorbs whatever the crashed worker already sent);

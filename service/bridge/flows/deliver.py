@@ -108,6 +108,15 @@ class InboundDelivery:
         if not burst:
             return
         customer = _customer_of(burst)
+        # Most bursts are new. What keeps a message from reaching the agent twice is the
+        # ledger transaction's conditions (DESIGN §5.3: no message id claimed twice), not
+        # the read that sorts a replay into resumed, skipped and fresh; so the burst is
+        # first recorded as one new delivery, and the ledger is read only when some
+        # message of it was claimed already (a replay after a crash or a handoff).
+        if await self._deliver_fresh(burst, customer, first_try=True):
+            if self._on_delivered is not None:
+                await self._on_delivered(burst)
+            return
         bound = log.bind(customer=customer.key)
         recorded = await self._ledger.recorded(customer.key, [m.message_id for m in burst])
         resumed: set[str] = set()
@@ -125,7 +134,13 @@ class InboundDelivery:
         if self._on_delivered is not None:
             await self._on_delivered(burst)
 
-    async def _deliver_fresh(self, fresh: Sequence[InboundMessage], customer: _Customer) -> None:
+    async def _deliver_fresh(
+        self, fresh: Sequence[InboundMessage], customer: _Customer, *, first_try: bool = False
+    ) -> bool:
+        """Record `fresh` as one new delivery and execute it. On the `first_try` (the
+        ledger not read yet) False, with nothing done, when some message is claimed already
+        or nothing is to be sent (the ledger may still hold an unfinished delivery of
+        these messages to resume)."""
         config = self._config()
         # What the agent already has of this customer: a message sent before it is late.
         session = await self._sessions.get(customer.key)
@@ -143,15 +158,20 @@ class InboundDelivery:
         )
         recorded = _recordable(parts)
         if not recorded:
+            if first_try:
+                return False
             log.info("burst_nothing_to_send", customer=customer.key, messages=len(fresh))
-            return
+            return True
         try:
             delivery = await self._ledger.open(
                 customer.key, [m.message_id for m in fresh], recorded
             )
         except ConditionFailedError as exc:
+            if first_try:
+                return False
             raise ConcurrentClaimError("messages claimed concurrently; re-read on retry") from exc
         await self._execute(delivery, customer)
+        return True
 
     async def _execute(self, delivery: Delivery, customer: _Customer) -> None:
         index = delivery.progress

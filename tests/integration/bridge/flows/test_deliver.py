@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from service.aws_requests import count_requests
 from service.bridge.adapters.connect_config import ConnectConfig
 from service.bridge.adapters.connection import ChatConnection
 from service.bridge.adapters.ledger import DeliveryLedger
@@ -99,6 +101,31 @@ async def test_a_replayed_burst_creates_nothing_twice(connect_chat, parts, sandb
     await bridge.deliver(messages)
     [contact] = await contacts(sandbox)
     assert [i["content"] for i in customer_items(contact)] == ["Hello\nagain"]
+
+
+async def test_a_new_burst_is_recorded_without_reading_the_ledger_first(
+    connect_chat, parts, sandbox, sim_clients
+):
+    # DESIGN §5.3 is kept by the ledger transaction's conditions; the read that sorts a
+    # replay is made only when the transaction finds a message claimed already.
+    bridge = delivery(connect_chat, parts)
+    await bridge.deliver(burst("first"))  # opens the chat
+    registry = CollectorRegistry()
+    count_requests(sim_clients, registry)
+
+    await bridge.deliver(burst("second", "third"))
+    messages = burst("fourth")
+    await bridge.deliver(messages)
+    await bridge.deliver(messages)  # a replay: read, found complete, skipped
+
+    def calls(operation: str) -> float:
+        labels = {"service": "dynamodb", "operation": operation}
+        return registry.get_sample_value("bridge_aws_requests_total", labels) or 0.0
+
+    assert calls("BatchGetItem") == 2  # the replay's only: its claims, then their delivery
+    assert calls("TransactWriteItems") == 3  # two deliveries recorded, one refused
+    [contact] = await contacts(sandbox)
+    assert [i["content"] for i in customer_items(contact)] == ["first", "second\nthird", "fourth"]
 
 
 async def test_a_replay_grouped_differently_delivers_only_the_new_messages(
