@@ -14,6 +14,9 @@ from bench.chaos.cluster import Cluster
 from bench.harness import cpu_seconds, rss_mb
 
 REQUESTS = "bridge_aws_requests"
+# Seconds Connect calls waited for the bridge's own rate limiter, by API: what Connect's
+# quotas (SendMessage: 10 a second per instance) add to a burst's latency.
+QUOTA_WAIT = "bridge_connect_ratelimit_wait_seconds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,7 @@ class Reading:
     rss_mb: dict[str, float]
     requests: Counter[str] = field(default_factory=Counter)  # "service.Operation" → count
     gauges: dict[str, float] = field(default_factory=dict)
+    quota_wait_s: dict[str, float] = field(default_factory=dict)  # API → seconds so far
 
     def since(self, before: Reading) -> Spent:
         return Spent(
@@ -47,6 +51,17 @@ class Spent:
 
 def pids(cluster: Cluster) -> dict[str, int]:
     return {"bridge": cluster.worker_pid(0), "aws": cluster.aws_pid, "sim": cluster.sim_pid}
+
+
+def quota_waits(text: str) -> dict[str, float]:
+    """Seconds the bridge's Connect calls have waited for its rate limiter, by API."""
+    return {
+        sample.labels["api"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == QUOTA_WAIT
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
 
 
 def parse_metrics(text: str) -> tuple[Counter[str], dict[str, float]]:
@@ -76,4 +91,5 @@ async def read(cluster: Cluster, http: httpx.AsyncClient) -> Reading:
         rss_mb={name: rss_mb(pid) for name, pid in processes.items()},
         requests=requests,
         gauges=gauges,
+        quota_wait_s=quota_waits(response.text),
     )

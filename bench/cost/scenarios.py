@@ -103,6 +103,14 @@ async def inbound(
         "connect_msgs_per_burst": round(statistics.mean(d.items for d in deliveries.values()), 3),
         "added_p50_s": round(percentile(added, 0.5), 3),
         "added_p99_s": round(percentile(added, 0.99), 3),
+        "quota_wait_s_per_burst": round(
+            (
+                after.quota_wait_s.get("SendMessage", 0.0)
+                - before.quota_wait_s.get("SendMessage", 0.0)
+            )
+            / len(bursts),
+            3,
+        ),
         "rss_mb": round(after.rss_mb["bridge"], 1),
         "tumbling_connect_msgs_per_burst": round(statistics.mean(pieces), 3),
         "tumbling_added_p50_s": round(percentile(sorted(waits), 0.5), 3),

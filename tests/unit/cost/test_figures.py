@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bench.cost.probe import Reading, parse_metrics
+from bench.cost.probe import Reading, parse_metrics, quota_waits
 from bench.cost.report import ROWS, rows, table
 from bench.cost.scenarios import Figures
 from bench.cost.traffic import Burst, Reply, delivered, sent_to_whatsapp, tumbling_window
@@ -20,6 +20,10 @@ bridge_aws_requests_total{operation="ReceiveMessage",service="sqs"} 12.0
 # HELP bridge_aws_requests_created AWS requests sent
 # TYPE bridge_aws_requests_created gauge
 bridge_aws_requests_created{operation="PutItem",service="dynamodb"} 1.7e9
+# HELP bridge_connect_ratelimit_wait_seconds_total Seconds Connect calls waited
+# TYPE bridge_connect_ratelimit_wait_seconds_total counter
+bridge_connect_ratelimit_wait_seconds_total{api="SendMessage"} 12.5
+bridge_connect_ratelimit_wait_seconds_created{api="SendMessage"} 1.7e9
 # HELP bridge_buffer_customers Customers with buffered messages.
 # TYPE bridge_buffer_customers gauge
 bridge_buffer_customers 42.0
@@ -30,6 +34,10 @@ def test_requests_are_read_by_operation_and_unlabelled_gauges_by_name():
     requests, gauges = parse_metrics(METRICS)
     assert requests == Counter({"dynamodb.PutItem": 3, "sqs.ReceiveMessage": 12})
     assert gauges["bridge_buffer_customers"] == 42.0
+
+
+def test_the_seconds_calls_waited_for_connects_quotas_are_read_by_api():
+    assert quota_waits(METRICS) == {"SendMessage": 12.5}
 
 
 def test_what_a_window_spent_is_the_difference_of_two_readings():
