@@ -29,6 +29,7 @@ class Reading:
     requests: Counter[str] = field(default_factory=Counter)  # "service.Operation" → count
     gauges: dict[str, float] = field(default_factory=dict)
     quota_wait_s: dict[str, float] = field(default_factory=dict)  # API → seconds so far
+    burst_latency: tuple[float, float] = (0.0, 0.0)  # (seconds summed, bursts) so far
 
     def since(self, before: Reading) -> Spent:
         return Spent(
@@ -51,6 +52,22 @@ class Spent:
 
 def pids(cluster: Cluster) -> dict[str, int]:
     return {"bridge": cluster.worker_pid(0), "aws": cluster.aws_pid, "sim": cluster.sim_pid}
+
+
+BURST_LATENCY = "bridge_burst_latency_seconds"
+
+
+def burst_latency(text: str) -> tuple[float, float]:
+    """(seconds summed, bursts) of the buffer's histogram: from a burst's last message
+    reaching the buffer to the burst's delivery, quiet window included."""
+    found = {"_sum": 0.0, "_count": 0.0}
+    for family in text_string_to_metric_families(text):
+        if family.name == BURST_LATENCY:
+            for sample in family.samples:
+                for suffix in found:
+                    if sample.name == BURST_LATENCY + suffix:
+                        found[suffix] = sample.value
+    return found["_sum"], found["_count"]
 
 
 def quota_waits(text: str) -> dict[str, float]:
@@ -92,4 +109,5 @@ async def read(cluster: Cluster, http: httpx.AsyncClient) -> Reading:
         requests=requests,
         gauges=gauges,
         quota_wait_s=quota_waits(response.text),
+        burst_latency=burst_latency(response.text),
     )

@@ -45,6 +45,7 @@ ROWS: tuple[Row, ...] = (
     Row("bridge CPU idle, no traffic", IDLE, "cpu_pct", 0.3, "%"),
     Row("added latency after the quiet window, p50 (live chats)", LIVE, "added_p50_s", 0.2, "s"),
     Row("added latency after the quiet window, p99 (live chats)", LIVE, "added_p99_s", 0.5, "s"),
+    Row("  mean, quiet end to delivery done (bridge)", LIVE, "buffer_to_connect_s", None, "s"),
     Row("  mean wait for Connect's SendMessage quota", LIVE, "quota_wait_s_per_burst", None, "s"),
     Row("added latency, p50 (new chats: Connect's 5/s chat quota)", NEW, "added_p50_s", None, "s"),
     Row("outbound latency item → WhatsApp, p50", OUT, "latency_p50_ms", 60, "ms"),

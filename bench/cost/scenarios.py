@@ -48,6 +48,14 @@ class Figures:
         return {"values": self.values, "requests": self.requests}
 
 
+def _mean_burst_latency(before: probe.Reading, after: probe.Reading, quiet_s: float) -> float:
+    """The bridge's own view of a burst's added latency, mean: from its quiet window's end
+    (counted from the last message reaching the buffer) to its delivery."""
+    total = after.burst_latency[0] - before.burst_latency[0]
+    bursts = after.burst_latency[1] - before.burst_latency[1]
+    return round(total / bursts - quiet_s, 3) if bursts else 0.0
+
+
 def _per(spent: probe.Spent, units: int) -> dict[str, float]:
     return {op: round(n / units, 3) for op, n in sorted(spent.requests.items())}
 
@@ -111,6 +119,7 @@ async def inbound(
             / len(bursts),
             3,
         ),
+        "buffer_to_connect_s": _mean_burst_latency(before, after, quiet_s),
         "rss_mb": round(after.rss_mb["bridge"], 1),
         "tumbling_connect_msgs_per_burst": round(statistics.mean(pieces), 3),
         "tumbling_added_p50_s": round(percentile(sorted(waits), 0.5), 3),

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bench.cost.probe import Reading, parse_metrics, quota_waits
+from bench.cost.probe import Reading, burst_latency, parse_metrics, quota_waits
 from bench.cost.report import ROWS, rows, table
 from bench.cost.scenarios import Figures
 from bench.cost.traffic import Burst, Reply, delivered, sent_to_whatsapp, tumbling_window
@@ -24,6 +24,11 @@ bridge_aws_requests_created{operation="PutItem",service="dynamodb"} 1.7e9
 # TYPE bridge_connect_ratelimit_wait_seconds_total counter
 bridge_connect_ratelimit_wait_seconds_total{api="SendMessage"} 12.5
 bridge_connect_ratelimit_wait_seconds_created{api="SendMessage"} 1.7e9
+# HELP bridge_burst_latency_seconds From the burst's last message to its delivery.
+# TYPE bridge_burst_latency_seconds histogram
+bridge_burst_latency_seconds_bucket{le="+Inf"} 4.0
+bridge_burst_latency_seconds_count 4.0
+bridge_burst_latency_seconds_sum 21.0
 # HELP bridge_buffer_customers Customers with buffered messages.
 # TYPE bridge_buffer_customers gauge
 bridge_buffer_customers 42.0
@@ -38,6 +43,7 @@ def test_requests_are_read_by_operation_and_unlabelled_gauges_by_name():
 
 def test_the_seconds_calls_waited_for_connects_quotas_are_read_by_api():
     assert quota_waits(METRICS) == {"SendMessage": 12.5}
+    assert burst_latency(METRICS) == (21.0, 4.0)
 
 
 def test_what_a_window_spent_is_the_difference_of_two_readings():
