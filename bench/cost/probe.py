@@ -54,60 +54,53 @@ def pids(cluster: Cluster) -> dict[str, int]:
     return {"bridge": cluster.worker_pid(0), "aws": cluster.aws_pid, "sim": cluster.sim_pid}
 
 
+# The buffer's histogram: from a burst's last message reaching the buffer to the burst's
+# delivery, quiet window included.
 BURST_LATENCY = "bridge_burst_latency_seconds"
 
 
-def burst_latency(text: str) -> tuple[float, float]:
-    """(seconds summed, bursts) of the buffer's histogram: from a burst's last message
-    reaching the buffer to the burst's delivery, quiet window included."""
-    found = {"_sum": 0.0, "_count": 0.0}
-    for family in text_string_to_metric_families(text):
-        if family.name == BURST_LATENCY:
-            for sample in family.samples:
-                for suffix in found:
-                    if sample.name == BURST_LATENCY + suffix:
-                        found[suffix] = sample.value
-    return found["_sum"], found["_count"]
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """What the cost table reads of the bridge's /metrics, in one pass over it."""
+
+    requests: Counter[str]  # "service.Operation" → count
+    gauges: dict[str, float]  # every gauge without labels
+    quota_wait_s: dict[str, float]  # API → seconds Connect calls waited for the limiter
+    burst_latency: tuple[float, float]  # (seconds summed, bursts)
 
 
-def quota_waits(text: str) -> dict[str, float]:
-    """Seconds the bridge's Connect calls have waited for its rate limiter, by API."""
-    return {
-        sample.labels["api"]: sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == QUOTA_WAIT
-        for sample in family.samples
-        if sample.name.endswith("_total")
-    }
-
-
-def parse_metrics(text: str) -> tuple[Counter[str], dict[str, float]]:
-    """The request counter by "service.Operation", and every gauge without labels."""
+def parse_metrics(text: str) -> Metrics:
     requests: Counter[str] = Counter()
     gauges: dict[str, float] = {}
+    quota_wait_s: dict[str, float] = {}
+    latency = {"_sum": 0.0, "_count": 0.0}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if family.name == REQUESTS and sample.name.endswith("_total"):
                 key = f"{sample.labels['service']}.{sample.labels['operation']}"
                 requests[key] += int(sample.value)
+            elif family.name == QUOTA_WAIT and sample.name.endswith("_total"):
+                quota_wait_s[sample.labels["api"]] = sample.value
+            elif family.name == BURST_LATENCY and sample.name.endswith(tuple(latency)):
+                latency[sample.name.removeprefix(BURST_LATENCY)] = sample.value
             elif family.type == "gauge" and not sample.labels:
                 gauges[sample.name] = sample.value
-    return requests, gauges
+    return Metrics(requests, gauges, quota_wait_s, (latency["_sum"], latency["_count"]))
 
 
 async def read(cluster: Cluster, http: httpx.AsyncClient) -> Reading:
     response = await http.get(f"{cluster.admin_url(0)}/metrics")
     response.raise_for_status()
-    requests, gauges = parse_metrics(response.text)
-    if not any(key for key in requests):
+    metrics = parse_metrics(response.text)
+    if not any(key for key in metrics.requests):
         raise SystemExit("the bridge counts no AWS requests: is BRIDGE_COUNT_AWS_REQUESTS set?")
     processes = pids(cluster)
     return Reading(
         at=time.monotonic(),
         cpu_s={name: cpu_seconds(pid) for name, pid in processes.items()},
         rss_mb={name: rss_mb(pid) for name, pid in processes.items()},
-        requests=requests,
-        gauges=gauges,
-        quota_wait_s=quota_waits(response.text),
-        burst_latency=burst_latency(response.text),
+        requests=metrics.requests,
+        gauges=metrics.gauges,
+        quota_wait_s=metrics.quota_wait_s,
+        burst_latency=metrics.burst_latency,
     )

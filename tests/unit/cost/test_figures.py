@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bench.cost.probe import Reading, burst_latency, parse_metrics, quota_waits
+from bench.cost.probe import Reading, parse_metrics
 from bench.cost.report import ROWS, rows, table
 from bench.cost.scenarios import Figures
 from bench.cost.traffic import Burst, Reply, delivered, sent_to_whatsapp, tumbling_window
@@ -35,15 +35,12 @@ bridge_buffer_customers 42.0
 """
 
 
-def test_requests_are_read_by_operation_and_unlabelled_gauges_by_name():
-    requests, gauges = parse_metrics(METRICS)
-    assert requests == Counter({"dynamodb.PutItem": 3, "sqs.ReceiveMessage": 12})
-    assert gauges["bridge_buffer_customers"] == 42.0
-
-
-def test_the_seconds_calls_waited_for_connects_quotas_are_read_by_api():
-    assert quota_waits(METRICS) == {"SendMessage": 12.5}
-    assert burst_latency(METRICS) == (21.0, 4.0)
+def test_requests_by_operation_gauges_quota_waits_and_burst_latency_are_read():
+    metrics = parse_metrics(METRICS)
+    assert metrics.requests == Counter({"dynamodb.PutItem": 3, "sqs.ReceiveMessage": 12})
+    assert metrics.gauges["bridge_buffer_customers"] == 42.0
+    assert metrics.quota_wait_s == {"SendMessage": 12.5}
+    assert metrics.burst_latency == (21.0, 4.0)
 
 
 def test_what_a_window_spent_is_the_difference_of_two_readings():
