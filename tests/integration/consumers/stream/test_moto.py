@@ -2,13 +2,12 @@
 through the production aiobotocore clients (moto has one shard that never closes)."""
 
 import asyncio
-import dataclasses
 
 from prometheus_client import CollectorRegistry
 
 from service.consumers.stream.consumer import StreamConsumer, make_worker_id
 from service.consumers.stream.leases import stream_label
-from tests.fakes.stream_cluster import FAST
+from tests.fakes.stream_cluster import LONG_LEASE
 from tests.fakes.stream_handler import Delivery, ListDeadLetters, ScriptedHandler
 from tests.support.waiting import eventually
 
@@ -22,16 +21,9 @@ async def put_message(
     )
 
 
-# What this file shows is the stream read, checkpointed and resumed, not fencing, so the
-# lease is valid for 8 s, not FAST's 1.5: with the suite's other worker and a Docker build
-# on the same two cores, moto once took longer than 1.5 s to answer the first lease write,
-# the worker rightly fenced itself, and its lease was not released at the stop.
-CONFIG = dataclasses.replace(FAST, lease_duration_s=10.0, fencing_safety_s=2.0)
-
-
 def consumer_for(aws_clients, resources, handler: ScriptedHandler) -> StreamConsumer:
     return StreamConsumer(
-        config=CONFIG,
+        config=LONG_LEASE,
         stream_arn=resources.created.stream_arn,
         dynamodb=aws_clients.dynamodb,
         leases_table=resources.names.leases_table,

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from structlog.testing import capture_logs
 
 from service.consumers.stream.leases import SHARD_END, TRIM_HORIZON, lease_key
-from tests.fakes.stream_cluster import FAST, Cluster, Worker
+from tests.fakes.stream_cluster import FAST, LONG_LEASE, Cluster, Worker
 from tests.fakes.streams import FakeStreams
 from tests.support.clock import SkewedClock
 from tests.support.waiting import eventually
@@ -471,7 +471,7 @@ async def test_row15_poison_record_parked_before_watermark_passes_it(cluster):
 async def test_row16_customer_who_never_stops_keeps_checkpoint_lag_bounded(cluster):
     streams = cluster.streams
     shard = streams.add_shard()
-    a = cluster.start("a", mode="manual")
+    a = cluster.start("a", mode="manual", config=LONG_LEASE)
     max_age = 0.3
     written_at: dict[str, float] = {}
 
