@@ -621,7 +621,7 @@ async def _build(
         dynamodb=clients.dynamodb,
         leases_table=names.leases_table,
         streams=clients.streams,
-        handler=Conversations(decode=decode, buffer=buffer, lanes=lanes),
+        handler=Conversations(decode=decode, buffer=buffer, lanes=lanes, registry=registry),
         dead_letters=StreamDeadLetters(
             DeadLetterQueue(sqs=clients.sqs, queue_url=urls[names.inbound_dlq])
         ),

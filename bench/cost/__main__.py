@@ -7,10 +7,17 @@ otherwise, and runs each scenario `--repeats` times:
 - idle: no traffic; the bridge's CPU share, RSS, and its background requests per minute;
 - inbound-new-chats: each customer sends one burst into a new chat (Connect's quota
   starts 5 chats a second, so customers arrive at about that rate);
-- inbound-live-chats: the same customers burst again into their live chats; the added
-  latency after the quiet window, and the old sample's 20 s tumbling window and no
-  buffering computed on the same send times;
-- outbound: agents reply into those chats, several messages each;
+- inbound-live-chats: the same customers burst again into their live chats, at about 45
+  WhatsApp messages a second (12.9 bursts a second: more than Connect's SendMessage quota
+  of 10 a second per instance, so bursts queue for it; the queueing is shown apart); the
+  old sample's 20 s tumbling window and no buffering computed on the same send times;
+- inbound-live-latency: the added latency after the quiet window, with bursts into live
+  chats at 8 a second, within that quota (what the bridge adds, not what Connect's quota
+  does);
+- outbound: agents reply into those chats, several messages each, all in the same second
+  (CPU and calls per message; a stress for the latency);
+- outbound-paced: agents of other chats reply at a typist's pace (`AGENT_GAP_S` apart):
+  the outbound latency;
 - memory-10k: a fresh bridge with a quiet window of minutes; 10,000 customers each send
   a text that stays buffered; RSS growth.
 
@@ -58,6 +65,12 @@ MEMORY_ENV = {
 STARTUP_SETTLE_S = 5.0
 CHATS_PER_S = 5.0  # StartChatContact's default quota, paced by the bridge
 LIVE_MSGS_PER_S = 45.0
+# Connect's SendMessage quota is 10 a second per instance (reference/limits.md §1): at 45
+# messages a second bursts arrive faster than that and wait for it. The latency run stays
+# at 80 % of the quota, with fewer customers so the whole bench keeps within 10 minutes.
+LATENCY_BURSTS_PER_S = 8.0
+AGENT_GAP_S = 1.5  # between an agent's replies in outbound-paced: 50 agents, ~33 a second
+LATENCY_SHARE = 0.64  # of --customers, per repetition (160 of 250: 20 s of bursts)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,6 +98,12 @@ async def _main_cluster(
     # 45 WhatsApp messages a second (3.5 per burst), the rate the cost goals were set at.
     new_spread_s = args.customers / CHATS_PER_S
     live_spread_s = args.customers * 3.5 / LIVE_MSGS_PER_S
+    latency_customers = max(1, round(args.customers * LATENCY_SHARE))
+    phases = (
+        ("inbound-new-chats", args.customers, new_spread_s),
+        ("inbound-live-chats", args.customers, live_spread_s),
+        ("inbound-live-latency", latency_customers, latency_customers / LATENCY_BURSTS_PER_S),
+    )
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with (
         Cluster(workers=1, work_dir=work, worker_env=env) as cluster,
@@ -100,32 +119,44 @@ async def _main_cluster(
             results["idle"].append(await scenarios.idle(cluster, http, seconds=args.idle))
             _progress("idle", results["idle"][-1])
         contacts: list[dict[int, str]] = []
-        for burst_number, scenario in enumerate(("inbound-new-chats", "inbound-live-chats")):
+        # Each phase bursts the same customers again: the first opens their chats.
+        for burst_number, (scenario, customers, spread_s) in enumerate(phases):
             for run in range(args.repeats):
                 bursts = scenarios.new_bursts(
-                    run, run * args.customers, args.customers, burst_number, seed=run
+                    run, run * args.customers, customers, burst_number, seed=run
                 )
                 figures, by_customer = await scenarios.inbound(
                     cluster,
                     http,
                     sim,
                     bursts,
-                    spread_s=live_spread_s if burst_number else new_spread_s,
+                    spread_s=spread_s,
                     quiet_s=quiet_s,
                     rng=random.Random(1000 * burst_number + run),
                     timeout_s=2 * new_spread_s + 120,
                 )
                 results[scenario].append(figures)
                 _progress(scenario, figures)
-                if burst_number:
+                if scenario == "inbound-live-chats":
                     contacts.append(by_customer)
-        for run in range(args.repeats):
-            chats = list(contacts[run].values())[: args.chats]
-            figures = await scenarios.outbound(
-                cluster, http, sim, chats, run=run, per_chat=args.replies, timeout_s=120
-            )
-            results["outbound"].append(figures)
-            _progress("outbound", figures)
+        for scenario, gap_s in (("outbound", 0.0), ("outbound-paced", AGENT_GAP_S)):
+            # Different chats for each: WhatsApp's pair rate would hold a seventh reply.
+            first = 0 if gap_s == 0 else args.chats
+            for run in range(args.repeats):
+                chats = list(contacts[run].values())[first : first + args.chats]
+                figures = await scenarios.outbound(
+                    cluster,
+                    http,
+                    sim,
+                    chats,
+                    run=run,
+                    per_chat=args.replies,
+                    timeout_s=120,
+                    gap_s=gap_s,
+                    first_agent=first,
+                )
+                results[scenario].append(figures)
+                _progress(scenario, figures)
     return results
 
 
@@ -181,6 +212,9 @@ async def _main(args: argparse.Namespace) -> int:
     print(report.requests_table(results, "inbound-live-chats", "burst"))
     print(report.requests_table(results, "outbound", "message"))
     print(report.requests_table(results, "idle", "minute"))
+    print()
+    print(report.calls_table(results, "inbound-live-latency"))
+    print(report.calls_table(results, "outbound-paced"))
     print(f"\n{args.repeats} repetitions, {took:.0f} s")
 
     document: dict[str, Any] = {

@@ -17,6 +17,23 @@ REQUESTS = "bridge_aws_requests"
 # Seconds Connect calls waited for the bridge's own rate limiter, by API: what Connect's
 # quotas (SendMessage: 10 a second per instance) add to a burst's latency.
 QUOTA_WAIT = "bridge_connect_ratelimit_wait_seconds"
+# AWS calls timed by operation (same setting): what each step of a delivery waits.
+CALLS = "bridge_aws_call_seconds"
+# From publication (a customer's message) or the agent's clock (an agent's item) to the
+# customer's owner, by direction: the part of every latency the queues and stream add.
+INTAKE_LAG = "bridge_intake_lag_seconds"
+
+SumCount = tuple[float, float]  # a histogram's (seconds summed, observations)
+
+
+def _means(after: dict[str, SumCount], before: dict[str, SumCount]) -> dict[str, float]:
+    """Mean seconds of what was observed between two readings, by label."""
+    means = {}
+    for key, (total, count) in after.items():
+        was_total, was_count = before.get(key, (0.0, 0.0))
+        if count > was_count:
+            means[key] = (total - was_total) / (count - was_count)
+    return means
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +47,16 @@ class Reading:
     gauges: dict[str, float] = field(default_factory=dict)
     quota_wait_s: dict[str, float] = field(default_factory=dict)  # API → seconds so far
     burst_latency: tuple[float, float] = (0.0, 0.0)  # (seconds summed, bursts) so far
+    call_s: dict[str, SumCount] = field(default_factory=dict)  # "service.Operation" →
+    intake_lag: dict[str, SumCount] = field(default_factory=dict)  # direction →
 
     def since(self, before: Reading) -> Spent:
         return Spent(
             wall_s=self.at - before.at,
             cpu_s={name: self.cpu_s[name] - before.cpu_s.get(name, 0.0) for name in self.cpu_s},
             requests=self.requests - before.requests,
+            call_mean_s=_means(self.call_s, before.call_s),
+            intake_lag_mean_s=_means(self.intake_lag, before.intake_lag),
         )
 
 
@@ -44,6 +65,8 @@ class Spent:
     wall_s: float
     cpu_s: dict[str, float]
     requests: Counter[str]
+    call_mean_s: dict[str, float] = field(default_factory=dict)  # op → mean call seconds
+    intake_lag_mean_s: dict[str, float] = field(default_factory=dict)  # direction → seconds
 
     @property
     def total_requests(self) -> int:
@@ -67,6 +90,8 @@ class Metrics:
     gauges: dict[str, float]  # every gauge without labels
     quota_wait_s: dict[str, float]  # API → seconds Connect calls waited for the limiter
     burst_latency: tuple[float, float]  # (seconds summed, bursts)
+    call_s: dict[str, SumCount]  # "service.Operation" → (seconds summed, calls)
+    intake_lag: dict[str, SumCount]  # direction → (seconds summed, items)
 
 
 def parse_metrics(text: str) -> Metrics:
@@ -74,6 +99,8 @@ def parse_metrics(text: str) -> Metrics:
     gauges: dict[str, float] = {}
     quota_wait_s: dict[str, float] = {}
     latency = {"_sum": 0.0, "_count": 0.0}
+    calls: dict[str, dict[str, float]] = {}
+    lags: dict[str, dict[str, float]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if family.name == REQUESTS and sample.name.endswith("_total"):
@@ -81,11 +108,24 @@ def parse_metrics(text: str) -> Metrics:
                 requests[key] += int(sample.value)
             elif family.name == QUOTA_WAIT and sample.name.endswith("_total"):
                 quota_wait_s[sample.labels["api"]] = sample.value
+            elif family.name == CALLS and sample.name.endswith(("_sum", "_count")):
+                key = f"{sample.labels['service']}.{sample.labels['operation']}"
+                calls.setdefault(key, {})[sample.name.removeprefix(CALLS)] = sample.value
+            elif family.name == INTAKE_LAG and sample.name.endswith(("_sum", "_count")):
+                key = sample.labels["direction"]
+                lags.setdefault(key, {})[sample.name.removeprefix(INTAKE_LAG)] = sample.value
             elif family.name == BURST_LATENCY and sample.name.endswith(tuple(latency)):
                 latency[sample.name.removeprefix(BURST_LATENCY)] = sample.value
             elif family.type == "gauge" and not sample.labels:
                 gauges[sample.name] = sample.value
-    return Metrics(requests, gauges, quota_wait_s, (latency["_sum"], latency["_count"]))
+    return Metrics(
+        requests,
+        gauges,
+        quota_wait_s,
+        (latency["_sum"], latency["_count"]),
+        {op: (c.get("_sum", 0.0), c.get("_count", 0.0)) for op, c in calls.items()},
+        {d: (c.get("_sum", 0.0), c.get("_count", 0.0)) for d, c in lags.items()},
+    )
 
 
 async def read(cluster: Cluster, http: httpx.AsyncClient) -> Reading:
@@ -103,4 +143,6 @@ async def read(cluster: Cluster, http: httpx.AsyncClient) -> Reading:
         gauges=metrics.gauges,
         quota_wait_s=metrics.quota_wait_s,
         burst_latency=metrics.burst_latency,
+        call_s=metrics.call_s,
+        intake_lag=metrics.intake_lag,
     )

@@ -42,10 +42,11 @@ class Figures:
 
     values: dict[str, float]
     requests: dict[str, float] = field(default_factory=dict)  # per unit, by operation
+    call_ms: dict[str, float] = field(default_factory=dict)  # mean call time, by operation
     samples: dict[str, list[float]] = field(default_factory=dict)  # for the chart
 
     def as_json(self) -> dict[str, Any]:
-        return {"values": self.values, "requests": self.requests}
+        return {"values": self.values, "requests": self.requests, "call_ms": self.call_ms}
 
 
 def _mean_burst_latency(before: probe.Reading, after: probe.Reading, quiet_s: float) -> float:
@@ -58,6 +59,10 @@ def _mean_burst_latency(before: probe.Reading, after: probe.Reading, quiet_s: fl
 
 def _per(spent: probe.Spent, units: int) -> dict[str, float]:
     return {op: round(n / units, 3) for op, n in sorted(spent.requests.items())}
+
+
+def _call_ms(spent: probe.Spent) -> dict[str, float]:
+    return {op: round(1000 * s, 1) for op, s in sorted(spent.call_mean_s.items())}
 
 
 async def _settled(cluster: Cluster, http: httpx.AsyncClient) -> probe.Reading:
@@ -120,6 +125,7 @@ async def inbound(
             3,
         ),
         "buffer_to_connect_s": _mean_burst_latency(before, after, quiet_s),
+        "intake_lag_s": round(spent.intake_lag_mean_s.get("inbound", 0.0), 3),
         "rss_mb": round(after.rss_mb["bridge"], 1),
         "tumbling_connect_msgs_per_burst": round(statistics.mean(pieces), 3),
         "tumbling_added_p50_s": round(percentile(sorted(waits), 0.5), 3),
@@ -128,7 +134,12 @@ async def inbound(
     }
     contacts = {b.customer: deliveries[i].contact_id for i, b in enumerate(bursts)}
     return (
-        Figures(values, _per(spent, len(bursts)), {"added_s": added, "tumbling_s": waits}),
+        Figures(
+            values,
+            _per(spent, len(bursts)),
+            _call_ms(spent),
+            {"added_s": added, "tumbling_s": waits},
+        ),
         contacts,
     )
 
@@ -142,19 +153,36 @@ async def outbound(
     run: int,
     per_chat: int,
     timeout_s: float,
+    gap_s: float = 0.0,
+    first_agent: int = 0,  # agents are numbered on from here (their replies' markers)
 ) -> Figures:
+    """Agents reply into `contacts`, `per_chat` replies each: all at once (`gap_s` 0: a
+    stress of every agent writing in the same second), or `gap_s` apart, the agents'
+    starts spread over one gap (a contact centre's steady traffic)."""
     before = await probe.read(cluster, http)
     written = await asyncio.gather(
         *(
-            agent_replies(sim, contact, run=run, agent=index, count=per_chat)
+            agent_replies(
+                sim,
+                contact,
+                run=run,
+                agent=first_agent + index,
+                count=per_chat,
+                gap_s=gap_s,
+                start_s=gap_s * index / len(contacts),
+            )
             for index, contact in enumerate(contacts)
         )
     )
     replies = [r for chat in written for r in chat]
     sent = await wait_sent(sim, replies, timeout_s=timeout_s)
+    done = await probe.read(cluster, http)  # the busy time only, no settling
+    busy = done.since(before)
     after = await _settled(cluster, http)
     spent = after.since(before)
     latency = sorted(sent[r.marker] - r.written_at for r in replies)
+    if latency[0] < 0:  # both times are the simulator's: a marker matched an older reply
+        raise RuntimeError(f"a reply was sent {-latency[0]:.1f} s before it was written")
     return Figures(
         {
             "messages": len(replies),
@@ -162,8 +190,24 @@ async def outbound(
             "requests_per_msg": round(spent.total_requests / len(replies), 2),
             "latency_p50_ms": round(1000 * percentile(latency, 0.5), 1),
             "latency_p99_ms": round(1000 * percentile(latency, 0.99), 1),
+            "msgs_per_s": round(len(replies) / busy.wall_s, 1),
+            "intake_lag_ms": round(1000 * spent.intake_lag_mean_s.get("outbound", 0.0), 1),
+            # The embedded AWS serves one request at a time (service/local/moto_patches.py):
+            # near 100 % it is what the latency waits for.
+            "aws_cpu_pct": round(100 * busy.cpu_s["aws"] / busy.wall_s, 1),
+            # The order gate asks Connect's transcript (8 calls a second per instance).
+            "transcript_quota_wait_ms_per_msg": round(
+                1000
+                * (
+                    after.quota_wait_s.get("GetTranscript", 0.0)
+                    - before.quota_wait_s.get("GetTranscript", 0.0)
+                )
+                / len(replies),
+                1,
+            ),
         },
         _per(spent, len(replies)),
+        _call_ms(spent),
         {"outbound_s": latency},
     )
 

@@ -145,11 +145,22 @@ class Reply:
 
 
 async def agent_replies(
-    sim: httpx.AsyncClient, contact_id: str, *, run: int, agent: int, count: int
+    sim: httpx.AsyncClient,
+    contact_id: str,
+    *,
+    run: int,
+    agent: int,
+    count: int,
+    gap_s: float = 0.0,
+    start_s: float = 0.0,
 ) -> list[Reply]:
-    """An agent writes `count` replies in a row (each as soon as the last was accepted)."""
+    """An agent writes `count` replies in a row: each as soon as the last was accepted, or
+    `gap_s` after it (an agent typing), the first `start_s` from now."""
     replies: list[Reply] = []
+    await asyncio.sleep(start_s)
     for n in range(count):
+        if n and gap_s:
+            await asyncio.sleep(gap_s)
         marker = f"q{run}a{agent}n{n}"
         response = await sim.post(
             f"/sandbox/contacts/{contact_id}/agent/messages", json={"text": f"{marker} ok"}

@@ -22,6 +22,7 @@ or when the write did not happen.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -106,8 +107,9 @@ class OutboundRouter:
                 continue
             by_chat.setdefault(event.initial_contact_id, []).append((message, event))
         routed: list[_Routed] = []
+        sessions = await self._find_chats(list(by_chat))
         for contact, entries in by_chat.items():
-            session = await self._sessions.find_by_initial_contact(contact)
+            session = sessions[contact]
             for message, event in entries:
                 if session is None:
                     outcomes[message.message_id] = self._no_session(event)
@@ -123,6 +125,24 @@ class OutboundRouter:
         if routed:
             await self._store_items(routed, outcomes)
         return outcomes
+
+    async def _find_chats(self, contacts: Sequence[str]) -> dict[str, Session | None]:
+        """Each chat's session, looked up at once: a batch carries items of up to ten
+        chats, and read in a row each batch waited for every read in turn (DynamoDB reads
+        of ~5-10 ms each, against a batch's single write)."""
+        if len(contacts) == 1:
+            return {contacts[0]: await self._sessions.find_by_initial_contact(contacts[0])}
+        try:
+            async with asyncio.TaskGroup() as group:
+                lookups = {
+                    c: group.create_task(self._sessions.find_by_initial_contact(c))
+                    for c in contacts
+                }
+        except ExceptionGroup as failed:
+            # The batch's outcome is decided from the bridge's own error types, as when
+            # the reads ran in a row and the first failure ended them.
+            raise failed.exceptions[0] from None
+        return {contact: lookup.result() for contact, lookup in lookups.items()}
 
     def _parse(self, message: QueueItem, outcomes: dict[str, Outcome]) -> ConnectEvent | None:
         try:

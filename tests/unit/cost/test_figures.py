@@ -29,6 +29,16 @@ bridge_connect_ratelimit_wait_seconds_created{api="SendMessage"} 1.7e9
 bridge_burst_latency_seconds_bucket{le="+Inf"} 4.0
 bridge_burst_latency_seconds_count 4.0
 bridge_burst_latency_seconds_sum 21.0
+# HELP bridge_aws_call_seconds AWS calls, by service and operation
+# TYPE bridge_aws_call_seconds histogram
+bridge_aws_call_seconds_bucket{le="+Inf",operation="GetItem",service="dynamodb"} 4.0
+bridge_aws_call_seconds_count{operation="GetItem",service="dynamodb"} 4.0
+bridge_aws_call_seconds_sum{operation="GetItem",service="dynamodb"} 0.2
+# HELP bridge_intake_lag_seconds From publication to the owner
+# TYPE bridge_intake_lag_seconds histogram
+bridge_intake_lag_seconds_bucket{direction="inbound",le="+Inf"} 2.0
+bridge_intake_lag_seconds_count{direction="inbound"} 2.0
+bridge_intake_lag_seconds_sum{direction="inbound"} 0.5
 # HELP bridge_buffer_customers Customers with buffered messages.
 # TYPE bridge_buffer_customers gauge
 bridge_buffer_customers 42.0
@@ -41,6 +51,8 @@ def test_requests_by_operation_gauges_quota_waits_and_burst_latency_are_read():
     assert metrics.gauges["bridge_buffer_customers"] == 42.0
     assert metrics.quota_wait_s == {"SendMessage": 12.5}
     assert metrics.burst_latency == (21.0, 4.0)
+    assert metrics.call_s == {"dynamodb.GetItem": (0.2, 4.0)}
+    assert metrics.intake_lag == {"inbound": (0.5, 2.0)}
 
 
 def test_what_a_window_spent_is_the_difference_of_two_readings():
@@ -56,6 +68,13 @@ def test_what_a_window_spent_is_the_difference_of_two_readings():
     assert spent.cpu_s == {"bridge": 0.5}
     assert spent.requests == Counter({"sqs.ReceiveMessage": 4, "dynamodb.PutItem": 2})
     assert spent.total_requests == 6
+
+
+def test_mean_call_time_is_of_the_calls_made_in_the_window():
+    before = Reading(10.0, {}, {}, call_s={"dynamodb.GetItem": (1.0, 10.0), "sqs.X": (1.0, 2.0)})
+    after = Reading(14.0, {}, {}, call_s={"dynamodb.GetItem": (4.0, 20.0), "sqs.X": (1.0, 2.0)})
+    # 3 s over 10 calls made in the window; an operation not called in it has no mean.
+    assert after.since(before).call_mean_s == {"dynamodb.GetItem": pytest.approx(0.3)}
 
 
 def test_the_tumbling_window_splits_a_burst_across_its_boundary_and_waits_for_its_end():

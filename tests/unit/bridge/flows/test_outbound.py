@@ -10,6 +10,7 @@ delivery with SQS attributes) read by the real parser; the wall clock is the flo
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Callable
@@ -17,11 +18,13 @@ from typing import Any
 
 import pytest
 
+from service.bridge.adapters.sessions import Session
 from service.bridge.events.connect import AgentItem, ChatEndedEvent, parse_streaming_record
 from service.bridge.events.transport import DONE, Outcome, Settle
 from service.bridge.flows import outbound
 from service.bridge.flows.outbound import OutboundRouter
 from service.bridge.flows.reply import OutboundOptions
+from service.errors import DependencyUnavailableError
 from tests.fakes.bridge import FakeAgentItemStore, QueueRecord, make_session
 from tests.unit.bridge.conftest import PHONE_NUMBER_ID
 from tests.unit.bridge.flows.conftest import CUSTOMER_KEY, Records
@@ -265,6 +268,47 @@ async def test_one_session_lookup_per_chat_and_one_write_per_batch(
         "b2": OTHER_KEY,
     }
     assert [item.key for item in call if item.customer_key == CUSTOMER_KEY] == ["a1", "a2", "a3"]
+
+
+async def test_a_batchs_chats_are_looked_up_at_once_not_one_after_another(
+    *, router, records, sessions, other_chat, connect
+):
+    started: list[str] = []
+    both_asked = asyncio.Event()
+    find = sessions.find_by_initial_contact
+
+    async def slow_find(contact: str) -> Session | None:
+        started.append(contact)
+        if len(started) == 2:
+            both_asked.set()
+        # In a row, the first read would wait here for ever: the second never started.
+        async with asyncio.timeout(5):
+            await both_asked.wait()
+        return await find(contact)
+
+    sessions.find_by_initial_contact = slow_find
+    batch = [
+        records.queued("a1", records.text("one", item_id="a1")),
+        records.queued("b1", records.text("uno", item_id="b1", contact=other_chat)),
+    ]
+
+    assert await router(batch) == {"a1": DONE, "b1": DONE}
+    assert sorted(started) == sorted([connect.initial_contact_id, other_chat])
+
+
+async def test_a_failed_lookup_fails_the_batch_with_its_own_error(
+    *, router, records, sessions, other_chat
+):
+    sessions.broken[other_chat] = DependencyUnavailableError("DynamoDB did not answer")
+    batch = [
+        records.queued("a1", records.text("one", item_id="a1")),
+        records.queued("b1", records.text("uno", item_id="b1", contact=other_chat)),
+    ]
+
+    with pytest.raises(
+        DependencyUnavailableError
+    ):  # not an ExceptionGroup the consumer cannot read
+        await router(batch)
 
 
 async def test_without_a_session_a_young_event_is_retried_and_an_old_one_is_done(

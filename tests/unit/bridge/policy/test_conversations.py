@@ -18,6 +18,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -32,7 +33,7 @@ from service.bridge.events.whatsapp import InboundMessage
 from service.bridge.policy.buffer import BufferConfig, CustomerBuffer
 from service.bridge.policy.conversations import Conversations
 from service.bridge.policy.lanes import AgentLanes, LaneConfig
-from tests.support.clock import FakeClock, settle
+from tests.support.clock import WALL_START, FakeClock, settle
 from tests.unit.bridge.conftest import BSUID, PHONE_NUMBER_ID, ConnectFactory, EumFactory
 
 QUIET = 5.0
@@ -115,6 +116,7 @@ class World:
     edges: Edges
     eum: EumFactory
     connect: ConnectFactory
+    registry: CollectorRegistry
     acks: dict[str, tuple[str, str]] = field(default_factory=dict)
     _seq: int = 0
 
@@ -208,9 +210,11 @@ async def _running(
     tasks = [asyncio.create_task(buffer.run(stop)), asyncio.create_task(lanes.run(stop))]
     await buffer.running.wait()
     await lanes.running.wait()
-    conversations = Conversations(decode=decoder, buffer=buffer, lanes=lanes)
+    conversations = Conversations(
+        decode=decoder, buffer=buffer, lanes=lanes, registry=registry, clock=clock
+    )
     try:
-        yield World(conversations, buffer, lanes, clock, edges, eum, connect)
+        yield World(conversations, buffer, lanes, clock, edges, eum, connect, registry)
     finally:
         for gate in (edges.hold_bursts, edges.hold_items):
             if gate is not None:
@@ -240,6 +244,24 @@ async def test_customer_messages_go_to_the_buffer_and_agent_items_to_the_lanes(w
     await world.clock.advance(QUIET)
     assert world.edges.bursts == [["wamid.M1"]]
     assert world.settled("wamid.M1") == DELIVERED
+
+
+async def test_how_long_each_took_to_reach_its_owner_is_measured_by_direction(world):
+    published = datetime.fromisoformat("2026-03-01T10:15:30.123456789Z").timestamp()
+    agent_wrote = datetime.fromisoformat("2026-03-01T10:16:02.511Z").timestamp()
+    world.clock.set(published + 0.25 - WALL_START)  # EUM published it 0.25 s ago
+    await world.customer_says("wamid.M1", "Hello")
+    world.clock.set(agent_wrote + 0.75 - WALL_START)  # the agent wrote it 0.75 s ago
+    await world.agent_says("item-1", "Hi, I am Luis")
+
+    def lag(direction: str, sample: str) -> float | None:
+        name = f"bridge_intake_lag_seconds_{sample}"
+        return world.registry.get_sample_value(name, {"direction": direction})
+
+    assert lag("inbound", "count") == 1
+    assert lag("inbound", "sum") == pytest.approx(0.25, abs=1e-6)
+    assert lag("outbound", "count") == 1
+    assert lag("outbound", "sum") == pytest.approx(0.75, abs=1e-6)
 
 
 def _explode(record: StreamItem) -> InboundMessage | AgentItem:

@@ -162,6 +162,30 @@ async def test_waits_are_counted_per_api_with_their_seconds(clock):
     assert seconds == pytest.approx(0.4)
 
 
+async def test_a_caller_queued_behind_others_counts_its_whole_wait():
+    clock = FakeClock()  # time moves only when the test moves it
+    registry = CollectorRegistry()
+    limits = ConnectRateLimits(
+        registry=registry, overrides={"GetTranscript": Rate(10, 1)}, clock=clock
+    )
+
+    callers = [
+        asyncio.create_task(limits.acquire("GetTranscript", ACCOUNT_SCOPE)) for _ in range(4)
+    ]
+    await settle()  # all four arrived at 0 s; the first took the only token
+    for _ in range(3):
+        await clock.advance(0.1)
+    await asyncio.gather(*callers)
+
+    # Served at 0, 0.1, 0.2 and 0.3 s: three callers waited 0.1 + 0.2 + 0.3 s in all,
+    # most of it queued behind the caller ahead, not sleeping for their own token.
+    assert _waits(registry, "GetTranscript") == 3
+    seconds = registry.get_sample_value(
+        "bridge_connect_ratelimit_wait_seconds_total", {"api": "GetTranscript"}
+    )
+    assert seconds == pytest.approx(0.6)
+
+
 async def test_overrides_replace_a_quota(clock):
     limits = ConnectRateLimits(
         registry=CollectorRegistry(),
