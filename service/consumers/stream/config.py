@@ -38,6 +38,9 @@ class StreamConsumerConfig:
     # Reading.
     idle_poll_interval_s: float = MAX_IDLE_POLL_INTERVAL_S
     idle_backoff_max_s: float = 1.0
+    # A write by this process ends any rest, but asks of one shard stay at least this far
+    # apart (at most the idle poll interval) however often the process writes.
+    wake_min_gap_s: float = 0.05
     batch_limit: int = 1000
     describe_page_limit: int = 100
     # Iterators expire after 15 min; one held longer than this is rebuilt before use.

@@ -1,5 +1,9 @@
 import asyncio
+import contextlib
+import dataclasses
+import itertools
 import random
+from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -18,6 +22,7 @@ from tests.support.waiting import eventually
 CONFIG = StreamConsumerConfig(
     idle_poll_interval_s=0.01,
     idle_backoff_max_s=0.08,
+    wake_min_gap_s=0.0,
     batch_limit=3,
     backoff_base_s=0.001,
     backoff_max_s=0.01,
@@ -34,6 +39,7 @@ class Harness:
         mode: str = "now",
         clock: FakeClock | None = None,
         wake: WakeSignal | None = None,
+        config: StreamConsumerConfig = CONFIG,
     ):
         self.streams = streams
         self.registry = CollectorRegistry()
@@ -54,7 +60,7 @@ class Harness:
             handler=self.handler,
             dead_letters=self.dead_letters,
             on_ack=self.on_ack,
-            config=CONFIG,
+            config=config,
             metrics=self.metrics,
             rng=random.Random(3),
             clock=self.clock,
@@ -153,6 +159,61 @@ async def test_a_wake_ends_a_long_rest_at_once():
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+# Production's read intervals; pages never full (a full page is read on at once).
+UNDER_LOAD = dataclasses.replace(
+    CONFIG, idle_poll_interval_s=0.25, idle_backoff_max_s=1.0, batch_limit=1000
+)
+
+
+@contextlib.asynccontextmanager
+async def _reading(
+    streams: FakeStreams, shard: str, config: StreamConsumerConfig
+) -> AsyncIterator[tuple[Harness, WakeSignal]]:
+    wake = WakeSignal()
+    h = Harness(streams, shard, clock=FakeClock(), wake=wake, config=config)
+    task = asyncio.create_task(h.reader.run())
+    try:
+        yield h, wake
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_wake_ends_the_short_rest_after_a_page_too():
+    # Under load a shard is read every short interval; a message this process just wrote
+    # would wait out the rest of it (0.125 s on average with the default 0.25 s).
+    streams = FakeStreams()
+    shard = streams.add_shard()
+    streams.put(shard, customer="c1", message_id="m1")
+    async with _reading(streams, shard, UNDER_LOAD) as (h, wake):
+        await eventually(lambda: h.delivered() == ["m1"])  # a page with a record: short rest
+        now = h.clock.monotonic()
+        streams.put(shard, customer="c1", message_id="m2")
+        wake.fire()
+        await eventually(lambda: h.delivered() == ["m1", "m2"])
+        assert h.clock.monotonic() == now  # read at once, not 0.25 s later
+
+
+async def test_frequent_writes_wake_a_reader_no_more_often_than_the_minimum_gap():
+    streams = FakeStreams()
+    shard = streams.add_shard()
+    config = dataclasses.replace(UNDER_LOAD, wake_min_gap_s=0.05)
+    async with _reading(streams, shard, config) as (h, wake):
+        await eventually(lambda: streams.calls["GetRecords"] == 1)
+        asked_at: list[float] = []
+        for number in range(20):  # a write every 10 ms for 0.2 s
+            streams.put(shard, customer="c1", message_id=f"m{number}")
+            wake.fire()
+            await settle()
+            if streams.calls["GetRecords"] > len(asked_at) + 1:
+                asked_at.append(h.clock.monotonic())
+            await h.clock.advance(0.01)
+    assert len(asked_at) >= 3  # woken, not waiting out the 0.25 s interval
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(asked_at)]
+    assert min(gaps) >= 0.05
 
 
 async def test_an_empty_open_shard_keeps_polling_and_never_ends():
