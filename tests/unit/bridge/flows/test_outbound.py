@@ -25,7 +25,7 @@ from service.bridge.flows import outbound
 from service.bridge.flows.outbound import OutboundRouter
 from service.bridge.flows.reply import OutboundOptions
 from service.errors import DependencyUnavailableError
-from tests.fakes.bridge import FakeAgentItemStore, QueueRecord, make_session
+from tests.fakes.bridge import FakeAgentItemStore, FakeSessions, QueueRecord, make_session
 from tests.unit.bridge.conftest import PHONE_NUMBER_ID
 from tests.unit.bridge.flows.conftest import CUSTOMER_KEY, Records
 
@@ -271,7 +271,7 @@ async def test_one_session_lookup_per_chat_and_one_write_per_batch(
 
 
 async def test_a_batchs_chats_are_looked_up_at_once_not_one_after_another(
-    *, router, records, sessions, other_chat, connect
+    *, router, records, sessions: FakeSessions, other_chat, connect, monkeypatch
 ):
     started: list[str] = []
     both_asked = asyncio.Event()
@@ -286,7 +286,7 @@ async def test_a_batchs_chats_are_looked_up_at_once_not_one_after_another(
             await both_asked.wait()
         return await find(contact)
 
-    sessions.find_by_initial_contact = slow_find
+    monkeypatch.setattr(sessions, "find_by_initial_contact", slow_find)
     batch = [
         records.queued("a1", records.text("one", item_id="a1")),
         records.queued("b1", records.text("uno", item_id="b1", contact=other_chat)),

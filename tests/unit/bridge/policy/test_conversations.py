@@ -254,9 +254,11 @@ async def test_how_long_each_took_to_reach_its_owner_is_measured_by_direction(wo
     world.clock.set(agent_wrote + 0.75 - WALL_START)  # the agent wrote it 0.75 s ago
     await world.agent_says("item-1", "Hi, I am Luis")
 
+    registry: CollectorRegistry = world.registry
+
     def lag(direction: str, sample: str) -> float | None:
         name = f"bridge_intake_lag_seconds_{sample}"
-        return world.registry.get_sample_value(name, {"direction": direction})
+        return registry.get_sample_value(name, {"direction": direction})
 
     assert lag("inbound", "count") == 1
     assert lag("inbound", "sum") == pytest.approx(0.25, abs=1e-6)
