@@ -631,7 +631,7 @@ async def _build(
     sqs_metrics = SqsMetrics(registry)
 
     def queue_consumer(
-        name: str, queue: str, dlq: str, flow: QueueFlow, visibility_s: int
+        name: str, queue: str, dlq: str, flow: QueueFlow, *, visibility_s: int, window_s: float
     ) -> SqsConsumer:
         return SqsConsumer(
             name=name,
@@ -643,7 +643,7 @@ async def _build(
             config=SqsConsumerConfig(
                 wait_time_s=settings.sqs_wait_time_s,
                 max_in_flight_batches=settings.sqs_max_in_flight_batches,
-                batch_window_s=settings.sqs_batch_window_s,
+                batch_window_s=window_s,
                 visibility_timeout_s=visibility_s,
                 heartbeat_interval_s=visibility_s / 3,
                 drain_timeout_s=settings.drain_timeout_s,
@@ -665,7 +665,8 @@ async def _build(
             options=outbound_options,
             notes=connection,
         ),
-        OUTBOUND_VISIBILITY_TIMEOUT_S,
+        visibility_s=OUTBOUND_VISIBILITY_TIMEOUT_S,
+        window_s=settings.sqs_outbound_batch_window_s,
     )
     feedback = StatusFeedback(
         claims=claims,
@@ -686,7 +687,8 @@ async def _build(
             on_received=receipts.received,
             on_identity_changes=identities.apply,
         ),
-        INBOUND_VISIBILITY_TIMEOUT_S,
+        visibility_s=INBOUND_VISIBILITY_TIMEOUT_S,
+        window_s=settings.sqs_batch_window_s,
     )
     return _Parts(
         consumer=consumer,

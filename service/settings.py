@@ -345,6 +345,14 @@ class Settings(ResourceSettings):
         "before the next one, so it brings what arrived meanwhile: fewer SQS, DynamoDB and "
         "handler calls per message, for at most this much latency.",
     )
+    sqs_outbound_batch_window_s: float = Field(
+        default=0.05,
+        ge=0,
+        le=1.0,
+        description="The same wait for the outbound queue (the agents' items). An agent's "
+        "reply waits on it, and at agents' pace few items share a receive anyway; with "
+        "every agent writing in the same second receives come back full without it.",
+    )
     sqs_wait_time_s: int = Field(
         default=20,
         ge=1,
