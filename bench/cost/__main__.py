@@ -25,7 +25,7 @@ otherwise, and runs each scenario `--repeats` times:
 Prints the table (median [min-max] over the repetitions, against each goal) and AWS
 requests by operation; writes `bench/results/cost.json` and `bench/results/latency.png`.
 
-Usage: python -m bench.cost [--repeats 3] [--customers 250] [--memory-customers 10000]
+Usage: python -m bench.cost [--repeats 3] [--customers 200] [--memory-customers 10000]
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ LIVE_MSGS_PER_S = 45.0
 LATENCY_BURSTS_PER_S = 8.0
 AGENT_GAP_S = 7.0  # between an agent's replies in outbound-paced
 PACED_REPLIES = 3
-LATENCY_SHARE = 0.64  # of --customers, per repetition (160 of 250: 20 s of bursts)
+LATENCY_SHARE = 0.64  # of --customers, per repetition (128 of 200: 16 s of bursts)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bench.cost", description=(__doc__ or "").split("\n\n")[0]
     )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--customers", type=int, default=250, help="per inbound repetition")
+    parser.add_argument("--customers", type=int, default=200, help="per inbound repetition")
     parser.add_argument("--chats", type=int, default=50, help="chats agents reply into")
     parser.add_argument("--replies", type=int, default=6, help="replies per chat")
     parser.add_argument("--memory-customers", type=int, default=10_000)
