@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -24,6 +25,11 @@ CALLS = "bridge_aws_call_seconds"
 INTAKE_LAG = "bridge_intake_lag_seconds"
 
 SumCount = tuple[float, float]  # a histogram's (seconds summed, observations)
+
+
+def quota_wait_s(before: Reading, after: Reading, api: str) -> float:
+    """Seconds Connect calls to `api` waited for the client-side quota between readings."""
+    return after.quota_wait_s.get(api, 0.0) - before.quota_wait_s.get(api, 0.0)
 
 
 def _means(after: dict[str, SumCount], before: dict[str, SumCount]) -> dict[str, float]:
@@ -94,13 +100,19 @@ class Metrics:
     intake_lag: dict[str, SumCount]  # direction → (seconds summed, items)
 
 
+# The histograms the table reads (sum and count only), and the key of each one's labels.
+_HISTOGRAMS: dict[str, Callable[[dict[str, str]], str]] = {
+    BURST_LATENCY: lambda _labels: "",
+    CALLS: lambda labels: f"{labels['service']}.{labels['operation']}",
+    INTAKE_LAG: lambda labels: labels["direction"],
+}
+
+
 def parse_metrics(text: str) -> Metrics:
     requests: Counter[str] = Counter()
     gauges: dict[str, float] = {}
     quota_wait_s: dict[str, float] = {}
-    latency = {"_sum": 0.0, "_count": 0.0}
-    calls: dict[str, dict[str, float]] = {}
-    lags: dict[str, dict[str, float]] = {}
+    histograms: dict[str, dict[str, list[float]]] = {name: {} for name in _HISTOGRAMS}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if family.name == REQUESTS and sample.name.endswith("_total"):
@@ -108,23 +120,20 @@ def parse_metrics(text: str) -> Metrics:
                 requests[key] += int(sample.value)
             elif family.name == QUOTA_WAIT and sample.name.endswith("_total"):
                 quota_wait_s[sample.labels["api"]] = sample.value
-            elif family.name == CALLS and sample.name.endswith(("_sum", "_count")):
-                key = f"{sample.labels['service']}.{sample.labels['operation']}"
-                calls.setdefault(key, {})[sample.name.removeprefix(CALLS)] = sample.value
-            elif family.name == INTAKE_LAG and sample.name.endswith(("_sum", "_count")):
-                key = sample.labels["direction"]
-                lags.setdefault(key, {})[sample.name.removeprefix(INTAKE_LAG)] = sample.value
-            elif family.name == BURST_LATENCY and sample.name.endswith(tuple(latency)):
-                latency[sample.name.removeprefix(BURST_LATENCY)] = sample.value
+            elif family.name in _HISTOGRAMS and sample.name.endswith(("_sum", "_count")):
+                key = _HISTOGRAMS[family.name](sample.labels)
+                sum_count = histograms[family.name].setdefault(key, [0.0, 0.0])
+                sum_count[1 if sample.name.endswith("_count") else 0] = sample.value
             elif family.type == "gauge" and not sample.labels:
                 gauges[sample.name] = sample.value
+    sums = {name: {k: (v[0], v[1]) for k, v in by.items()} for name, by in histograms.items()}
     return Metrics(
         requests,
         gauges,
         quota_wait_s,
-        (latency["_sum"], latency["_count"]),
-        {op: (c.get("_sum", 0.0), c.get("_count", 0.0)) for op, c in calls.items()},
-        {d: (c.get("_sum", 0.0), c.get("_count", 0.0)) for d, c in lags.items()},
+        sums[BURST_LATENCY].get("", (0.0, 0.0)),
+        sums[CALLS],
+        sums[INTAKE_LAG],
     )
 
 

@@ -117,12 +117,7 @@ async def inbound(
         "added_p50_s": round(percentile(added, 0.5), 3),
         "added_p99_s": round(percentile(added, 0.99), 3),
         "quota_wait_s_per_burst": round(
-            (
-                after.quota_wait_s.get("SendMessage", 0.0)
-                - before.quota_wait_s.get("SendMessage", 0.0)
-            )
-            / len(bursts),
-            3,
+            probe.quota_wait_s(before, after, "SendMessage") / len(bursts), 3
         ),
         "buffer_to_connect_s": _mean_burst_latency(before, after, quiet_s),
         "intake_lag_s": round(spent.intake_lag_mean_s.get("inbound", 0.0), 3),
@@ -197,13 +192,7 @@ async def outbound(
             "aws_cpu_pct": round(100 * busy.cpu_s["aws"] / busy.wall_s, 1),
             # The order gate asks Connect's transcript (8 calls a second per instance).
             "transcript_quota_wait_ms_per_msg": round(
-                1000
-                * (
-                    after.quota_wait_s.get("GetTranscript", 0.0)
-                    - before.quota_wait_s.get("GetTranscript", 0.0)
-                )
-                / len(replies),
-                1,
+                1000 * probe.quota_wait_s(before, after, "GetTranscript") / len(replies), 1
             ),
         },
         _per(spent, len(replies)),
