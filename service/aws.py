@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Literal
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
-from service.aws_models import PrunedLoader
+from service.aws_models import shared_loader
+from service.aws_tls import SharedTlsSession
 
 if TYPE_CHECKING:
     from types_aiobotocore_connect import ConnectClient
@@ -79,7 +80,16 @@ def client_config(options: AwsClientOptions, *, read_timeout_s: float | None = N
         max_pool_connections=options.max_pool_connections,
         parameter_validation=options.validate_requests,
         user_agent=options.user_agent,
+        http_session_cls=SharedTlsSession,
     )
+
+
+def new_session(operations: Mapping[str, frozenset[str]] | None = None) -> AioSession:
+    """A session whose service models come from the process's one loader for `operations`
+    (None: whole models), so a second session does not parse them again."""
+    session = get_session()
+    session.register_component("data_loader", shared_loader(operations))
+    return session
 
 
 async def open_clients(
@@ -90,9 +100,7 @@ async def open_clients(
 ) -> AwsClients:
     """Create every client the bridge uses, each closed when `stack` unwinds."""
     if session is None:
-        session = get_session()
-        if options.operations is not None:
-            session.register_component("data_loader", PrunedLoader(options.operations))
+        session = new_session(options.operations)
     config = client_config(options)
     sqs_config = client_config(options, read_timeout_s=options.read_timeout_s + SQS_MAX_WAIT_S)
     region = options.region

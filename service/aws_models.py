@@ -126,20 +126,42 @@ class PrunedLoader(Loader):
     def __init__(self, keep: Mapping[str, frozenset[str]]) -> None:
         super().__init__()
         self._keep = keep
+        self._pruned: dict[tuple[str, str | None], dict[str, Any]] = {}
 
     def load_service_model(
         self, service_name: str, type_name: str, api_version: str | None = None
     ) -> Any:
-        model = super().load_service_model(service_name, type_name, api_version)
         keep = self._keep.get(service_name)
         if type_name != "service-2" or keep is None:
-            return model
-        # The base class caches what it loaded (the whole model, alone and with its path);
-        # drop it, or the memory this saves would be kept alive by the cache instead.
-        cache: dict[object, object] = self.__dict__["_cache"]  # instance_cache's store
-        for key in [key for key, value in cache.items() if _holds(value, model)]:
-            del cache[key]
-        return prune(model, keep)
+            return super().load_service_model(service_name, type_name, api_version)
+        pruned = self._pruned.get((service_name, api_version))
+        if pruned is None:
+            model = super().load_service_model(service_name, type_name, api_version)
+            # The base class caches what it loaded (the whole model, alone and with its
+            # path); drop it, or the memory this saves would be kept alive by the cache.
+            cache: dict[object, object] = self.__dict__["_cache"]  # instance_cache's store
+            for key in [key for key, value in cache.items() if _holds(value, model)]:
+                del cache[key]
+            pruned = self._pruned[service_name, api_version] = prune(model, keep)
+        return pruned
+
+
+_LOADERS: dict[frozenset[tuple[str, frozenset[str]]] | None, Loader] = {}
+
+
+def shared_loader(operations: Mapping[str, frozenset[str]] | None = None) -> Loader:
+    """The process's one loader for `operations` (None: whole models).
+
+    botocore's loader caches what it parsed, but each session makes its own loader: every
+    new session parsed the models again (Connect's JSON alone is 1.3 MB, ~10 ms a file),
+    which is most of the CPU of opening clients. Models are never changed once loaded, so
+    every session of the process can share one loader for each set of operations.
+    """
+    key = None if operations is None else frozenset(operations.items())
+    loader = _LOADERS.get(key)
+    if loader is None:
+        loader = _LOADERS[key] = Loader() if operations is None else PrunedLoader(operations)
+    return loader
 
 
 def _holds(cached: object, model: object) -> bool:

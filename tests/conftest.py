@@ -33,6 +33,34 @@ SIM_ENDPOINT_VARIABLES = (
 )
 
 
+# The order `make test` hands tests to its xdist workers: the longest first, so none is
+# left running alone at the end (the container test alone takes a minute or more), and
+# the many short unit tests fill the gaps last.
+_RUN_ORDER = (
+    "tests/container/",
+    "tests/e2e/test_chaos_short.py",
+    "tests/e2e/",
+    "tests/integration/",
+    "tests/deploy/",
+    "tests/unit/",
+)
+
+
+def _run_rank(item: pytest.Item) -> int:
+    path = item.nodeid
+    return next((rank for rank, prefix in enumerate(_RUN_ORDER) if path.startswith(prefix)), 0)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_run_rank)  # stable: file order within each part
+    for item in items:
+        if item.nodeid.startswith("tests/deploy/"):
+            # One worker synthesizes the CDK app (seconds, and a Node.js process) for all
+            # of them, instead of every worker that draws one of its tests.
+            item.add_marker(pytest.mark.xdist_group("cdk"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
     """A developer's ~/.aws or AWS_* variables must never change what a test sees."""

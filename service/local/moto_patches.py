@@ -409,10 +409,14 @@ def _patch_request_lookups() -> None:
 # signs the message, and keeps the certificate's PEM under a new name for ever: about
 # 1.2 ms of the 2.7 ms a Publish costs moto, and 1.5 KB kept per message (a leak in a
 # sandbox left running).
+# And each new subscription generated its own 2048-bit RSA key on its first message (40-90
+# ms of CPU; a test, a reset sandbox or a chaos run subscribes again and again), kept for
+# ever by the method's lru_cache.
 # Fix: one certificate per subscription, made and published under one name on its first
-# message. Every message is still signed with the subscription's key, so the envelope and
-# its verification are unchanged. The replacement is moto 5.2.5's get_post_data with the
-# certificate hoisted out; the check compares moto's source with the one it was copied from.
+# message, all signed by one key for the process (as SNS signs a region's messages with
+# one certificate). Every message is still signed and verifiable from its envelope. The
+# replacement is moto 5.2.5's get_post_data with the certificate hoisted out; the check
+# compares moto's source with the one it was copied from.
 # Drop when moto reuses the signing certificate.
 
 _SNS_GET_POST_DATA_SHA256 = "dc591399b4d078f5ea6be038b58a14d8f86e08e2ae3e837256146caf1af8c380"
@@ -422,7 +426,7 @@ _CERTIFICATE_URL = "_embedded_aws_signing_certificate_url"
 def _patch_sns_signing_certificate() -> None:
     from cryptography import x509  # noqa: PLC0415
     from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import padding  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: PLC0415
     from cryptography.x509.oid import NameOID  # noqa: PLC0415
     from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: PLC0415
     from moto.core.utils import iso_8601_datetime_with_milliseconds, utcnow  # noqa: PLC0415
@@ -436,6 +440,13 @@ def _patch_sns_signing_certificate() -> None:
         name,
         "Subscription.get_post_data is not moto 5.2.5's any more: compare it with the copy",
     )
+
+    @functools.cache
+    def signing_key() -> rsa.RSAPrivateKey:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def private_key(_subscription: Any) -> rsa.RSAPrivateKey:
+        return signing_key()
 
     def certificate_url(subscription: Any) -> str:
         url: str | None = vars(subscription).get(_CERTIFICATE_URL)
@@ -502,6 +513,7 @@ def _patch_sns_signing_certificate() -> None:
             post_data["MessageAttributes"] = message_attributes
         return post_data
 
+    _replace(Subscription, "private_key", private_key)
     _replace(Subscription, "get_post_data", get_post_data)
 
 

@@ -9,6 +9,7 @@ import botocore.session
 import pytest
 from botocore.model import ServiceModel, Shape
 
+from service.aws import new_session
 from service.aws_models import BRIDGE_OPERATIONS, PrunedLoader, prune
 from tests.deploy.aws_calls import operations, python_files, scan
 
@@ -75,3 +76,14 @@ def test_the_loader_keeps_no_whole_model_alive():
     # Other model types and services pass through whole.
     assert loader.load_service_model("connect", "endpoint-rule-set-1")["rules"]
     assert len(loader.load_service_model("sqs", "service-2")["operations"]) > 20
+
+
+def test_every_session_of_the_process_shares_one_parse_of_each_model():
+    pruned = [new_session(BRIDGE_OPERATIONS).get_component("data_loader") for _ in range(2)]
+    whole = [new_session().get_component("data_loader") for _ in range(2)]
+    first, second = (loader.load_service_model("connect", "service-2") for loader in pruned)
+    assert first is second  # parsed and cut down once, not once a session
+    assert set(first["operations"]) == BRIDGE_OPERATIONS["connect"]
+    full, again = (loader.load_service_model("connect", "service-2") for loader in whole)
+    assert full is again
+    assert len(full["operations"]) > len(first["operations"])

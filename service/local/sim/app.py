@@ -14,10 +14,11 @@ from urllib.parse import parse_qs
 import aiohttp
 import uvicorn
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from service.aws import new_session
+from service.aws_tls import SharedTlsSession
 from service.local import constants
 from service.local.sim import playground
 from service.local.sim.changes import BumpOnWrite
@@ -65,8 +66,9 @@ def create_sim_app(settings: SimSettings) -> FastAPI:
             read_timeout=30,
             retries={"mode": "standard", "total_max_attempts": 3},
             s3={"addressing_style": "path"},
+            http_session_cls=SharedTlsSession,
         )
-        session = get_session()
+        session = new_session()
         region, endpoint = settings.region, settings.aws_endpoint_url
         key, secret = constants.DUMMY_ACCESS_KEY, constants.DUMMY_SECRET_KEY
         async with AsyncExitStack() as stack:

@@ -7,10 +7,9 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from aiobotocore.session import get_session
 from prometheus_client import CollectorRegistry
 
-from service.aws import AwsClientOptions, client_config
+from service.aws import AwsClientOptions, client_config, new_session
 from service.clock import SYSTEM_CLOCK, Clock
 from service.consumers.stream.consumer import StreamConsumer
 from service.consumers.stream.leases import LeaseStore
@@ -32,7 +31,7 @@ async def new_dynamodb(aws: str) -> AsyncIterator[Callable[[], Any]]:
         async def create() -> DynamoDBClient:
             config = client_config(AwsClientOptions(max_attempts=1))
             return await stack.enter_async_context(
-                get_session().create_client("dynamodb", config=config)
+                new_session().create_client("dynamodb", config=config)
             )
 
         yield create

@@ -380,7 +380,7 @@ async def test_sns_envelopes_share_one_certificate_and_stay_verifiable(aws_clien
     queue_arn = (await c.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"]))[
         "Attributes"
     ]["QueueArn"]
-    await c.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    subscribed = await c.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     for n in range(3):
         await c.sns.publish(TopicArn=topic_arn, Message=f"hello {n}", Subject="s")
     received = await c.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
@@ -405,6 +405,17 @@ async def test_sns_envelopes_share_one_certificate_and_stay_verifiable(aws_clien
         )
         assert e["Subject"] == "s"
         assert e["SignatureVersion"] == "2"
+
+    # A second subscription (a reset sandbox subscribes again) signs with the same key: no
+    # new RSA key is generated for each subscription.
+    subscriptions = sns_backends[constants.ACCOUNT_ID][constants.REGION].subscriptions
+    first = subscriptions[subscribed["SubscriptionArn"]]
+    other_url = (await c.sqs.create_queue(QueueName="other"))["QueueUrl"]
+    other_arn = (await c.sqs.get_queue_attributes(QueueUrl=other_url, AttributeNames=["QueueArn"]))[
+        "Attributes"
+    ]["QueueArn"]
+    second = await c.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=other_arn)
+    assert subscriptions[second["SubscriptionArn"]].private_key() is first.private_key()
 
 
 # ---------------------------------------------------------------- HTTP keep-alive

@@ -17,9 +17,8 @@ from typing import Any
 import httpx
 import pytest
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 
-from service.aws import AwsClients
+from service.aws import AwsClients, new_session
 from service.local import constants
 
 INSTANCE_ID = constants.CONNECT_INSTANCE_ID
@@ -46,7 +45,7 @@ class LooseClients:
 @pytest.fixture
 async def loose(aws: str) -> AsyncIterator[LooseClients]:
     config = AioConfig(parameter_validation=False, retries={"total_max_attempts": 1})
-    session = get_session()
+    session = new_session()
     async with AsyncExitStack() as stack:
         enter = stack.enter_async_context
         yield LooseClients(
@@ -61,7 +60,7 @@ async def loose(aws: str) -> AsyncIterator[LooseClients]:
 async def transcribe(aws: str) -> AsyncIterator[Any]:
     """A plain aiobotocore Transcribe client; AWS_ENDPOINT_URL_TRANSCRIBE is the simulator."""
     config = AioConfig(retries={"total_max_attempts": 1})
-    async with get_session().create_client("transcribe", config=config) as client:
+    async with new_session().create_client("transcribe", config=config) as client:
         yield client
 
 

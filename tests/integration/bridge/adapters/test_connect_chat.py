@@ -6,10 +6,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 from prometheus_client import CollectorRegistry
 
+from service.aws import new_session
 from service.bridge.adapters.connect_chat import (
     ATTRIBUTES_MAX_BYTES,
     ConnectChat,
@@ -347,7 +347,7 @@ async def test_chat_duration_outside_connects_range_is_refused_before_calling(co
 
 async def test_unreachable_endpoint_is_dependency_unavailable(sim, streaming):
     config = AioConfig(retries={"total_max_attempts": 1}, connect_timeout=2)
-    session = get_session()
+    session = new_session()
     # Port 9 (discard) on loopback: nothing listens, the connection is refused.
     async with (
         session.create_client(
