@@ -24,23 +24,25 @@ ENV UV_PYTHON_DOWNLOADS=never \
 RUN python3 -m venv /opt/uv \
     && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src
-# Dependencies first, in layers of their own: they change far less often than the code or
-# the README (the project's metadata names it, so it comes with the code).
+# Dependencies first, in layers of their own: they change far less often than the code.
 COPY pyproject.toml uv.lock ./
 RUN /opt/uv/bin/uv sync --locked --no-default-groups --no-install-project --no-editable
+
+# The project's metadata names README.md; the package is built with an empty one, so an
+# edit of the docs neither rebuilds the image nor changes the CDK image asset.
 
 # The sandbox adds moto's server (the embedded AWS) on top of the same locked set.
 FROM builder AS builder-sandbox
 RUN /opt/uv/bin/uv sync --locked --no-default-groups --no-install-project --no-editable \
         --extra sandbox
-COPY README.md ./
 COPY service ./service
-RUN /opt/uv/bin/uv sync --locked --no-default-groups --no-editable --extra sandbox
+RUN touch README.md \
+    && /opt/uv/bin/uv sync --locked --no-default-groups --no-editable --extra sandbox
 
 FROM builder AS builder-runtime
-COPY README.md ./
 COPY service ./service
-RUN /opt/uv/bin/uv sync --locked --no-default-groups --no-editable
+RUN touch README.md \
+    && /opt/uv/bin/uv sync --locked --no-default-groups --no-editable
 
 # ------------------------------------------------------------------ common runtime base
 FROM ${BASE_IMAGE} AS runtime-base

@@ -27,13 +27,13 @@ if [[ -n $base ]]; then
 fi
 
 # Everything the build reads: the Dockerfile, the context it copies (.dockerignore lets in
-# exactly pyproject.toml, uv.lock, README.md and service/), the target and the base image.
+# exactly pyproject.toml, uv.lock and service/), the target and the base image.
 # When the image carries the same digest the build is skipped: the legacy builder, even
 # with every layer cached, checksums each stage's whole virtualenv again (20-35 s on the
 # vfs driver). REBUILD=1 builds regardless.
 inputs=$(
     {
-        sha256sum Dockerfile .dockerignore pyproject.toml uv.lock README.md
+        sha256sum Dockerfile .dockerignore pyproject.toml uv.lock
         find service -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 \
             | sort -z | xargs -0 sha256sum
         echo "target=$TARGET base=${base:-default} $(docker image inspect --format '{{.Id}}' \
