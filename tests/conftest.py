@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from service.aws import AwsClientOptions, AwsClients, open_clients
 from service.local import constants
@@ -32,6 +33,16 @@ SIM_ENDPOINT_VARIABLES = (
     "AWS_ENDPOINT_URL_TRANSCRIBE",
 )
 
+
+# Hypothesis judges by the wall clock whether generating an input is "too slow" and
+# whether an example overran its deadline (200 ms). `make test` runs six workers on as few
+# as two cores, so a draw can wait seconds for a core: a failure of the machine's load, not
+# of the code (seen: one draw of 2.5 s). Speed is measured where it is the point (the
+# Markdown converter's linear-time test), not by these checks.
+settings.register_profile(
+    "suite", suppress_health_check=[HealthCheck.too_slow], deadline=None, parent=settings.default
+)
+settings.load_profile("suite")
 
 # The order `make test` hands tests to its xdist workers: the longest first, so none is
 # left running alone at the end (the container test alone takes a minute or more), and

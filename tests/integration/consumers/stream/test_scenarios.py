@@ -476,7 +476,9 @@ async def test_row16_customer_who_never_stops_keeps_checkpoint_lag_bounded(clust
     written_at: dict[str, float] = {}
 
     async def chatty_customer() -> None:
-        for i in range(40):
+        # 4 s of messages every 50 ms: long enough that a lag that grows with the burst
+        # (reaching seconds) cannot pass for a bounded one that a loaded machine delays.
+        for i in range(80):
             sequence = streams.put(shard, customer="chatty", message_id=f"m{i}")
             written_at[sequence] = time.monotonic()
             await asyncio.sleep(0.05)
@@ -498,8 +500,13 @@ async def test_row16_customer_who_never_stops_keeps_checkpoint_lag_bounded(clust
             lags.append(time.monotonic() - written_at[checkpoint])
     await producer
     flusher.cancel()
-    assert len(lags) >= 4
-    assert max(lags) < max_age + 0.6  # bounded by max age + debounce + polling, not growing
+    assert len(lags) >= 8
+    # Bounded by max age + debounce + polling (~0.4 s here), not growing: the margin is
+    # for a machine whose cores are all busy (one reading of 1.15 s seen with six test
+    # workers on two cores); a checkpoint held back by the burst would read ~4 s.
+    assert max(lags) < max_age + 1.2
+    half = len(lags) // 2
+    assert sorted(lags[half:])[len(lags[half:]) // 2] < sorted(lags[:half])[half // 2] + 0.3
 
 
 async def test_row17_empty_shard_that_closes_writes_shard_end_and_children_proceed(cluster):
