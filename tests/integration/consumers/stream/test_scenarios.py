@@ -89,7 +89,11 @@ async def test_row03_sigterm_healthy_downstream_flushes_checkpoints_and_releases
     shards = [streams.add_shard() for _ in range(2)]
     for index, shard in enumerate(shards):
         put_many(streams, shard, 3, customer=f"c{index}", prefix=f"s{index}-")
-    a = cluster.start("a", mode="flush")
+    # A long lease: this row is about the drain and the release, not fencing (with FAST's,
+    # a renewal the loaded embedded AWS answered 1.5 s late rightly fenced the worker, and
+    # a fenced lease is not released). It also makes the release visible below: a lease
+    # of 10 s taken over within ~2 s was released, not waited out.
+    a = cluster.start("a", mode="flush", config=LONG_LEASE)
     await eventually(lambda: a.handler.pending_count() == 6)
     started = time.monotonic()
     await a.stop()
